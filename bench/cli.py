@@ -1,0 +1,48 @@
+"""The ``bench`` command.
+
+    bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
+    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md and the plot from records
+    bench zoo [--force]                  # build the tiny teacher, student and control
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def report_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench report", description="Rebuild a run's report from its records.")
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    from bench import report
+
+    for run_dir in args.run_dirs:
+        if not (run_dir / "config.json").is_file():
+            raise SystemExit(f"{run_dir} is not a run folder (no config.json)")
+        report.build(run_dir.resolve() if run_dir.is_symlink() else run_dir)
+        print(f"{run_dir}: summary.csv, report.md, cost_quality.png rebuilt")
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    command = argv[0] if argv and not ("=" in argv[0] or argv[0].startswith("-")) else "run"
+    rest = argv[1:] if argv and argv[0] == command else argv
+    if command == "run":
+        from bench import run
+
+        sys.argv = [sys.argv[0], *rest]
+        run.main()
+    elif command == "report":
+        report_main(rest)
+    elif command == "zoo":
+        from bench import zoo
+
+        zoo.main(rest)
+    else:
+        raise SystemExit(f"unknown command {command!r} (available: run, report, zoo)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Structured configs: every Hydra group is backed by a dataclass registered in the ConfigStore,
+so an unknown key or a wrong type fails when the config is composed, before any server starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class Role(str, Enum):
+    teacher = "teacher"
+    student = "student"
+    control = "control"
+    baseline = "baseline"
+
+
+class SourceKind(str, Enum):
+    local = "local"  # a Hugging Face model folder on disk, served by vLLM
+    hub = "hub"  # a hub id, downloaded by vLLM on a box with network access
+    api = "api"  # an OpenAI-compatible endpoint someone else serves
+
+
+class Mode(str, Enum):
+    completions = "completions"  # lm-eval local-completions: /v1/completions
+    chat = "chat"  # lm-eval local-chat-completions: /v1/chat/completions
+
+
+@dataclass
+class ServeConfig:
+    """Arguments of the vLLM OpenAI-compatible server for one model."""
+
+    dtype: str = "auto"
+    """Weights and activations dtype (float32 on the CPU build, bfloat16 on GPUs)."""
+    max_model_len: int = 4096
+    """Context window the server allocates for; prompts plus generations must fit."""
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    """On the CPU build: the fraction of RAM reserved for the KV cache."""
+    enforce_eager: bool = False
+    """Skip graph capture: much faster start, slower decode (right for tiny models)."""
+    revision: Optional[str] = None
+    """Hub revision (commit or tag) to pin, for hub sources."""
+    extra_args: list[str] = field(default_factory=list)
+    """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
+    startup_timeout_s: float = 600.0
+
+
+@dataclass
+class GenerationConfig:
+    """Decoding defaults; a suite's own settings take precedence where it sets them."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_gen_toks: Optional[int] = None
+    """None: use the task's own limit."""
+
+
+@dataclass
+class ApiConfig:
+    """An OpenAI-compatible endpoint that is not started by this harness."""
+
+    base_url: str = MISSING
+    """Full URL of the completions or chat-completions route."""
+    api_key_env: Optional[str] = None
+    """Name of the environment variable holding the key (never the key itself)."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    """Served model name (what the endpoint calls it)."""
+    role: Role = MISSING
+    source_kind: SourceKind = SourceKind.local
+    source: str = MISSING
+    """A model folder, a hub id, or (for api) the model id at the vendor."""
+    mode: Mode = Mode.completions
+    tokenizer: Optional[str] = None
+    """Tokenizer folder or hub id; defaults to the source for local and hub models."""
+    think_start: Optional[str] = None
+    think_end: Optional[str] = None
+    """Reasoning delimiters, when the model writes its reasoning inside them."""
+    description: str = ""
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    api: Optional[ApiConfig] = None
+
+
+@dataclass
+class SuiteConfig:
+    name: str = MISSING
+    tasks: list[str] = MISSING
+    """lm-eval task names."""
+    include_paths: list[str] = field(default_factory=list)
+    """Folders of task YAMLs beyond lm-eval's registry (relative to the repository root)."""
+    limit: Optional[int] = None
+    """Evaluate only the first N items of each task (for quick checks and tests)."""
+    num_fewshot: int = 0
+    repeats: int = 1
+    """Responses sampled per item (pass@k protocols); 1 for greedy decoding."""
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    max_gen_toks: Optional[int] = None
+    seed: int = 1234
+
+
+@dataclass
+class HardwareConfig:
+    name: str = MISSING
+    device: str = "cpu"
+    """cpu or cuda."""
+    device_kind: str = MISSING
+    """What a device is, as priced (e.g. H100-SXM, or a CPU instance type)."""
+    count: int = 1
+    """Devices billed while a model is served."""
+    usd_per_device_hour: float = MISSING
+    price_source: str = MISSING
+    price_as_of: str = MISSING
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = MISSING
+    description: str = ""
+
+
+@dataclass
+class RunConfig:
+    results_dir: str = "results"
+    seed: int = 1234
+    num_concurrent: int = 8
+    """Requests in flight per server."""
+    request_timeout_s: float = 600.0
+    max_retries: int = 3
+    host: str = "127.0.0.1"
+    build_zoo: bool = True
+    """Build the tiny zoo first when a model lives in it and it is missing."""
+
+
+@dataclass
+class BenchConfig:
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    suite: SuiteConfig = field(default_factory=SuiteConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    zoo_dir: str = "zoo"
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="bench_schema", node=BenchConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="suite", name="suite_schema", node=SuiteConfig)
+    cs.store(group="hardware", name="hardware_schema", node=HardwareConfig)
+
+
+def as_plain(cfg: Any) -> Any:
+    """A resolved, plain-Python copy of a config node (for JSON and for callers that mutate)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+register()

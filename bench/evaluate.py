@@ -1,0 +1,208 @@
+"""Run one lm-eval task against one OpenAI-compatible endpoint and return per-sample records.
+
+lm-eval records neither token counts nor latency, so the endpoint is called through
+``metered-completions`` / ``metered-chat-completions``: lm-eval's own local API models with
+the request coroutine replaced by one that also keeps, per HTTP request, the server's
+``usage`` counts, the finish reason and the latency (timed after the concurrency limit
+admits the request, so time spent queueing in the client is not counted).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lm_eval.api.registry import register_model
+from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
+
+from bench.config import Mode, ModelConfig, SuiteConfig
+from bench.records import SampleRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestMeter:
+    """What one HTTP request cost, as the server counted it."""
+
+    key: tuple
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    latency_s: float
+
+
+class _Metered:
+    """Mixin over lm-eval's TemplateAPI models: same payloads, parsing and retries."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meter: list[RequestMeter] = []
+
+    async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
+                          ctxlens=None, gen_kwargs=None, **kwargs):
+        payload = self._create_payload(self.create_message(messages), generate=generate,
+                                       gen_kwargs=copy.deepcopy(gen_kwargs), seed=self._seed, **kwargs)
+        async with sem:
+            t0 = time.perf_counter()
+            async with session.post(self.base_url, json=payload, headers=self.header) as response:
+                if not response.ok:
+                    log.warning("request failed (%s): %s", response.status, (await response.text())[:500])
+                response.raise_for_status()
+                outputs = await response.json()
+            latency = time.perf_counter() - t0
+        if generate:
+            answers = self.parse_generations(outputs=outputs)
+        else:
+            answers = self.parse_logprobs(outputs=outputs, tokens=messages, ctxlens=ctxlens)
+        if any(a is None for a in answers):
+            # Never let a missing answer be scored as a wrong one.
+            raise RuntimeError(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
+        usage = outputs.get("usage") or {}
+        choices = sorted(outputs["choices"], key=lambda c: c["index"])
+        keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
+        share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
+        for key, choice in zip(keys, choices):
+            self.meter.append(RequestMeter(
+                key=key,
+                prompt_tokens=round(usage.get("prompt_tokens", 0) * share),
+                completion_tokens=round(usage.get("completion_tokens", 0) * share),
+                finish_reason=choice.get("finish_reason"),
+                latency_s=latency,
+            ))
+        return answers
+
+
+def request_key(generate: bool, cache_key: Any) -> tuple:
+    """Identity of a request as lm-eval logs it in a sample's ``arguments``."""
+    if generate:
+        return ("gen", cache_key[0])
+    return ("ll", cache_key[0], cache_key[1])
+
+
+@register_model("metered-completions")
+class MeteredCompletions(_Metered, LocalCompletionsAPI):
+    pass
+
+
+@register_model("metered-chat-completions")
+class MeteredChatCompletions(_Metered, LocalChatCompletion):
+    pass
+
+
+def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurrent: int,
+            max_retries: int, timeout_s: float) -> _Metered:
+    """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``)."""
+    chat = model.mode == Mode.chat
+    cls = MeteredChatCompletions if chat else MeteredCompletions
+    route = "/chat/completions" if chat else "/completions"
+    return cls(
+        model=model.name,
+        base_url=base_url.rstrip("/") + route,
+        tokenizer=model.tokenizer or model.source,
+        tokenizer_backend="huggingface",
+        tokenized_requests=False,
+        num_concurrent=max(2, num_concurrent),  # the metered path is lm-eval's concurrent one
+        max_retries=max_retries,
+        max_length=model.serve.max_model_len,
+        timeout=int(timeout_s),
+        seed=suite.seed,
+    )
+
+
+def gen_overrides(model: ModelConfig, suite: SuiteConfig) -> dict[str, Any]:
+    """Decoding settings that override the tasks' own: the suite's first, then the model's."""
+    out: dict[str, Any] = {}
+    for key in ("temperature", "top_p", "max_gen_toks"):
+        value = getattr(suite, key)
+        if value is None and key != "temperature":
+            value = getattr(model.generation, key)
+        if value is not None:
+            out[key] = value
+    if out.get("temperature", 0) > 0:
+        out["do_sample"] = True
+    return out
+
+
+def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: ModelConfig) -> dict:
+    """Evaluate one task; returns lm-eval's result dict (with ``samples``)."""
+    import lm_eval
+
+    lm.meter.clear()
+    overrides = gen_overrides(model, suite)
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=[task], task_manager=task_manager, num_fewshot=suite.num_fewshot,
+        limit=suite.limit, log_samples=True, use_cache=None, cache_requests=False,
+        gen_kwargs=overrides or None, apply_chat_template=model.mode == Mode.chat,
+        random_seed=suite.seed, numpy_random_seed=suite.seed, torch_random_seed=suite.seed,
+        fewshot_random_seed=suite.seed, bootstrap_iters=0,
+    )
+
+
+def primary_metric(sample: dict) -> str:
+    return sample["metrics"][0]
+
+
+def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[RequestMeter],
+               count_tokens) -> list[SampleRecord]:
+    """Join lm-eval's logged samples with the metered requests that produced them."""
+    pending: dict[tuple, deque[RequestMeter]] = defaultdict(deque)
+    for m in meter:
+        pending[m.key].append(m)
+    records = []
+    for s in samples:
+        generate = isinstance(s["arguments"][0][1], dict)
+        reqs = []
+        for arg in s["arguments"]:
+            key = ("gen", arg[0]) if generate else ("ll", arg[0], arg[1])
+            if not pending[key]:
+                raise RuntimeError(f"{model.name}/{task} doc {s['doc_id']}: no metered request for {key!r}")
+            reqs.append(pending[key].popleft())
+        if generate:
+            response = s["resps"][0][0]
+            extracted = s["filtered_resps"][0]
+        else:
+            lls = [r[0][0] for r in s["resps"]]
+            best = max(range(len(lls)), key=lls.__getitem__)
+            response = s["arguments"][best][1]
+            extracted = str(best)
+        thinking = reasoning_span(response, model.think_start, model.think_end) if generate else None
+        metric = primary_metric(s)
+        records.append(SampleRecord(
+            model=model.name, role=model.role.value, task=task, doc_id=int(s["doc_id"]),
+            prompt=s["arguments"][0][0], response=response, extracted=str(extracted),
+            target=str(s["target"]), metric=metric, correct=float(s[metric]),
+            prompt_tokens=sum(r.prompt_tokens for r in reqs),
+            completion_tokens=sum(r.completion_tokens for r in reqs),
+            reasoning_tokens=count_tokens(thinking[0]) if thinking else 0,
+            reasoning_closed=thinking[1] if thinking else None,
+            finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
+            latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
+            n_requests=len(reqs),
+        ))
+    leftover = sum(len(q) for q in pending.values())
+    if leftover:
+        raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
+    return records
+
+
+def reasoning_span(text: str, start: str | None, end: str | None) -> tuple[str, bool] | None:
+    """The reasoning part of a generation (delimiters included) and whether it was closed."""
+    if not start or not end or start not in text:
+        return None
+    begin = text.index(start)
+    stop = text.find(end, begin)
+    if stop < 0:
+        return text[begin:], False
+    return text[begin:stop + len(end)], True
+
+
+def task_manager(include_paths: list[Path]):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=[str(p) for p in include_paths] or None)

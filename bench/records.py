@@ -1,0 +1,119 @@
+"""Per-sample and per-task records on disk: append-only JSONL, atomic JSON.
+
+Every figure in a report is computed from these files, so a run folder can be re-summarized
+without a model, a server or a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SAMPLES = "samples.jsonl"
+TASK_RUNS = "task_runs.jsonl"
+SERVERS = "servers.jsonl"
+STATUS = "status.json"
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One model's answer to one item, scored, with what it cost to produce."""
+
+    model: str
+    role: str
+    task: str
+    doc_id: int
+    prompt: str
+    response: str
+    """Raw generation; for multiple choice, the option with the highest log-likelihood."""
+    extracted: str
+    """What the task's filters extracted and scored (option index for multiple choice)."""
+    target: str
+    metric: str
+    correct: float
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    """Tokens inside the model's reasoning delimiters (delimiters included); 0 if none."""
+    reasoning_closed: bool | None
+    finish_reason: str
+    latency_s: float
+    n_requests: int
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One model evaluated on one task, timed around the whole lm-eval call."""
+
+    model: str
+    role: str
+    task: str
+    n_samples: int
+    wall_s: float
+    started_at: float
+    chance: float | None
+    """Accuracy of guessing, from the task's metadata (None when the task does not say)."""
+
+
+@dataclass(frozen=True)
+class ServerRun:
+    """One model's server: how long it took to become ready and how long it was held."""
+
+    model: str
+    role: str
+    command: list[str]
+    startup_s: float
+    held_s: float
+
+
+def append_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """Append rows and flush them to disk before returning."""
+    with open(path, "a", encoding="utf-8") as f:
+        for row in rows:
+            if dataclasses.is_dataclass(row):
+                row = dataclasses.asdict(row)
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete rows; a torn last line (a crash mid-write) is ignored."""
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise
+    return rows
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,152 @@
+"""Run an experiment: serve each model with vLLM, evaluate the suite with lm-eval, report.
+
+    python -m bench.run                                   # experiment=smoke on the tiny zoo
+    python -m bench.run suite.limit=20 hardware=h100      # any Hydra override
+
+Stages: validate (before any server starts) -> per model: start its server once, run every
+task of the suite against it, append per-sample records -> summarize and report from the
+records on disk. The run folder is Hydra's output dir: results/<experiment>/<timestamp>/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Iterator
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from bench import records
+from bench.config import BenchConfig, ModelConfig, SourceKind, as_plain
+from bench.validate import ConfigError, resolve_paths, validate
+
+log = logging.getLogger("bench")
+ROLE_ORDER = {"teacher": 0, "student": 1, "control": 2, "baseline": 3}
+
+
+def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
+    return sorted(cfg.models.values(), key=lambda m: (ROLE_ORDER[m.role.value], m.name))
+
+
+@contextmanager
+def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[tuple[str, float]]:
+    """Yield (base URL ending in /v1, start-up seconds); starts a vLLM server unless the model is an API."""
+    from bench.serve import VllmServer
+
+    if model.source_kind == SourceKind.api:
+        yield model.api.base_url.rsplit("/v1", 1)[0] + "/v1", 0.0
+        return
+    server = VllmServer(model, run_dir / "servers" / f"{model.name}.log", host=cfg.run.host, seed=cfg.run.seed)
+    held = time.perf_counter()
+    with server as ep:
+        log.info("%s: server ready on port %d after %.1fs", model.name, ep.port, ep.startup_s)
+        try:
+            yield ep.base, ep.startup_s
+        finally:
+            records.append_jsonl(run_dir / records.SERVERS, [records.ServerRun(
+                model=model.name, role=model.role.value, command=server.command,
+                startup_s=ep.startup_s, held_s=time.perf_counter() - held)])
+
+
+def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> None:
+    from bench import evaluate
+
+    with endpoint(model, cfg, run_dir) as (base, _):
+        lm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
+                              cfg.run.request_timeout_s)
+        tok = lm.tokenizer
+
+        def count_tokens(text: str) -> int:
+            return len(tok.encode(text, add_special_tokens=False))
+
+        for i, task in enumerate(cfg.suite.tasks, 1):
+            log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
+            t0, started = time.perf_counter(), time.time()
+            result = evaluate.run_task(lm, task, tm, cfg.suite, model)
+            wall = time.perf_counter() - t0
+            rows = evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens)
+            meta = result["configs"][task].get("metadata") or {}
+            records.append_jsonl(run_dir / records.SAMPLES, rows)
+            records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
+                model=model.name, role=model.role.value, task=task, n_samples=len(rows),
+                wall_s=wall, started_at=started, chance=meta.get("chance"))])
+            records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
+                               {k: v for k, v in result.items() if k != "samples"})
+            acc = sum(r.correct for r in rows) / len(rows)
+            log.info("%s %s: accuracy %.3f on %d items in %.1fs (%.1f items/s)",
+                     model.name, task, acc, len(rows), wall, len(rows) / wall)
+
+
+def ensure_zoo(cfg: BenchConfig) -> None:
+    """Build the tiny zoo once if a local model of the experiment lives in it and it is missing."""
+    from bench import zoo
+
+    root = Path(cfg.zoo_dir).resolve()
+    in_zoo = [m.name for m in cfg.models.values()
+              if m.source_kind == SourceKind.local and Path(m.source).resolve().is_relative_to(root)]
+    if in_zoo and cfg.run.build_zoo and not zoo.is_built(root, zoo.Recipe()):
+        log.info("building the tiny zoo into %s for %s (once; cached afterwards)", root, ", ".join(in_zoo))
+        zoo.build(root)
+
+
+def execute(cfg: BenchConfig, run_dir: Path) -> Path:
+    """Everything after composition; returns the run folder. Raises on any failure."""
+    from bench import report
+    from bench.evaluate import task_manager
+
+    ensure_zoo(cfg)
+    tm = task_manager(resolve_paths(cfg.suite.include_paths))
+    validate(cfg, tm)
+    records.write_json(run_dir / "config.json", as_plain(OmegaConf.structured(cfg)))
+    records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
+    for model in ordered_models(cfg):
+        evaluate_model(model, cfg, run_dir, tm)
+    summary = report.build(run_dir)
+    records.write_json(run_dir / records.STATUS, {"status": "success", "finished_at": time.time()})
+    link_latest(run_dir, Path(cfg.run.results_dir))
+    log.info("report: %s\n%s", run_dir / "report.md",
+             summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
+    return run_dir
+
+
+def link_latest(run_dir: Path, results_dir: Path) -> None:
+    link = results_dir / "latest"
+    tmp = results_dir / ".latest.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(run_dir.resolve(), results_dir.resolve()))
+    os.replace(tmp, link)
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(dcfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    cfg: BenchConfig = OmegaConf.to_object(dcfg)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        execute(cfg, run_dir)
+    except ConfigError as e:
+        log.error("%s", e)
+        records.write_json(run_dir / records.STATUS, {"status": "error", "error": str(e)})
+        sys.exit(2)
+    except KeyboardInterrupt:
+        log.error("interrupted: servers stopped, finished records kept in %s", run_dir)
+        records.write_json(run_dir / records.STATUS, {"status": "cancelled"})
+        sys.exit(130)
+    except BaseException as e:
+        records.write_json(run_dir / records.STATUS, {"status": "error", "error": repr(e)})
+        raise
+
+
+if __name__ == "__main__":
+    main()

