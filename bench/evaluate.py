@@ -120,7 +120,7 @@ def gen_overrides(model: ModelConfig, suite: SuiteConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("temperature", "top_p", "max_gen_toks"):
         value = getattr(suite, key)
-        if value is None and key != "temperature":
+        if value is None:
             value = getattr(model.generation, key)
         if value is not None:
             out[key] = value

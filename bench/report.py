@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import records
+from bench.config import ROLE_ORDER
 from bench.summarize import retained, summarize
 
 ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
@@ -46,6 +47,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter
 
     tasks = list(dict.fromkeys(summary["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
@@ -62,6 +64,13 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         if not math.isnan(chance):
             ax.axhline(chance, color="gray", ls=":", lw=1, label="chance")
         ax.set_xscale("log")
+        # At least one decade on the axis, so there is a labelled major tick and no crowding.
+        lo, hi = rows["usd_per_1k_samples"].min(), rows["usd_per_1k_samples"].max()
+        centre = math.sqrt(lo * hi)
+        span = max(math.sqrt(hi / lo) * 1.5, math.sqrt(10))
+        ax.set_xlim(centre / span, centre * span)
+        ax.xaxis.set_major_locator(LogLocator(base=10))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(task)
         ax.set_xlabel("$ per 1,000 samples (log)")
@@ -91,7 +100,8 @@ def markdown(summary: pd.DataFrame, servers: pd.DataFrame, cfg: dict, run_dir: P
               f"Hardware: {hw['device_kind']} x {hw['count']} at ${hw['usd_per_device_hour']}/device-hour "
               f"({hw['price_source']}, as of {hw['price_as_of']})", "", "## Models", "",
               "| model | role | source | description |", "|---|---|---|---|"]
-    for name, m in cfg["models"].items():
+    models = sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0]))
+    for name, m in models:
         lines.append(f"| {name} | {m['role']} | `{m['source']}` | {m.get('description', '')} |")
     lines += ["", "## Quality and cost per task", "",
               "| task | model | role | accuracy | 95% CI | n | out tokens | reasoning tok/sample | wall s "

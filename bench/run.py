@@ -24,11 +24,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import records
-from bench.config import BenchConfig, ModelConfig, SourceKind, as_plain
+from bench.config import ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, validate
 
 log = logging.getLogger("bench")
-ROLE_ORDER = {"teacher": 0, "student": 1, "control": 2, "baseline": 3}
 
 
 def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:

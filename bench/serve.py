@@ -67,6 +67,8 @@ def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[
         cmd += ["--tokenizer", model.tokenizer]
     if s.revision:
         cmd += ["--revision", s.revision]
+    if s.kv_cache_memory_bytes:
+        cmd += ["--kv-cache-memory-bytes", str(s.kv_cache_memory_bytes)]
     if s.enforce_eager:
         cmd.append("--enforce-eager")
     return cmd + list(s.extra_args)

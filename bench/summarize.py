@@ -10,7 +10,8 @@ import math
 import pandas as pd
 from scipy.stats import binomtest
 
-ROLE_ORDER = {"teacher": 0, "student": 1, "control": 2, "baseline": 3}
+from bench.config import ROLE_ORDER
+
 COLUMNS = [
     "model", "role", "task", "metric", "n", "accuracy", "stderr", "ci95_low", "ci95_high",
     "chance", "prompt_tokens", "completion_tokens", "reasoning_tokens_mean", "finish_length_share",
@@ -61,16 +62,18 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, device_count: int,
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["_r"] = df["role"].map(ROLE_ORDER)
-    return df.sort_values(["task", "_r", "model"], kind="stable").drop(columns="_r").reset_index(drop=True)
+    # Tasks keep the suite's order (first appearance in the records); models go by role.
+    df["_t"] = df["task"].map({t: i for i, t in enumerate(dict.fromkeys(samples["task"]))})
+    return df.sort_values(["_t", "_r", "model"], kind="stable").drop(columns=["_r", "_t"]).reset_index(drop=True)
 
 
 def retained(summary: pd.DataFrame) -> pd.DataFrame:
     """Each non-teacher model's accuracy as a share of the teacher's, per task and overall."""
     teacher = summary[summary["role"] == "teacher"]
-    if teacher.empty:
+    others = summary[summary["role"] != "teacher"][["model", "role", "task", "accuracy"]].copy()
+    if teacher.empty or others.empty:
         return pd.DataFrame(columns=["model", "role", "task", "accuracy", "teacher_accuracy", "retained"])
     t = teacher.set_index("task")["accuracy"]
-    others = summary[summary["role"] != "teacher"][["model", "role", "task", "accuracy"]].copy()
     others["teacher_accuracy"] = others["task"].map(t)
     macro = others.groupby(["model", "role"], sort=False)[["accuracy", "teacher_accuracy"]].mean().reset_index()
     macro["task"] = "mean over tasks"

@@ -83,3 +83,10 @@ def test_retained_is_student_over_teacher(run):
     macro = ret[(ret.model == "s") & (ret.task == "mean over tasks")].iloc[0]
     assert macro.accuracy == pytest.approx((acc[("s", "a")] + acc[("s", "b")]) / 2)
     assert "t" not in set(ret.model)
+
+
+def test_a_run_without_students_or_without_a_teacher_has_no_retained_rows(run):
+    samples, runs = run
+    summary = summarize(samples, runs, 1, 1.0)
+    assert retained(summary[summary.role == "teacher"]).empty
+    assert retained(summary[summary.role != "teacher"]).empty

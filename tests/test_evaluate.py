@@ -1,0 +1,76 @@
+"""Joining lm-eval's logged samples with metered requests; reasoning spans; decoding overrides."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from bench.evaluate import RequestMeter, gen_overrides, reasoning_span, to_records
+from conftest import compose
+
+
+def teacher(overrides: list[str] | None = None):
+    cfg = OmegaConf.to_object(compose(overrides))
+    return cfg.models["tiny_teacher"], cfg.suite
+
+
+def gen_sample(doc_id: int, prompt: str, response: str, target: str, correct: float) -> dict:
+    return {"doc_id": doc_id, "arguments": [(prompt, {"until": ["\n"]})], "resps": [[response]],
+            "filtered_resps": [response.split("</think>")[-1]], "target": target,
+            "metrics": ["exact_match"], "exact_match": correct}
+
+
+def test_generation_samples_get_their_own_request_meters():
+    model, _ = teacher()
+    samples = [gen_sample(0, "think:1+2=", "<think>1+2=3</think>3", "3", 1.0),
+               gen_sample(1, "think:2+2=", "<think>2+2=5</think>5", "4", 0.0)]
+    meter = [RequestMeter(("gen", "think:2+2="), 10, 14, "stop", 0.2),
+             RequestMeter(("gen", "think:1+2="), 10, 13, "stop", 0.1)]
+    rows = to_records(model, "smoke_think", samples, meter, count_tokens=len)
+    assert [r.completion_tokens for r in rows] == [13, 14]
+    assert [r.latency_s for r in rows] == [0.1, 0.2]
+    assert rows[1].correct == 0.0 and rows[1].extracted == "5" and rows[1].target == "4"
+    assert rows[0].reasoning_tokens == len("<think>1+2=3</think>") and rows[0].reasoning_closed is True
+
+
+def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
+    model, _ = teacher()
+    args = [("1+2=", c) for c in ("3", "4", "13", "2")]
+    sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
+              "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
+    meter = [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in reversed(args)]
+    (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len)
+    assert row.n_requests == 4 and row.prompt_tokens == 20 and row.completion_tokens == 4
+    assert row.response == "3" and row.extracted == "0" and row.correct == 1.0
+    assert row.latency_s == pytest.approx(0.2)
+
+
+def test_a_sample_without_its_request_is_an_error_not_a_silent_zero():
+    model, _ = teacher()
+    with pytest.raises(RuntimeError, match="no metered request"):
+        to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], [], count_tokens=len)
+    with pytest.raises(RuntimeError, match="matched no sample"):
+        to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)],
+                   [RequestMeter(("gen", "1+1="), 1, 1, "stop", 0.1), RequestMeter(("gen", "9+9="), 1, 1, "stop", 0.1)],
+                   count_tokens=len)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("<think>a</think>1", ("<think>a</think>", True)),
+    ("x<think>abc", ("<think>abc", False)),
+    ("no reasoning", None),
+])
+def test_reasoning_span(text, expected):
+    assert reasoning_span(text, "<think>", "</think>") == expected
+
+
+def test_reasoning_span_without_delimiters_configured():
+    assert reasoning_span("<think>a</think>1", None, None) is None
+
+
+def test_decoding_overrides_suite_before_model_and_none_by_default():
+    model, suite = teacher()
+    assert gen_overrides(model, suite) == {}
+    model, suite = teacher(["suite.temperature=0.6", "suite.top_p=0.95", "models.tiny_teacher.generation.top_p=0.5",
+                            "models.tiny_teacher.generation.max_gen_toks=99"])
+    assert gen_overrides(model, suite) == {"temperature": 0.6, "top_p": 0.95, "max_gen_toks": 99, "do_sample": True}
