@@ -70,8 +70,8 @@ class GenerationConfig:
 class ApiConfig:
     """An OpenAI-compatible endpoint that is not started by this harness."""
 
-    base_url: str = MISSING
-    """Full URL of the completions or chat-completions route."""
+    base_url: Optional[str] = None
+    """OpenAI-compatible base URL ending in /v1 (required when source_kind is api)."""
     api_key_env: Optional[str] = None
     """Name of the environment variable holding the key (never the key itself)."""
 
@@ -93,7 +93,7 @@ class ModelConfig:
     description: str = ""
     serve: ServeConfig = field(default_factory=ServeConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
-    api: Optional[ApiConfig] = None
+    api: ApiConfig = field(default_factory=ApiConfig)
 
 
 @dataclass

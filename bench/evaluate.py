@@ -202,7 +202,16 @@ def reasoning_span(text: str, start: str | None, end: str | None) -> tuple[str, 
     return text[begin:stop + len(end)], True
 
 
-def task_manager(include_paths: list[Path]):
+def task_manager(include_paths: list[Path], tasks: list[str]):
+    """lm-eval's task index: the suite's own folders, plus lm-eval's registry only when needed.
+
+    Indexing the whole registry (~15k names) costs ~8 s; a suite of bundled tasks skips it.
+    """
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=[str(p) for p in include_paths] or None)
+    paths = [str(p) for p in include_paths if p.is_dir()]
+    if paths:
+        local = TaskManager(include_path=paths, include_defaults=False)
+        if set(tasks) <= set(local.all_tasks):
+            return local
+    return TaskManager(include_path=paths or None)

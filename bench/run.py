@@ -40,7 +40,7 @@ def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[tu
     from bench.serve import VllmServer
 
     if model.source_kind == SourceKind.api:
-        yield model.api.base_url.rsplit("/v1", 1)[0] + "/v1", 0.0
+        yield model.api.base_url.rstrip("/"), 0.0
         return
     server = VllmServer(model, run_dir / "servers" / f"{model.name}.log", host=cfg.run.host, seed=cfg.run.seed)
     held = time.perf_counter()
@@ -101,7 +101,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     from bench.evaluate import task_manager
 
     ensure_zoo(cfg)
-    tm = task_manager(resolve_paths(cfg.suite.include_paths))
+    tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     validate(cfg, tm)
     records.write_json(run_dir / "config.json", as_plain(OmegaConf.structured(cfg)))
     records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})

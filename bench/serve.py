@@ -22,6 +22,9 @@ from pathlib import Path
 from bench.config import ModelConfig
 
 GRACE_S = 20.0
+# Set in every server's environment and inherited by its engine and worker processes, so a
+# leftover process of ours can be recognised by anyone (the tests do).
+TAG_ENV = "BENCH_SERVED_MODEL"
 
 
 class ServerError(RuntimeError):
@@ -74,6 +77,19 @@ def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[
     return cmd + list(s.extra_args)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the harness dies, even by SIGKILL (Linux only).
+
+    vLLM's API server answers SIGTERM by shutting down its engine and workers, so a killed
+    harness leaves no server holding a port, memory or a GPU.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def log_tail(path: Path, lines: int = 25) -> str:
     if not path.exists():
         return "(no log written)"
@@ -112,13 +128,14 @@ class VllmServer:
         port = free_port(self.host)
         self.command = server_command(self.model, self.host, port, self.seed)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, TAG_ENV: self.model.name}
         t0 = time.perf_counter()
         with open(self.log_path, "ab") as log:
             log.write(("$ " + " ".join(self.command) + "\n").encode())
             log.flush()
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         try:
             self._wait_ready(port, t0)
         except BaseException:

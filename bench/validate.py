@@ -49,9 +49,9 @@ def check_models(cfg: BenchConfig) -> list[str]:
                               f"run `make zoo` for the tiny zoo, or point models.{key}.source at a "
                               f"Hugging Face model folder")
         if m.source_kind == SourceKind.api:
-            if m.api is None:
-                errors.append(f"model '{key}' has source_kind=api but no api section: set "
-                              f"models.{key}.api.base_url and api_key_env")
+            if not m.api.base_url:
+                errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
+                              f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
             elif m.api.api_key_env and not os.environ.get(m.api.api_key_env):
                 errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
                               f"is not set; export it before running")

@@ -129,3 +129,22 @@ def test_interrupted_run_stops_its_server_and_exits_nonzero(tmp_path, zoo_dir):
     assert proc.wait(timeout=120) != 0
     assert json.loads((run_dir / "status.json").read_text())["status"] == "cancelled"
     assert not vllm_children()
+
+
+def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
+    """SIGKILL cannot be caught; the server must still go (the kernel's parent-death signal)."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.run", "suite.limit=5", f"run.results_dir={tmp_path}",
+                             f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = run_dir / "servers" / "tiny_teacher.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and "Starting vLLM" in log.read_text(errors="replace")):
+        time.sleep(1)
+    assert vllm_children(), "the teacher's server never started"
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.time() + 60
+    while vllm_children() and time.time() < deadline:
+        time.sleep(1)
+    assert not vllm_children()

@@ -9,7 +9,7 @@ import psutil
 import pytest
 from omegaconf import OmegaConf
 
-from bench.serve import ServerError, VllmServer, server_command
+from bench.serve import TAG_ENV, ServerError, VllmServer, server_command
 from conftest import compose
 
 
@@ -40,9 +40,15 @@ def test_single_device_command_has_no_data_parallel_flag():
 
 
 def vllm_children() -> list[psutil.Process]:
-    me = psutil.Process()
-    return [p for p in psutil.process_iter(["cmdline"])
-            if p.pid != me.pid and "vllm.entrypoints.openai.api_server" in " ".join(p.info["cmdline"] or [])]
+    """Every live process of a server this harness started (API server, engine, workers)."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if TAG_ENV in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_nothing(tmp_path):
