@@ -35,19 +35,19 @@ def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
 
 
 @contextmanager
-def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[tuple[str, float]]:
-    """Yield (base URL ending in /v1, start-up seconds); starts a vLLM server unless the model is an API."""
+def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[str]:
+    """Yield the base URL (ending in /v1); starts a vLLM server unless the model is an API."""
     from bench.serve import VllmServer
 
     if model.source_kind == SourceKind.api:
-        yield model.api.base_url.rstrip("/"), 0.0
+        yield model.api.base_url.rstrip("/")
         return
     server = VllmServer(model, run_dir / "servers" / f"{model.name}.log", host=cfg.run.host, seed=cfg.run.seed)
     held = time.perf_counter()
     with server as ep:
         log.info("%s: server ready on port %d after %.1fs", model.name, ep.port, ep.startup_s)
         try:
-            yield ep.base, ep.startup_s
+            yield ep.base
         finally:
             records.append_jsonl(run_dir / records.SERVERS, [records.ServerRun(
                 model=model.name, role=model.role.value, command=server.command,
@@ -57,7 +57,7 @@ def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[tu
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> None:
     from bench import evaluate
 
-    with endpoint(model, cfg, run_dir) as (base, _):
+    with endpoint(model, cfg, run_dir) as base:
         lm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
                               cfg.run.request_timeout_s)
         tok = lm.tokenizer
@@ -83,13 +83,19 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> N
                      model.name, task, acc, len(rows), wall, len(rows) / wall)
 
 
+def zoo_models(cfg: BenchConfig) -> list[str]:
+    """Local models that live in the zoo folder (and so can be built by the harness)."""
+    root = Path(cfg.zoo_dir).resolve()
+    return [m.name for m in cfg.models.values()
+            if m.source_kind == SourceKind.local and Path(m.source).resolve().is_relative_to(root)]
+
+
 def ensure_zoo(cfg: BenchConfig) -> None:
-    """Build the tiny zoo once if a local model of the experiment lives in it and it is missing."""
+    """Build the tiny zoo once if a model of the experiment lives in it and it is missing."""
     from bench import zoo
 
     root = Path(cfg.zoo_dir).resolve()
-    in_zoo = [m.name for m in cfg.models.values()
-              if m.source_kind == SourceKind.local and Path(m.source).resolve().is_relative_to(root)]
+    in_zoo = zoo_models(cfg)
     if in_zoo and cfg.run.build_zoo and not zoo.is_built(root, zoo.Recipe()):
         log.info("building the tiny zoo into %s for %s (once; cached afterwards)", root, ", ".join(in_zoo))
         zoo.build(root)
@@ -100,9 +106,10 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     from bench import report
     from bench.evaluate import task_manager
 
-    ensure_zoo(cfg)
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
-    validate(cfg, tm)
+    # Everything is checked before the zoo is built or any server starts.
+    validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
+    ensure_zoo(cfg)
     records.write_json(run_dir / "config.json", as_plain(OmegaConf.structured(cfg)))
     records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
     for model in ordered_models(cfg):
@@ -123,6 +130,18 @@ def link_latest(run_dir: Path, results_dir: Path) -> None:
     os.replace(tmp, link)
 
 
+class _DropDatasetHint(logging.Filter):
+    """lm-eval repeats a hint about --metadata for every task with a custom_dataset loader."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in record.getMessage()
+
+
+def quiet_lm_eval() -> None:
+    logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    logging.getLogger("lm_eval.api.task").addFilter(_DropDatasetHint())
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -132,6 +151,7 @@ def main(dcfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cfg: BenchConfig = OmegaConf.to_object(dcfg)
     signal.signal(signal.SIGTERM, _sigterm)
+    quiet_lm_eval()
     try:
         execute(cfg, run_dir)
     except ConfigError as e:

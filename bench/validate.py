@@ -31,7 +31,7 @@ def gpu_count() -> int:
     return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
 
 
-def check_models(cfg: BenchConfig) -> list[str]:
+def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     errors = []
     if not cfg.models:
         errors.append("the experiment names no models: add some with +model@models.NAME=NAME")
@@ -42,7 +42,7 @@ def check_models(cfg: BenchConfig) -> list[str]:
     if len(teachers) > 1:
         errors.append(f"more than one teacher ({', '.join(teachers)}): set role=student or baseline on all but one")
     for key, m in cfg.models.items():
-        if m.source_kind == SourceKind.local:
+        if m.source_kind == SourceKind.local and m.name not in will_build:
             folder = Path(m.source)
             if not (folder / "config.json").is_file():
                 errors.append(f"model '{key}': no model folder at {folder} (no config.json); "
@@ -118,13 +118,17 @@ def check_hardware(cfg: BenchConfig) -> list[str]:
     return errors
 
 
-def validate(cfg: BenchConfig, task_manager) -> None:
-    """Raise one ConfigError listing every problem found; makes local model paths absolute."""
+def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset()) -> None:
+    """Raise one ConfigError listing every problem found; makes local model paths absolute.
+
+    ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
+    may not exist yet.
+    """
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
             m.source = str(Path(m.source).resolve())
             if m.tokenizer and Path(m.tokenizer).exists():
                 m.tokenizer = str(Path(m.tokenizer).resolve())
-    errors = check_models(cfg) + check_suite(cfg, task_manager) + check_hardware(cfg)
+    errors = check_models(cfg, will_build) + check_suite(cfg, task_manager) + check_hardware(cfg)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
