@@ -51,6 +51,8 @@ class ServeConfig:
     """Skip graph capture: much faster start, slower decode (right for tiny models)."""
     revision: Optional[str] = None
     """Hub revision (commit or tag) to pin, for hub sources."""
+    per_request_metrics: bool = True
+    """Ask vLLM for server-measured TTFT, queue time and time per output token per request."""
     extra_args: list[str] = field(default_factory=list)
     """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
     startup_timeout_s: float = 600.0
@@ -105,7 +107,8 @@ class SuiteConfig:
     """Folders of task YAMLs beyond lm-eval's registry (relative to the repository root)."""
     limit: Optional[int] = None
     """Evaluate only the first N items of each task (for quick checks and tests)."""
-    num_fewshot: int = 0
+    num_fewshot: Optional[int] = None
+    """None: each task's own default (zero-shot for the bundled tasks)."""
     repeats: int = 1
     """Responses sampled per item (pass@k protocols); 1 for greedy decoding."""
     temperature: Optional[float] = None

@@ -35,6 +35,12 @@ class RequestMeter:
     completion_tokens: int
     finish_reason: str | None
     latency_s: float
+    cached_prompt_tokens: int = 0
+    ttft_s: float | None = None
+    """Server-measured: scheduled to first output token (vLLM --enable-per-request-metrics)."""
+    tpot_s: float | None = None
+    """Server-measured mean time between output tokens (None with fewer than two tokens)."""
+    queue_s: float | None = None
 
 
 class _Metered:
@@ -43,6 +49,25 @@ class _Metered:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.meter: list[RequestMeter] = []
+        self.progress_label = str(self.model)
+        self._bar = None
+
+    def _with_progress(self, method, requests, unit: str, **kwargs):
+        from tqdm import tqdm
+
+        # disable=False wins over TQDM_DISABLE, which the runner sets to mute lm-eval's own bars.
+        with tqdm(total=len(requests), desc=self.progress_label, unit=unit, disable=False,
+                  mininterval=1.0, dynamic_ncols=True) as self._bar:
+            try:
+                return method(requests, **kwargs)
+            finally:
+                self._bar = None
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        return self._with_progress(super().generate_until, requests, "item", disable_tqdm=True)
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)
 
     async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
                           ctxlens=None, gen_kwargs=None, **kwargs):
@@ -64,6 +89,8 @@ class _Metered:
             # Never let a missing answer be scored as a wrong one.
             raise RuntimeError(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         usage = outputs.get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        timing = outputs.get("metrics") or {}  # only for single-prompt requests
         choices = sorted(outputs["choices"], key=lambda c: c["index"])
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
         share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
@@ -74,8 +101,18 @@ class _Metered:
                 completion_tokens=round(usage.get("completion_tokens", 0) * share),
                 finish_reason=choice.get("finish_reason"),
                 latency_s=latency,
+                cached_prompt_tokens=round(cached * share),
+                ttft_s=_seconds(timing.get("time_to_first_token_ms")),
+                tpot_s=_seconds(timing.get("mean_itl_ms")),
+                queue_s=_seconds(timing.get("queue_time_ms")),
             ))
+        if self._bar is not None:
+            self._bar.update(len(choices))
         return answers
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000.0
 
 
 def request_key(generate: bool, cache_key: Any) -> tuple:
@@ -134,6 +171,7 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     import lm_eval
 
     lm.meter.clear()
+    lm.progress_label = f"{model.name} | {task}"
     overrides = gen_overrides(model, suite)
     return lm_eval.simple_evaluate(
         model=lm, tasks=[task], task_manager=task_manager, num_fewshot=suite.num_fewshot,
@@ -178,17 +216,26 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             prompt=s["arguments"][0][0], response=response, extracted=str(extracted),
             target=str(s["target"]), metric=metric, correct=float(s[metric]),
             prompt_tokens=sum(r.prompt_tokens for r in reqs),
+            cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),
             completion_tokens=sum(r.completion_tokens for r in reqs),
             reasoning_tokens=count_tokens(thinking[0]) if thinking else 0,
             reasoning_closed=thinking[1] if thinking else None,
             finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
             latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
             n_requests=len(reqs),
+            ttft_s=_first(r.ttft_s for r in reqs),
+            tpot_s=_first(r.tpot_s for r in reqs),
+            queue_s=_first(r.queue_s for r in reqs),
         ))
     leftover = sum(len(q) for q in pending.values())
     if leftover:
         raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
     return records
+
+
+def _first(values) -> float | None:
+    """The generation's own figure (a multiple-choice item's options are timed separately)."""
+    return next((v for v in values if v is not None), None)
 
 
 def reasoning_span(text: str, start: str | None, end: str | None) -> tuple[str, bool] | None:

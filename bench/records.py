@@ -37,13 +37,21 @@ class SampleRecord:
     metric: str
     correct: float
     prompt_tokens: int
+    cached_prompt_tokens: int
+    """Prompt tokens the server reports as served from its prefix cache (billed lower by APIs)."""
     completion_tokens: int
     reasoning_tokens: int
     """Tokens inside the model's reasoning delimiters (delimiters included); 0 if none."""
     reasoning_closed: bool | None
     finish_reason: str
     latency_s: float
+    """Client-measured, from sending the request to the full response."""
     n_requests: int
+    ttft_s: float | None = None
+    """Server-measured time to first token (None where the server does not report it)."""
+    tpot_s: float | None = None
+    """Server-measured mean time per output token after the first."""
+    queue_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class TaskRun:
     started_at: float
     chance: float | None
     """Accuracy of guessing, from the task's metadata (None when the task does not say)."""
+    server_prompt_tokens: float | None = None
+    server_generation_tokens: float | None = None
+    server_requests: float | None = None
+    """The server's own Prometheus counters over this task (None for API models)."""
 
 
 @dataclass(frozen=True)

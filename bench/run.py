@@ -56,6 +56,9 @@ def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[st
 
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> None:
     from bench import evaluate
+    from bench.serve import counters_after, scrape_counters
+
+    served_here = model.source_kind != SourceKind.api
 
     with endpoint(model, cfg, run_dir) as base:
         lm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
@@ -67,15 +70,20 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> N
 
         for i, task in enumerate(cfg.suite.tasks, 1):
             log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
+            before = scrape_counters(base) if served_here else None
             t0, started = time.perf_counter(), time.time()
             result = evaluate.run_task(lm, task, tm, cfg.suite, model)
             wall = time.perf_counter() - t0
             rows = evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens)
+            server = counters_after(base, before, len(lm.meter)) if served_here else {}
             meta = result["configs"][task].get("metadata") or {}
             records.append_jsonl(run_dir / records.SAMPLES, rows)
             records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
                 model=model.name, role=model.role.value, task=task, n_samples=len(rows),
-                wall_s=wall, started_at=started, chance=meta.get("chance"))])
+                wall_s=wall, started_at=started, chance=meta.get("chance"),
+                server_prompt_tokens=server.get("prompt_tokens"),
+                server_generation_tokens=server.get("generation_tokens"),
+                server_requests=server.get("requests"))])
             records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
                                {k: v for k, v in result.items() if k != "samples"})
             acc = sum(r.correct for r in rows) / len(rows)
@@ -138,6 +146,8 @@ class _DropDatasetHint(logging.Filter):
 
 
 def quiet_lm_eval() -> None:
+    """Mute lm-eval's unlabelled progress bars and INFO chatter; ours name model and task."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     logging.getLogger("lm_eval.api.task").addFilter(_DropDatasetHint())
 

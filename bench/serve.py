@@ -22,9 +22,10 @@ from pathlib import Path
 from bench.config import ModelConfig
 
 GRACE_S = 20.0
-# Set in every server's environment and inherited by its engine and worker processes, so a
-# leftover process of ours can be recognised by anyone (the tests do).
-TAG_ENV = "BENCH_SERVED_MODEL"
+# Set in every server's environment (to the server's log path, unique to a run and model) and
+# inherited by its engine and worker processes, so a leftover process of a given run can be
+# recognised by anyone (the tests do).
+TAG_ENV = "BENCH_SERVER_LOG"
 
 
 class ServerError(RuntimeError):
@@ -39,6 +40,40 @@ class Endpoint:
     base: str  # e.g. http://127.0.0.1:8123/v1
     port: int
     startup_s: float
+
+
+# vLLM's Prometheus counters that the per-sample records are checked against.
+COUNTERS = {"vllm:prompt_tokens": "prompt_tokens", "vllm:generation_tokens": "generation_tokens",
+            "vllm:request_success": "requests"}
+
+
+def scrape_counters(base: str) -> dict[str, float]:
+    """Totals of the server's token and request counters (summed over labels), from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = _get(base.removesuffix("/v1") + "/metrics", timeout=10.0)
+    if status != 200:
+        raise ServerError(f"{base}: /metrics answered {status}")
+    totals = dict.fromkeys(COUNTERS.values(), 0.0)
+    for family in text_string_to_metric_families(body.decode()):
+        if family.name in COUNTERS:
+            totals[COUNTERS[family.name]] += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return totals
+
+
+def counters_after(base: str, before: dict[str, float], requests: int, timeout_s: float = 10.0) -> dict[str, float]:
+    """Counter increase since ``before``, once the server has counted all ``requests``.
+
+    The engine publishes its statistics a moment after the response is sent, so the last few
+    requests of a task can be missing from an immediate scrape.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = scrape_counters(base)
+        delta = {k: now[k] - before[k] for k in now}
+        if delta["requests"] >= requests or time.monotonic() > deadline:
+            return delta
+        time.sleep(0.2)
 
 
 def free_port(host: str) -> int:
@@ -64,6 +99,8 @@ def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[
         "--generation-config", "vllm",
         "--disable-uvicorn-access-log",
     ]
+    if s.per_request_metrics:
+        cmd.append("--enable-per-request-metrics")
     if s.data_parallel_size > 1:
         cmd += ["--data-parallel-size", str(s.data_parallel_size)]
     if model.tokenizer:
@@ -128,7 +165,7 @@ class VllmServer:
         port = free_port(self.host)
         self.command = server_command(self.model, self.host, port, self.seed)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, TAG_ENV: self.model.name}
+        env = {**os.environ, **self.env, TAG_ENV: str(self.log_path.resolve())}
         t0 = time.perf_counter()
         with open(self.log_path, "ab") as log:
             log.write(("$ " + " ".join(self.command) + "\n").encode())

@@ -173,7 +173,7 @@ def train(model, examples: list[taskdata.Example], recipe: Recipe, steps: int, s
         opt, lambda s: min(1.0, (s + 1) / recipe.warmup) * 0.5 * (1 + math.cos(math.pi * s / steps)))
     model.train()
     bar = tqdm(batches(examples, recipe, steps, seed), total=steps, desc=f"zoo: train {label}",
-               unit="step", mininterval=2.0)
+               unit="step", mininterval=2.0, disable=False)
     for ids, mask, labels in bar:
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)

@@ -46,7 +46,8 @@ def test_run_folder_has_every_output(smoke_run):
 
 
 def test_no_vllm_process_survives_the_run(smoke_run):
-    assert not vllm_children()
+    assert (smoke_run / "servers" / "tiny_teacher.log").is_file()
+    assert not vllm_children(smoke_run)
 
 
 def test_summary_accuracy_is_the_mean_of_the_records(smoke_run):
@@ -112,7 +113,7 @@ def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert (smoke_run / "summary.csv").read_text() == before
-    assert not vllm_children()
+    assert not vllm_children(smoke_run)
 
 
 def test_interrupted_run_stops_its_server_and_exits_nonzero(tmp_path, zoo_dir):
@@ -128,7 +129,7 @@ def test_interrupted_run_stops_its_server_and_exits_nonzero(tmp_path, zoo_dir):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) != 0
     assert json.loads((run_dir / "status.json").read_text())["status"] == "cancelled"
-    assert not vllm_children()
+    assert not vllm_children(run_dir)
 
 
 def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
@@ -141,10 +142,10 @@ def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
     deadline = time.time() + 300
     while time.time() < deadline and not (log.exists() and "Starting vLLM" in log.read_text(errors="replace")):
         time.sleep(1)
-    assert vllm_children(), "the teacher's server never started"
+    assert vllm_children(run_dir), "the teacher's server never started"
     proc.kill()
     proc.wait(timeout=30)
     deadline = time.time() + 60
-    while vllm_children() and time.time() < deadline:
+    while vllm_children(run_dir) and time.time() < deadline:
         time.sleep(1)
-    assert not vllm_children()
+    assert not vllm_children(run_dir)

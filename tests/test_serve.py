@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -39,12 +40,13 @@ def test_single_device_command_has_no_data_parallel_flag():
     assert "--data-parallel-size" not in cmd
 
 
-def vllm_children() -> list[psutil.Process]:
-    """Every live process of a server this harness started (API server, engine, workers)."""
+def vllm_children(under: Path) -> list[psutil.Process]:
+    """Live processes (API server, engine, workers) of servers whose log lies under ``under``."""
+    prefix = str(under.resolve())
     found = []
     for p in psutil.process_iter():
         try:
-            if TAG_ENV in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+            if p.environ().get(TAG_ENV, "").startswith(prefix) and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -65,4 +67,4 @@ def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_nothing(tmp_
     assert "last lines of" in str(err.value) and str(log) in str(err.value)
     assert time.perf_counter() - t0 < 240  # it failed fast, not by time-out
     assert log.read_text().startswith("$ ")  # the exact command is at the top of the log
-    assert not vllm_children()
+    assert not vllm_children(tmp_path)
