@@ -79,6 +79,28 @@ class ApiConfig:
 
 
 @dataclass
+class TokenPrice:
+    """An API's list price in $ per 1M tokens (reasoning tokens are billed as output)."""
+
+    input: Optional[float] = None
+    cached_input: Optional[float] = None
+    """None: cached prompt tokens cost the same as other input."""
+    output: Optional[float] = None
+    source: str = ""
+    as_of: str = ""
+
+
+@dataclass
+class TrainingCost:
+    """Reported training compute, shown beside serving cost (never measured here)."""
+
+    gpu: Optional[str] = None
+    gpu_hours: Optional[float] = None
+    usd: Optional[float] = None
+    source: str = ""
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
     """Served model name (what the endpoint calls it)."""
@@ -96,6 +118,9 @@ class ModelConfig:
     serve: ServeConfig = field(default_factory=ServeConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    price: TokenPrice = field(default_factory=TokenPrice)
+    """Token prices, for API models (self-hosted ones are priced by device time)."""
+    training: TrainingCost = field(default_factory=TrainingCost)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
 
-from bench.config import Mode, ModelConfig, SuiteConfig
+from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.records import SampleRecord
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ class _Metered:
         self.meter: list[RequestMeter] = []
         self.progress_label = str(self.model)
         self._bar = None
+        self.api_key_env: str | None = None
+
+    @property
+    def api_key(self) -> str:
+        """The key from the environment variable the model's config names (never from config)."""
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else super().api_key
 
     def _with_progress(self, method, requests, unit: str, **kwargs):
         from tqdm import tqdm
@@ -136,13 +143,17 @@ def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurren
             max_retries: int, timeout_s: float) -> _Metered:
     """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``)."""
     chat = model.mode == Mode.chat
+    api = model.source_kind == SourceKind.api
     cls = MeteredChatCompletions if chat else MeteredCompletions
     route = "/chat/completions" if chat else "/completions"
-    return cls(
-        model=model.name,
+    # An API model is addressed by the vendor's model id; without a tokenizer of its own it
+    # can only answer generation tasks (log-likelihoods need one to split the context).
+    tokenizer = model.tokenizer if api else (model.tokenizer or model.source)
+    lm = cls(
+        model=model.source if api else model.name,
         base_url=base_url.rstrip("/") + route,
-        tokenizer=model.tokenizer or model.source,
-        tokenizer_backend="huggingface",
+        tokenizer=tokenizer,
+        tokenizer_backend="huggingface" if tokenizer else None,
         tokenized_requests=False,
         num_concurrent=max(2, num_concurrent),  # the metered path is lm-eval's concurrent one
         max_retries=max_retries,
@@ -150,6 +161,8 @@ def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurren
         timeout=int(timeout_s),
         seed=suite.seed,
     )
+    lm.api_key_env = model.api.api_key_env if api else None
+    return lm
 
 
 def gen_overrides(model: ModelConfig, suite: SuiteConfig) -> dict[str, Any]:
@@ -213,7 +226,7 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
         metric = primary_metric(s)
         records.append(SampleRecord(
             model=model.name, role=model.role.value, task=task, doc_id=int(s["doc_id"]),
-            prompt=s["arguments"][0][0], response=response, extracted=str(extracted),
+            prompt=str(getattr(s["arguments"][0][0], "prompt", s["arguments"][0][0])), response=response, extracted=str(extracted),
             target=str(s["target"]), metric=metric, correct=float(s[metric]),
             prompt_tokens=sum(r.prompt_tokens for r in reqs),
             cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),

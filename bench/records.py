@@ -18,6 +18,7 @@ SAMPLES = "samples.jsonl"
 TASK_RUNS = "task_runs.jsonl"
 SERVERS = "servers.jsonl"
 STATUS = "status.json"
+PRICES = "prices.json"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class TaskRun:
     server_generation_tokens: float | None = None
     server_requests: float | None = None
     """The server's own Prometheus counters over this task (None for API models)."""
+    energy_j: float | None = None
+    """GPU energy over the task from NVML (None where NVML is unavailable)."""
 
 
 @dataclass(frozen=True)

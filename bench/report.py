@@ -1,8 +1,9 @@
-"""Write a run's report: ``summary.csv``, ``report.md`` and ``cost_quality.png``.
+"""Write a run's report from the records on disk: tables, plots and ``report.md``.
 
-    bench report results/latest          # rebuild from the records on disk, no server
+    python -m bench report results/latest      # rebuild, no model and no server
 
-Reads only the run folder (records, the resolved config and the hardware price saved there).
+Reads only the run folder: ``samples.jsonl``, ``task_runs.jsonl``, ``servers.jsonl``,
+``config.json`` and ``prices.json``.
 """
 
 from __future__ import annotations
@@ -13,124 +14,148 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import records
+from bench import plots, records
 from bench.config import ROLE_ORDER
-from bench.summarize import retained, summarize
-
-ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
-              "control": ("tab:green", "^"), "baseline": ("tab:gray", "D")}
+from bench.cost import overall_by_model
+from bench.summarize import length_buckets, retained, summarize
 
 
-def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     samples = pd.DataFrame(records.read_jsonl(run_dir / records.SAMPLES))
     task_runs = pd.DataFrame(records.read_jsonl(run_dir / records.TASK_RUNS))
-    resolved = json.loads((run_dir / "config.json").read_text())
     if samples.empty:
         raise SystemExit(f"{run_dir}: no per-sample records ({records.SAMPLES}); nothing to report")
-    return samples, task_runs, resolved
+    cfg = json.loads((run_dir / "config.json").read_text())
+    prices = json.loads((run_dir / records.PRICES).read_text())
+    return samples, task_runs, cfg, prices
 
 
 def build(run_dir: Path) -> pd.DataFrame:
     """Recompute the summary from records and write every output of the run folder."""
-    samples, task_runs, cfg = load_run(run_dir)
-    hw = cfg["hardware"]
-    summary = summarize(samples, task_runs, hw["count"], hw["usd_per_device_hour"])
+    samples, task_runs, cfg, prices = load_run(run_dir)
+    summary = summarize(samples, task_runs, prices)
+    overall = overall_by_model(summary)
+    generations = samples[samples["n_requests"] == 1]
+    buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     records.write_atomic(run_dir / "summary.csv", summary.to_csv(index=False))
-    plot(summary, run_dir / "cost_quality.png")
+    records.write_atomic(run_dir / "length_buckets.csv", buckets.to_csv(index=False))
+    plots.cost_quality(summary, run_dir / "cost_quality.png")
+    plots.pareto(summary, overall, run_dir / "pareto.png")
     servers = pd.DataFrame(records.read_jsonl(run_dir / records.SERVERS))
-    records.write_atomic(run_dir / "report.md", markdown(summary, servers, cfg, run_dir))
+    records.write_atomic(run_dir / "report.md", markdown(summary, overall, buckets, servers, cfg, prices, run_dir))
     return summary
 
 
-def plot(summary: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogLocator, NullFormatter
-
-    tasks = list(dict.fromkeys(summary["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        rows = summary[summary["task"] == task]
-        for _, r in rows.iterrows():
-            color, marker = ROLE_STYLE.get(r["role"], ("black", "x"))
-            ax.errorbar(r["usd_per_1k_samples"], r["accuracy"],
-                        yerr=[[r["accuracy"] - r["ci95_low"]], [r["ci95_high"] - r["accuracy"]]],
-                        fmt=marker, color=color, capsize=3, label=f"{r['model']} ({r['role']})")
-            ax.annotate(r["model"], (r["usd_per_1k_samples"], r["accuracy"]), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
-        chance = rows["chance"].iloc[0]
-        if not math.isnan(chance):
-            ax.axhline(chance, color="gray", ls=":", lw=1, label="chance")
-        ax.set_xscale("log")
-        # At least one decade on the axis, so there is a labelled major tick and no crowding.
-        lo, hi = rows["usd_per_1k_samples"].min(), rows["usd_per_1k_samples"].max()
-        centre = math.sqrt(lo * hi)
-        span = max(math.sqrt(hi / lo) * 1.5, math.sqrt(10))
-        ax.set_xlim(centre / span, centre * span)
-        ax.xaxis.set_major_locator(LogLocator(base=10))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(task)
-        ax.set_xlabel("$ per 1,000 samples (log)")
-        ax.set_ylabel("accuracy (95% Wilson CI)")
-        ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-
-
-def _fmt_usd(x: float) -> str:
-    if math.isinf(x) or math.isnan(x):
+def _usd(x: float) -> str:
+    if x is None or math.isnan(x) or math.isinf(x):
         return "n/a"
     return f"${x:.2e}" if x < 0.01 else f"${x:,.4f}"
 
 
-def markdown(summary: pd.DataFrame, servers: pd.DataFrame, cfg: dict, run_dir: Path) -> str:
-    hw = cfg["hardware"]
-    exp = cfg["experiment"]
+def _f(x: float, fmt: str = ".3f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "|".join("---" for _ in header)
+    return ["| " + " | ".join(header) + " |", "|" + align + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _models_section(cfg: dict, prices: dict) -> list[str]:
+    rows = []
+    for name, m in sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0])):
+        p = prices["models"][m["name"]]
+        if p["basis"] == "api_tokens":
+            price = (f"API: ${p['input']}/${p.get('cached_input') or p['input']}/${p['output']} per 1M "
+                     f"input/cached/output ({p['source']}, {p['as_of']})")
+        else:
+            price = f"{p['devices']} x {p['device_kind']} at ${p['usd_per_device_hour']}/h"
+        t = p.get("training", {})
+        trained = (f"{t.get('gpu_hours', 'n/a'):,} {t.get('gpu', '')} GPU-h, ${t.get('usd', 'n/a'):,} "
+                   f"({t.get('source', '')})" if t else "")
+        rows.append([m["name"], m["role"], f"`{m['source']}`", price, trained, m.get("description", "")])
+    return _table(["model", "role", "source", "priced as", "reported training cost", "description"], rows)
+
+
+def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame, servers: pd.DataFrame,
+             cfg: dict, prices: dict, run_dir: Path) -> str:
+    hw, exp = cfg["hardware"], cfg["experiment"]
     lines = [f"# {exp['name']}: teacher vs. distilled student", ""]
     if exp.get("description"):
         lines += [exp["description"], ""]
     lines += [f"Run folder: `{run_dir}`  ", f"Suite: `{cfg['suite']['name']}` "
               f"({', '.join(cfg['suite']['tasks'])}); items per task: {int(summary['n'].max())}  ",
-              f"Hardware: {hw['device_kind']} x {hw['count']} at ${hw['usd_per_device_hour']}/device-hour "
-              f"({hw['price_source']}, as of {hw['price_as_of']})", "", "## Models", "",
-              "| model | role | source | description |", "|---|---|---|---|"]
-    models = sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0]))
-    for name, m in models:
-        lines.append(f"| {name} | {m['role']} | `{m['source']}` | {m.get('description', '')} |")
-    lines += ["", "## Quality and cost per task", "",
-              "| task | model | role | accuracy | 95% CI | n | out tokens | reasoning tok/sample | wall s "
-              "| out tok/s | $ | $ / 1k samples | $ / correct |",
-              "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for _, r in summary.iterrows():
-        lines.append(
-            f"| {r['task']} | {r['model']} | {r['role']} | {r['accuracy']:.3f} | "
-            f"[{r['ci95_low']:.3f}, {r['ci95_high']:.3f}] | {r['n']} | {r['completion_tokens']} | "
-            f"{r['reasoning_tokens_mean']:.1f} | {r['wall_s']:.1f} | {r['output_tokens_per_s']:.0f} | "
-            f"{_fmt_usd(r['usd'])} | {_fmt_usd(r['usd_per_1k_samples'])} | {_fmt_usd(r['usd_per_correct'])} |")
-    ret = retained(summary)
-    if not ret.empty:
-        lines += ["", "## Quality retained vs. the teacher", "",
-                  "| model | role | task | accuracy | teacher | retained |", "|---|---|---|---:|---:|---:|"]
-        for _, r in ret.iterrows():
-            lines.append(f"| {r['model']} | {r['role']} | {r['task']} | {r['accuracy']:.3f} | "
-                         f"{r['teacher_accuracy']:.3f} | {r['retained']:.1%} |")
+              f"Self-hosted hardware: {hw['device_kind']} x {hw['count']} at ${hw['usd_per_device_hour']}"
+              f"/device-hour ({hw['price_source']}, as of {hw['price_as_of']})", "", "## Models", ""]
+    lines += _models_section(cfg, prices)
+
+    lines += ["", "## Quality", ""]
+    lines += _table(["task", "model", "role", "accuracy", "95% CI", "n", "retained vs teacher", "Pareto-optimal"],
+                    [[r.task, r.model, r.role, _f(r.accuracy), f"[{_f(r.ci95_low)}, {_f(r.ci95_high)}]", str(r.n),
+                      _f(r.quality_retained_vs_teacher, ".1%"), "yes" if r.pareto_optimal else "no"]
+                     for r in summary.itertuples()], "---|---|---|---:|---|---:|---:|---")
+    lines += ["", "## Cost", ""]
+    lines += _table(["task", "model", "basis", "$", "$ / sample", "$ / 1k samples", "$ / correct",
+                     "$ / 1M out tok", "steady $ / 1M out tok", "cost vs teacher"],
+                    [[r.task, r.model, r.cost_basis, _usd(r.usd), _usd(r.usd_per_sample), _usd(r.usd_per_1k_samples),
+                      _usd(r.usd_per_correct), _usd(r.usd_per_1m_output_tokens),
+                      _usd(r.steady_usd_per_1m_output_tokens), _f(r.cost_ratio_vs_teacher, ".2f") + "x"]
+                     for r in summary.itertuples()], "---|---|---|" + "---:|" * 6 + "---:")
+    lines += ["", "Over all tasks:", ""]
+    lines += _table(["model", "role", "mean accuracy", "$", "$ / correct", "$ / 1k samples", "Pareto-optimal"],
+                    [[r.model, r.role, _f(r.accuracy), _usd(r.usd), _usd(r.usd_per_correct),
+                      _usd(r.usd_per_1k_samples), "yes" if r.pareto_optimal else "no"]
+                     for r in overall.itertuples()], "---|---|---:|---:|---:|---:|---")
+    lines += ["", "![Pareto frontier](pareto.png)", "", "![cost versus quality per task](cost_quality.png)"]
+
+    lines += ["", "## Speed", ""]
+    lines += _table(["task", "model", "wall s", "device s", "out tok/s", "req/s", "TTFT p50/p90/p99 ms",
+                     "TPOT p50/p90/p99 ms"],
+                    [[r.task, r.model, _f(r.wall_s, ".1f"), _f(r.device_s, ".1f"), _f(r.output_tokens_per_s, ".0f"),
+                      _f(r.requests_per_s, ".1f"),
+                      "/".join(_f(getattr(r, f"ttft_p{q}_s") * 1000, ".1f") for q in (50, 90, 99)),
+                      "/".join(_f(getattr(r, f"tpot_p{q}_s") * 1000, ".1f") for q in (50, 90, 99))]
+                     for r in summary.itertuples()], "---|---|" + "---:|" * 5 + "---:")
     if not servers.empty:
-        lines += ["", "## Servers", "", "| model | start-up s | held s |", "|---|---:|---:|"]
-        for _, s in servers.iterrows():
-            lines.append(f"| {s['model']} | {s['startup_s']:.1f} | {s['held_s']:.1f} |")
-    lines += ["", "## Cost versus quality", "", "![cost versus quality](cost_quality.png)", "",
-              "## How to read this", "",
-              "- *accuracy* is the mean of `correct` over the per-sample records in `samples.jsonl`; "
-              "the interval is a 95% Wilson score interval.",
-              "- *$* is the task's measured wall time x devices x the hardware price above "
-              "(server start-up excluded; see Servers). *$ / correct* divides it by the number of "
-              "correct answers, the figure that matters when models think for different lengths.",
-              "- *retained* is the model's accuracy divided by the teacher's on the same items.",
-              "- Every number here is recomputed from the run folder by `bench report <run folder>`.", ""]
+        lines += ["", "Server start-up (not included in the task costs above):", ""]
+        lines += _table(["model", "start-up s", "held s"],
+                        [[s.model, _f(s.startup_s, ".1f"), _f(s.held_s, ".1f")] for s in servers.itertuples()],
+                        "---|---:|---:")
+    energy = summary["energy_j_per_output_token"].dropna()
+    lines += ["", "Energy: not measured (NVML is not available where this ran)." if energy.empty else
+              "Energy (NVML, all visible GPUs): " + ", ".join(
+                  f"{r.model}/{r.task} {r.energy_j_per_output_token:.3g} J per output token"
+                  for r in summary.itertuples() if not math.isnan(r.energy_j_per_output_token))]
+
+    lines += ["", "## Token accounting check", "",
+              "Per-sample token sums (prompt + completion) against vLLM's own Prometheus counters "
+              "(`vllm:prompt_tokens_total`, `vllm:generation_tokens_total`) over the same task:", ""]
+    lines += _table(["task", "model", "ours", "server", "difference"],
+                    [[r.task, r.model, str(r.prompt_tokens + r.completion_tokens), _f(r.server_tokens, ".0f"),
+                      _f(r.token_diff_vs_server, "+.2%")] for r in summary.itertuples()], "---|---|---:|---:|---:")
+    diffs = summary["token_diff_vs_server"].abs().dropna()
+    if len(diffs):
+        lines += ["", f"Largest difference: {diffs.max():.2%} (API models have no server counters here)."]
+
+    lines += ["", "## Budget diagnostics", ""]
+    lines += _table(["task", "model", "hit token limit", "unclosed reasoning", "mean reasoning tokens"],
+                    [[r.task, r.model, _f(r.finish_length_share, ".1%"), _f(r.unclosed_reasoning_share, ".1%"),
+                      _f(r.reasoning_tokens_mean, ".1f")] for r in summary.itertuples()
+                     if r.metric != "acc"], "---|---|---:|---:|---:")
+    if not buckets.empty:
+        lines += ["", "Accuracy by output length (completion tokens):", ""]
+        lines += _table(["task", "model", "length", "n", "accuracy"],
+                        [[b.task, b.model, str(b.length_bucket), str(b.n), _f(b.accuracy)]
+                         for b in buckets.itertuples()], "---|---|---|---:|---:")
+
+    lines += ["", "## How to read this", "",
+              "- *accuracy* is the mean of `correct` over this model x task in `samples.jsonl`; the interval "
+              "is a 95% Wilson score interval.",
+              "- *$* for a self-hosted model is the task's measured wall time x devices x the hardware price; "
+              "for an API model, its tokens x its list prices (reasoning tokens billed as output). Prices with "
+              "their sources and dates are in `prices.json`. *$ / correct* is the figure that matters when "
+              "models think for different lengths.",
+              "- *steady $ / 1M out tok* prices output tokens at the model's measured throughput over all its tasks.",
+              "- *Pareto-optimal*: no other model is both cheaper per correct answer and at least as accurate.",
+              "- Every number here is recomputed from the run folder by `python -m bench report <run folder>`.", ""]
     return "\n".join(lines)

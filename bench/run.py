@@ -56,7 +56,10 @@ def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[st
 
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> None:
     from bench import evaluate
+    from bench.energy import EnergyMeter
     from bench.serve import counters_after, scrape_counters
+
+    energy = EnergyMeter()
 
     served_here = model.source_kind != SourceKind.api
 
@@ -66,15 +69,18 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> N
         tok = lm.tokenizer
 
         def count_tokens(text: str) -> int:
-            return len(tok.encode(text, add_special_tokens=False))
+            # Without a tokenizer (an API model), reasoning length is not counted here.
+            return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
 
         for i, task in enumerate(cfg.suite.tasks, 1):
             log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
             before = scrape_counters(base) if served_here else None
+            joules0 = energy.joules() if served_here else None
             t0, started = time.perf_counter(), time.time()
             result = evaluate.run_task(lm, task, tm, cfg.suite, model)
             wall = time.perf_counter() - t0
             rows = evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens)
+            joules = energy.joules() - joules0 if joules0 is not None else None
             server = counters_after(base, before, len(lm.meter)) if served_here else {}
             meta = result["configs"][task].get("metadata") or {}
             records.append_jsonl(run_dir / records.SAMPLES, rows)
@@ -83,7 +89,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> N
                 wall_s=wall, started_at=started, chance=meta.get("chance"),
                 server_prompt_tokens=server.get("prompt_tokens"),
                 server_generation_tokens=server.get("generation_tokens"),
-                server_requests=server.get("requests"))])
+                server_requests=server.get("requests"), energy_j=joules)])
             records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
                                {k: v for k, v in result.items() if k != "samples"})
             acc = sum(r.correct for r in rows) / len(rows)
@@ -118,7 +124,11 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     ensure_zoo(cfg)
-    records.write_json(run_dir / "config.json", as_plain(OmegaConf.structured(cfg)))
+    from bench.cost import prices_used
+
+    resolved = as_plain(OmegaConf.structured(cfg))
+    records.write_json(run_dir / "config.json", resolved)
+    records.write_json(run_dir / records.PRICES, prices_used(resolved))
     records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm)

@@ -1,23 +1,18 @@
-"""Per model x task summary, computed only from the records of a run folder (no I/O here).
-
-Cost of self-hosted serving = the task's measured wall time x devices x $ per device-hour.
-"""
+"""Per model x task summary, computed only from the records and prices of a run (no I/O here)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
 from bench.config import ROLE_ORDER
+from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
 
-COLUMNS = [
-    "model", "role", "task", "metric", "n", "accuracy", "stderr", "ci95_low", "ci95_high",
-    "chance", "prompt_tokens", "completion_tokens", "reasoning_tokens_mean", "finish_length_share",
-    "latency_p50_s", "wall_s", "output_tokens_per_s", "device_count", "usd_per_device_hour",
-    "usd", "usd_per_1k_samples", "usd_per_correct",
-]
+QUANTILES = (50, 90, 99)
+LENGTH_EDGES = (0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, math.inf)
 
 
 def wilson(correct: int, n: int) -> tuple[float, float]:
@@ -27,44 +22,91 @@ def wilson(correct: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def _chance(run: pd.Series) -> float:
-    value = run.get("chance")
+def _nan(value) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
-def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, device_count: int,
-              usd_per_device_hour: float) -> pd.DataFrame:
-    """One tidy row per model x task; every number is a function of the records passed in."""
+def _percentiles(values: pd.Series, prefix: str) -> dict[str, float]:
+    v = values.dropna().astype(float)
+    return {f"{prefix}_p{q}_s": float(np.percentile(v, q)) if len(v) else math.nan for q in QUANTILES}
+
+
+def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
+    n = len(g)
+    k = int(round(g["correct"].sum()))
+    low, high = wilson(k, n)
+    wall = float(run["wall_s"])
+    prompt, cached, out = (int(g[c].sum()) for c in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"))
+    if price["basis"] == API_TOKENS:
+        usd, device_s = api_usd(prompt, cached, out, price), math.nan
+    else:
+        usd, device_s = device_usd(wall, price["devices"], price["usd_per_device_hour"]), wall * price["devices"]
+    server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))
+    closed = g["reasoning_closed"]
+    return {
+        "model": g["model"].iloc[0], "role": g["role"].iloc[0], "task": g["task"].iloc[0],
+        "metric": g["metric"].iloc[0], "n": n, "n_correct": k, "accuracy": float(g["correct"].mean()),
+        # Sample standard error, as lm-eval reports it.
+        "stderr": float(g["correct"].std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+        "ci95_low": low, "ci95_high": high, "chance": _nan(run.get("chance")),
+        "prompt_tokens": prompt, "cached_prompt_tokens": cached, "completion_tokens": out,
+        "reasoning_tokens_mean": float(g["reasoning_tokens"].mean()),
+        "finish_length_share": float(g["finish_reason"].str.contains("length").mean()),
+        "unclosed_reasoning_share": float((closed == False).sum() / n),  # noqa: E712 (None is not False)
+        "requests": int(g["n_requests"].sum()), "wall_s": wall, "device_s": device_s,
+        "output_tokens_per_s": out / wall if wall > 0 else math.nan,
+        "requests_per_s": g["n_requests"].sum() / wall if wall > 0 else math.nan,
+        "latency_p50_s": float(g["latency_s"].median()),
+        **_percentiles(g["ttft_s"], "ttft"), **_percentiles(g["tpot_s"], "tpot"),
+        "server_tokens": server_tokens,
+        "energy_j_per_output_token": _nan(run.get("energy_j")) / out if out else math.nan,
+        "token_diff_vs_server": (prompt + out - server_tokens) / server_tokens if server_tokens else math.nan,
+        "cost_basis": price["basis"], "usd": usd, "usd_per_sample": usd / n,
+        "usd_per_1k_samples": usd / n * 1000.0, "usd_per_correct": usd / k if k else math.inf,
+        "usd_per_1m_output_tokens": usd / out * 1e6 if out else math.nan,
+    }
+
+
+def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict) -> pd.DataFrame:
+    """One tidy row per model x task; every number is a function of the records and prices passed in."""
+    for col, default in (("cached_prompt_tokens", 0), ("ttft_s", None), ("tpot_s", None)):
+        if col not in samples:
+            samples = samples.assign(**{col: default})
     runs = task_runs.set_index(["model", "task"])
-    rows = []
-    for (model, task), g in samples.groupby(["model", "task"], sort=False):
-        n = len(g)
-        acc = float(g["correct"].mean())
-        k = int(round(g["correct"].sum()))
-        low, high = wilson(k, n)
-        wall = float(runs.loc[(model, task), "wall_s"])
-        usd = wall * device_count * usd_per_device_hour / 3600.0
-        out_tokens = int(g["completion_tokens"].sum())
-        rows.append({
-            "model": model, "role": g["role"].iloc[0], "task": task, "metric": g["metric"].iloc[0],
-            "n": n, "accuracy": acc,
-            # Sample standard error, as lm-eval reports it.
-            "stderr": float(g["correct"].std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
-            "ci95_low": low, "ci95_high": high, "chance": _chance(runs.loc[(model, task)]),
-            "prompt_tokens": int(g["prompt_tokens"].sum()), "completion_tokens": out_tokens,
-            "reasoning_tokens_mean": float(g["reasoning_tokens"].mean()),
-            "finish_length_share": float(g["finish_reason"].str.contains("length").mean()),
-            "latency_p50_s": float(g["latency_s"].median()),
-            "wall_s": wall, "output_tokens_per_s": out_tokens / wall if wall > 0 else math.nan,
-            "device_count": device_count, "usd_per_device_hour": usd_per_device_hour,
-            "usd": usd, "usd_per_1k_samples": usd / n * 1000.0,
-            "usd_per_correct": usd / k if k else math.inf,
-        })
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    rows = [_row(g, runs.loc[(model, task)], prices["models"][model])
+            for (model, task), g in samples.groupby(["model", "task"], sort=False)]
+    df = pd.DataFrame(rows)
+    df = _add_model_level(df, prices)
+    df = _add_vs_teacher(df)
+    df["pareto_optimal"] = False
+    for _, idx in df.groupby("task", sort=False).groups.items():
+        df.loc[idx, "pareto_optimal"] = pareto_optimal(df.loc[idx, "usd_per_correct"], df.loc[idx, "accuracy"])
     df["_r"] = df["role"].map(ROLE_ORDER)
     # Tasks keep the suite's order (first appearance in the records); models go by role.
     df["_t"] = df["task"].map({t: i for i, t in enumerate(dict.fromkeys(samples["task"]))})
     return df.sort_values(["_t", "_r", "model"], kind="stable").drop(columns=["_r", "_t"]).reset_index(drop=True)
+
+
+def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:
+    """Steady-state $ per 1M output tokens: the device's $/s over the model's throughput across
+    all its tasks; for API models, the output list price."""
+    steady = {}
+    for model, g in df.groupby("model", sort=False):
+        price = prices["models"][model]
+        if price["basis"] == API_TOKENS:
+            steady[model] = price["output"]
+        else:
+            per_s = price["devices"] * price["usd_per_device_hour"] / 3600.0
+            tok_s = g["completion_tokens"].sum() / g["wall_s"].sum()
+            steady[model] = per_s / tok_s * 1e6 if tok_s > 0 else math.nan
+    return df.assign(steady_usd_per_1m_output_tokens=df["model"].map(steady))
+
+
+def _add_vs_teacher(df: pd.DataFrame) -> pd.DataFrame:
+    teacher = df[df["role"] == "teacher"].set_index("task")
+    acc = df["task"].map(teacher["accuracy"]) if not teacher.empty else math.nan
+    usd = df["task"].map(teacher["usd"]) if not teacher.empty else math.nan
+    return df.assign(quality_retained_vs_teacher=df["accuracy"] / acc, cost_ratio_vs_teacher=df["usd"] / usd)
 
 
 def retained(summary: pd.DataFrame) -> pd.DataFrame:
@@ -79,4 +121,15 @@ def retained(summary: pd.DataFrame) -> pd.DataFrame:
     macro["task"] = "mean over tasks"
     out = pd.concat([others, macro[others.columns]], ignore_index=True)
     out["retained"] = out["accuracy"] / out["teacher_accuracy"]
+    return out
+
+
+def length_buckets(samples: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy by output length (completion tokens in power-of-two buckets), per model x task."""
+    edges = list(LENGTH_EDGES)
+    labels = [f"{int(a) + 1}-{int(b)}" if b != math.inf else f">{int(a)}" for a, b in zip(edges, edges[1:])]
+    bucket = pd.cut(samples["completion_tokens"], bins=edges, labels=labels, right=True)
+    out = (samples.assign(length_bucket=bucket)
+           .groupby(["model", "task", "length_bucket"], observed=True, sort=False)
+           .agg(n=("correct", "size"), accuracy=("correct", "mean")).reset_index())
     return out

@@ -52,7 +52,10 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
             if not m.api.base_url:
                 errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
                               f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
-            elif m.api.api_key_env and not os.environ.get(m.api.api_key_env):
+            if m.price.input is None or m.price.output is None:
+                errors.append(f"model '{key}' is an API model without token prices: set "
+                              f"models.{key}.price.input and price.output ($ per 1M tokens)")
+            if m.api.api_key_env and not os.environ.get(m.api.api_key_env):
                 errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
                               f"is not set; export it before running")
         if m.serve.max_model_len < 16:
@@ -82,13 +85,14 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
         errors.append(f"suite.repeats={suite.repeats}: sampling several responses per item is not "
                       f"supported yet; set suite.repeats=1")
     for key, m in cfg.models.items():
-        if m.mode != Mode.chat:
-            continue
-        for task in suite.tasks:
+        why = ("is a chat model, and chat endpoints return no prompt log-likelihoods: use "
+               "mode=completions" if m.mode == Mode.chat else
+               f"is an API model without a tokenizer: set models.{key}.tokenizer"
+               if m.source_kind == SourceKind.api and not m.tokenizer else None)
+        for task in suite.tasks if why else []:
             entry = task_manager.task_index.get(task)
             if entry and entry.cfg and entry.cfg.get("output_type") in ("multiple_choice", "loglikelihood"):
-                errors.append(f"model '{key}' is a chat model but task '{task}' is scored by "
-                              f"log-likelihood, which chat endpoints do not return: use mode=completions "
+                errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, "
                               f"or drop the task")
         if m.serve.max_model_len and suite.max_gen_toks and suite.max_gen_toks >= m.serve.max_model_len:
             errors.append(f"suite.max_gen_toks={suite.max_gen_toks} leaves no room for the prompt in "

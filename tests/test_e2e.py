@@ -37,8 +37,9 @@ def smoke_run(tmp_path_factory, zoo_dir) -> Path:
 
 
 def test_run_folder_has_every_output(smoke_run):
-    for name in ("summary.csv", "report.md", "cost_quality.png", "samples.jsonl", "task_runs.jsonl",
-                 "servers.jsonl", "config.json", ".hydra/config.yaml"):
+    for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv",
+                 "samples.jsonl", "task_runs.jsonl", "servers.jsonl", "config.json", "prices.json",
+                 ".hydra/config.yaml"):
         assert (smoke_run / name).is_file(), name
     assert json.loads((smoke_run / "status.json").read_text())["status"] == "success"
     assert (smoke_run.parent.parent / "latest").resolve() == smoke_run.resolve()
@@ -87,14 +88,53 @@ def test_per_sample_metering_is_filled_in(smoke_run):
     assert (choice.n_requests == 4).all()
 
 
-def test_cost_follows_from_wall_time_and_price(smoke_run):
+def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
+    """Independently of bench.summarize: records + measured times + prices.json -> the $ columns."""
     summary = pd.read_csv(smoke_run / "summary.csv")
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
     runs = pd.DataFrame(records.read_jsonl(smoke_run / "task_runs.jsonl"))
-    cfg = json.loads((smoke_run / "config.json").read_text())
-    price = cfg["hardware"]["usd_per_device_hour"] * cfg["hardware"]["count"]
-    for _, row in summary.iterrows():
+    prices = json.loads((smoke_run / "prices.json").read_text())["models"]
+    for row in summary.itertuples():
+        p = prices[row.model]
+        assert p["basis"] == "device_time" and p["source"] and p["as_of"]
+        per_second = p["devices"] * p["usd_per_device_hour"] / 3600
         wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
-        assert row.usd == pytest.approx(wall * price / 3600)
+        g = samples[(samples.model == row.model) & (samples.task == row.task)]
+        usd = wall * per_second
+        assert row.usd == pytest.approx(usd, rel=1e-12)
+        assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
+        assert row.usd_per_1k_samples == pytest.approx(usd / len(g) * 1000, rel=1e-12)
+        assert row.usd_per_correct == pytest.approx(usd / g.correct.sum(), rel=1e-12)
+        assert row.usd_per_1m_output_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
+        mine = runs[runs.model == row.model]
+        out = samples[samples.model == row.model].completion_tokens.sum()
+        assert row.steady_usd_per_1m_output_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+        teacher_usd = summary[(summary.role == "teacher") & (summary.task == row.task)].usd.item()
+        assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)
+
+
+def test_token_sums_agree_with_vllm_counters_within_one_percent(smoke_run):
+    summary = pd.read_csv(smoke_run / "summary.csv")
+    assert summary.token_diff_vs_server.notna().all()
+    assert (summary.token_diff_vs_server.abs() < 0.01).all(), summary[["model", "task", "token_diff_vs_server"]]
+    report = (smoke_run / "report.md").read_text()
+    assert "## Token accounting check" in report and "Largest difference:" in report
+
+
+def test_server_measured_latency_percentiles_are_reported(smoke_run):
+    summary = pd.read_csv(smoke_run / "summary.csv")
+    gen = summary[summary.task != "smoke_choice"]
+    assert (gen.ttft_p50_s > 0).all() and (gen.tpot_p50_s > 0).all()
+    assert (gen.ttft_p50_s <= gen.ttft_p90_s).all() and (gen.ttft_p90_s <= gen.ttft_p99_s).all()
+    assert "Energy: not measured" in (smoke_run / "report.md").read_text()
+
+
+def test_pareto_outputs(smoke_run):
+    summary = pd.read_csv(smoke_run / "summary.csv")
+    for column in ("pareto_optimal", "quality_retained_vs_teacher", "cost_ratio_vs_teacher"):
+        assert column in summary
+    assert summary.groupby("task").pareto_optimal.any().all()
+    assert (smoke_run / "pareto.png").stat().st_size > 20_000
 
 
 def test_teacher_beats_student_beats_chance_on_the_subset(smoke_run):

@@ -1,4 +1,4 @@
-"""The summary is a pure function of the records: accuracy, intervals, tokens and cost."""
+"""The summary is a pure function of the records and prices: accuracy, intervals, tokens, cost."""
 
 from __future__ import annotations
 
@@ -9,58 +9,114 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from bench.summarize import retained, summarize, wilson
+from bench.summarize import length_buckets, retained, summarize, wilson
+
+HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_kind": "X", "source": "s", "as_of": "d"}
+API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}
 
 
 def fake_records(model: str, role: str, task: str, correct: list[int], rng: random.Random) -> list[dict]:
-    return [{"model": model, "role": role, "task": task, "doc_id": i, "metric": "acc", "correct": float(c),
-             "prompt_tokens": rng.randint(5, 9), "completion_tokens": rng.randint(1, 30),
-             "reasoning_tokens": rng.randint(0, 10), "finish_reason": rng.choice(["stop", "length"]),
-             "latency_s": rng.random()} for i, c in enumerate(correct)]
+    rows = []
+    for i, c in enumerate(correct):
+        prompt = rng.randint(5, 9)
+        rows.append({"model": model, "role": role, "task": task, "doc_id": i, "metric": "exact_match",
+                     "correct": float(c), "prompt_tokens": prompt, "cached_prompt_tokens": rng.randint(0, prompt),
+                     "completion_tokens": rng.randint(1, 30), "reasoning_tokens": rng.randint(0, 10),
+                     "reasoning_closed": rng.choice([True, False, None]),
+                     "finish_reason": rng.choice(["stop", "length"]), "latency_s": rng.random(),
+                     "n_requests": 1, "ttft_s": rng.random() / 10, "tpot_s": rng.random() / 100})
+    return rows
 
 
 @pytest.fixture
 def run():
     rng = random.Random(0)
     samples, runs = [], []
-    for model, role, p in (("t", "teacher", 0.9), ("s", "student", 0.6), ("c", "control", 0.5)):
+    for model, role, p in (("t", "teacher", 0.9), ("s", "student", 0.6), ("c", "control", 0.5), ("api", "baseline", 0.7)):
         for task, n in (("a", 50), ("b", 7)):
             correct = [int(rng.random() < p) for _ in range(n)]
             samples += fake_records(model, role, task, correct, rng)
             runs.append({"model": model, "role": role, "task": task, "n_samples": n,
                          "wall_s": rng.uniform(1, 100), "started_at": 0.0, "chance": 0.25 if task == "a" else None})
-    return pd.DataFrame(samples), pd.DataFrame(runs)
+    prices = {"models": {"t": HW, "s": HW, "c": HW, "api": API}}
+    return pd.DataFrame(samples), pd.DataFrame(runs), prices
+
+
+def rows_of(samples, runs, row):
+    g = samples[(samples.model == row.model) & (samples.task == row.task)]
+    wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
+    return g, wall
 
 
 def test_accuracy_and_tokens_come_from_the_records(run):
-    samples, runs = run
-    summary = summarize(samples, runs, device_count=2, usd_per_device_hour=3.0)
-    assert len(summary) == 6
-    for _, row in summary.iterrows():
-        g = samples[(samples.model == row.model) & (samples.task == row.task)]
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    assert len(summary) == 8
+    for row in summary.itertuples():
+        g, _ = rows_of(samples, runs, row)
         assert row.accuracy == pytest.approx(g.correct.mean())
         assert row.n == len(g)
         assert row.completion_tokens == g.completion_tokens.sum()
         assert row.prompt_tokens == g.prompt_tokens.sum()
         assert row.finish_length_share == pytest.approx((g.finish_reason == "length").mean())
+        assert row.unclosed_reasoning_share == pytest.approx((g.reasoning_closed == False).mean())  # noqa: E712
         assert row.stderr == pytest.approx(g.correct.std(ddof=1) / math.sqrt(len(g)))
+        assert row.ttft_p90_s == pytest.approx(g.ttft_s.quantile(0.9))
 
 
-def test_cost_is_wall_time_times_devices_times_price(run):
-    samples, runs = run
-    summary = summarize(samples, runs, device_count=2, usd_per_device_hour=3.0)
-    for _, row in summary.iterrows():
-        wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
+def test_self_hosted_cost_is_wall_time_times_devices_times_price(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    for row in summary[summary.cost_basis == "device_time"].itertuples():
+        g, wall = rows_of(samples, runs, row)
         assert row.usd == pytest.approx(wall * 2 * 3.0 / 3600)
+        assert row.device_s == pytest.approx(wall * 2)
         assert row.usd_per_1k_samples == pytest.approx(row.usd / row.n * 1000)
         k = round(row.accuracy * row.n)
         assert row.usd_per_correct == (pytest.approx(row.usd / k) if k else math.inf)
         assert row.output_tokens_per_s == pytest.approx(row.completion_tokens / wall)
+    teacher = summary[summary.model == "t"]
+    steady = (2 * 3.0 / 3600) / (teacher.completion_tokens.sum() / teacher.wall_s.sum()) * 1e6
+    assert teacher.steady_usd_per_1m_output_tokens.iloc[0] == pytest.approx(steady)
+
+
+def test_api_cost_is_tokens_times_prices(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    for row in summary[summary.model == "api"].itertuples():
+        g, _ = rows_of(samples, runs, row)
+        fresh = g.prompt_tokens.sum() - g.cached_prompt_tokens.sum()
+        expected = (fresh * 1.5 + g.cached_prompt_tokens.sum() * 0.5 + g.completion_tokens.sum() * 6.0) / 1e6
+        assert row.usd == pytest.approx(expected)
+        assert row.cost_basis == "api_tokens"
+        assert math.isnan(row.device_s)
+        assert row.steady_usd_per_1m_output_tokens == 6.0
+
+
+def test_ratios_against_the_teacher(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices).set_index(["model", "task"])
+    s, t = summary.loc[("s", "a")], summary.loc[("t", "a")]
+    assert s.quality_retained_vs_teacher == pytest.approx(s.accuracy / t.accuracy)
+    assert s.cost_ratio_vs_teacher == pytest.approx(s.usd / t.usd)
+    assert t.quality_retained_vs_teacher == pytest.approx(1.0)
+
+
+def test_pareto_flags_match_a_brute_force_check(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    for task, g in summary.groupby("task"):
+        for row in g.itertuples():
+            beaten = any(o.usd_per_correct <= row.usd_per_correct and o.accuracy >= row.accuracy
+                         and (o.usd_per_correct < row.usd_per_correct or o.accuracy > row.accuracy)
+                         for o in g.itertuples() if o.model != row.model)
+            assert row.pareto_optimal == (not beaten), (task, row.model)
+        assert g.pareto_optimal.any()
 
 
 def test_chance_comes_from_the_task_runs(run):
-    samples, runs = run
-    summary = summarize(samples, runs, 1, 1.0)
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
     assert set(summary[summary.task == "a"].chance) == {0.25}
     assert summary[summary.task == "b"].chance.isna().all()
 
@@ -74,8 +130,8 @@ def test_wilson_matches_statsmodels(k, n):
 
 
 def test_retained_is_student_over_teacher(run):
-    samples, runs = run
-    summary = summarize(samples, runs, 1, 1.0)
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
     ret = retained(summary)
     acc = summary.set_index(["model", "task"]).accuracy
     row = ret[(ret.model == "s") & (ret.task == "a")].iloc[0]
@@ -86,7 +142,18 @@ def test_retained_is_student_over_teacher(run):
 
 
 def test_a_run_without_students_or_without_a_teacher_has_no_retained_rows(run):
-    samples, runs = run
-    summary = summarize(samples, runs, 1, 1.0)
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
     assert retained(summary[summary.role == "teacher"]).empty
     assert retained(summary[summary.role != "teacher"]).empty
+
+
+def test_length_buckets_partition_the_samples(run):
+    samples, _, _ = run
+    buckets = length_buckets(samples)
+    assert buckets.n.sum() == len(samples)
+    for b in buckets.itertuples():
+        lo, hi = str(b.length_bucket).split("-")
+        g = samples[(samples.model == b.model) & (samples.task == b.task)
+                    & samples.completion_tokens.between(int(lo), int(hi))]
+        assert len(g) == b.n and g.correct.mean() == pytest.approx(b.accuracy)

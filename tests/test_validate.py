@@ -29,10 +29,11 @@ def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProc
     (["suite.limit=0"], "suite.limit=0: must be at least 1"),
     (["models.tiny_teacher.role=student", "models.tiny_student.role=teacher", "models.tiny_control.role=teacher"],
      "more than one teacher"),
-    (["models.tiny_teacher.mode=chat"], "is scored by log-likelihood"),
+    (["models.tiny_teacher.mode=chat"], "is scored by log-likelihood but model 'tiny_teacher' is a chat model"),
     (["models.tiny_teacher.api.base_url=http://127.0.0.1:9/v1", "models.tiny_teacher.api.api_key_env=BENCH_NO_SUCH_KEY",
       "models.tiny_teacher.source_kind=api"], "BENCH_NO_SUCH_KEY (its API key) is not set"),
     (["models.tiny_teacher.source_kind=api"], "set models.tiny_teacher.api.base_url"),
+    (["models.tiny_teacher.source_kind=api"], "without token prices: set models.tiny_teacher.price.input"),
 ])
 def test_bad_input_fails_before_any_server(tmp_path, zoo_dir, overrides, message):
     proc, run_dir, seconds = run_bench(tmp_path, *overrides)

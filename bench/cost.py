@@ -1,0 +1,77 @@
+"""One cost model for self-hosted and API models, and the cost-quality Pareto frontier (pure).
+
+- Self-hosted: measured device time x $ per device-hour (devices = the hardware's count).
+- API: prompt tokens x input price + cached prompt tokens x cached-input price + completion
+  tokens (reasoning included) x output price, all per 1M tokens.
+
+The prices a run used are saved in its folder as ``prices.json``; every $ figure is computed
+from that file and the records, never from constants.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+DEVICE_TIME = "device_time"
+API_TOKENS = "api_tokens"
+
+
+def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The price of every model of a resolved config, with sources and dates (for prices.json)."""
+    hw = cfg["hardware"]
+    models: dict[str, Any] = {}
+    for m in cfg["models"].values():
+        if m["source_kind"] == "api":
+            models[m["name"]] = {"basis": API_TOKENS, **m["price"]}
+        else:
+            models[m["name"]] = {
+                "basis": DEVICE_TIME, "device_kind": hw["device_kind"], "devices": hw["count"],
+                "usd_per_device_hour": hw["usd_per_device_hour"], "source": hw["price_source"],
+                "as_of": hw["price_as_of"],
+            }
+        training = {k: v for k, v in m.get("training", {}).items() if v not in (None, "")}
+        if training:
+            models[m["name"]]["training"] = training
+    return {"models": models}
+
+
+def device_usd(seconds: float, devices: int, usd_per_device_hour: float) -> float:
+    return seconds * devices * usd_per_device_hour / 3600.0
+
+
+def api_usd(prompt_tokens: int, cached_prompt_tokens: int, completion_tokens: int, price: dict) -> float:
+    cached_price = price.get("cached_input")
+    if cached_price is None:
+        cached_price = price["input"]
+    fresh = prompt_tokens - cached_prompt_tokens
+    return (fresh * price["input"] + cached_prompt_tokens * cached_price
+            + completion_tokens * price["output"]) / 1e6
+
+
+def pareto_optimal(cost: pd.Series, quality: pd.Series) -> pd.Series:
+    """True where no other point is at least as cheap and as good, and strictly better in one."""
+    flags = []
+    for i in cost.index:
+        dominated = any(
+            cost[j] <= cost[i] and quality[j] >= quality[i] and (cost[j] < cost[i] or quality[j] > quality[i])
+            for j in cost.index if j != i and not (math.isnan(cost[j]) or math.isnan(quality[j])))
+        flags.append(not dominated and not math.isnan(cost[i]))
+    return pd.Series(flags, index=cost.index, dtype=bool)
+
+
+def overall_by_model(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per model over all tasks: macro accuracy, total $, $ per correct and per 1k samples."""
+    g = summary.groupby(["model", "role"], sort=False)
+    out = g.agg(accuracy=("accuracy", "mean"), n=("n", "sum"), usd=("usd", "sum"),
+                correct=("n_correct", "sum")).reset_index()
+    # Macro accuracy's interval: the tasks' Wilson half-widths averaged (shown, not tested against).
+    halfwidth = (summary["ci95_high"] - summary["ci95_low"]) / 2
+    out["ci95_halfwidth"] = halfwidth.groupby([summary["model"], summary["role"]], sort=False).mean().values
+    out["usd_per_correct"] = [u / c if c else math.inf for u, c in zip(out["usd"], out["correct"])]
+    out["usd_per_1k_samples"] = out["usd"] / out["n"] * 1000
+    out["task"] = "all tasks"
+    out["pareto_optimal"] = pareto_optimal(out["usd_per_correct"], out["accuracy"])
+    return out

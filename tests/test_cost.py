@@ -1,0 +1,48 @@
+"""Cost primitives and the Pareto frontier on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench.cost import api_usd, device_usd, pareto_optimal, prices_used
+
+
+def test_device_cost():
+    assert device_usd(3600, 8, 2.0) == pytest.approx(16.0)
+    assert device_usd(0, 1, 5.0) == 0
+
+
+def test_api_cost_bills_cached_input_at_its_own_price_and_reasoning_as_output():
+    price = {"input": 0.55, "cached_input": 0.14, "output": 2.19}
+    # 1M prompt tokens of which 400k cached, 2M completion tokens (reasoning included).
+    assert api_usd(1_000_000, 400_000, 2_000_000, price) == pytest.approx(0.6 * 0.55 + 0.4 * 0.14 + 2 * 2.19)
+    assert api_usd(10, 10, 0, {"input": 1.0, "cached_input": None, "output": 2.0}) == pytest.approx(10e-6)
+
+
+@pytest.mark.parametrize("costs,quality,expected", [
+    ([1, 2, 3], [0.5, 0.6, 0.7], [True, True, True]),        # each dearer one is better
+    ([1, 2, 3], [0.7, 0.6, 0.5], [True, False, False]),      # cheapest is best: dominates all
+    ([1, 1, 2], [0.5, 0.5, 0.9], [True, True, True]),        # ties dominate nobody
+    ([1, 2], [0.5, 0.5], [True, False]),                      # same quality, dearer: dominated
+    ([1, math.inf], [0.5, 0.0], [True, False]),               # no correct answer: infinite cost
+])
+def test_pareto_on_hand_cases(costs, quality, expected):
+    assert pareto_optimal(pd.Series(costs, dtype=float), pd.Series(quality)).tolist() == expected
+
+
+def test_prices_used_records_both_bases_with_sources():
+    cfg = {"hardware": {"device_kind": "H100", "count": 8, "usd_per_device_hour": 2.49, "price_source": "src",
+                        "price_as_of": "2025-01"},
+           "models": {"a": {"name": "a", "source_kind": "local", "training": {"gpu": "H800", "gpu_hours": 10.0,
+                                                                            "usd": 20.0, "source": "paper"}},
+                      "b": {"name": "b", "source_kind": "api", "price": {"input": 1.0, "cached_input": None,
+                                                                        "output": 4.0, "source": "list", "as_of": "2025"},
+                            "training": {"gpu": None, "gpu_hours": None, "usd": None, "source": ""}}}}
+    used = prices_used(cfg)["models"]
+    assert used["a"]["basis"] == "device_time" and used["a"]["devices"] == 8 and used["a"]["as_of"] == "2025-01"
+    assert used["a"]["training"]["gpu_hours"] == 10.0
+    assert used["b"] == {"basis": "api_tokens", "input": 1.0, "cached_input": None, "output": 4.0,
+                         "source": "list", "as_of": "2025"}
