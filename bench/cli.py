@@ -22,7 +22,7 @@ def report_main(argv: list[str]) -> None:
         if not (run_dir / "config.json").is_file():
             raise SystemExit(f"{run_dir} is not a run folder (no config.json)")
         report.build(run_dir.resolve() if run_dir.is_symlink() else run_dir)
-        print(f"{run_dir}: summary.csv, report.md, cost_quality.png rebuilt")
+        print(f"{run_dir}: report rebuilt from its records ({run_dir / 'report.md'})")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 from bench import plots, records
 from bench.config import ROLE_ORDER
 from bench.cost import overall_by_model
+from bench.stats import paired_vs_teacher
 from bench.summarize import length_buckets, retained, summarize
 
 
@@ -39,10 +40,13 @@ def build(run_dir: Path) -> pd.DataFrame:
     buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     records.write_atomic(run_dir / "summary.csv", summary.to_csv(index=False))
     records.write_atomic(run_dir / "length_buckets.csv", buckets.to_csv(index=False))
+    paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(samples, seed=cfg["run"]["seed"])])
+    records.write_atomic(run_dir / "paired.csv", paired.to_csv(index=False))
     plots.cost_quality(summary, run_dir / "cost_quality.png")
     plots.pareto(summary, overall, run_dir / "pareto.png")
     servers = pd.DataFrame(records.read_jsonl(run_dir / records.SERVERS))
-    records.write_atomic(run_dir / "report.md", markdown(summary, overall, buckets, servers, cfg, prices, run_dir))
+    records.write_atomic(run_dir / "report.md",
+                         markdown(summary, overall, buckets, paired, servers, cfg, prices, run_dir))
     return summary
 
 
@@ -71,14 +75,43 @@ def _models_section(cfg: dict, prices: dict) -> list[str]:
         else:
             price = f"{p['devices']} x {p['device_kind']} at ${p['usd_per_device_hour']}/h"
         t = p.get("training", {})
-        trained = (f"{t.get('gpu_hours', 'n/a'):,} {t.get('gpu', '')} GPU-h, ${t.get('usd', 'n/a'):,} "
-                   f"({t.get('source', '')})" if t else "")
+        trained = "; ".join(part for part in (
+            f"{t['gpu_hours']:,.0f} {t.get('gpu') or ''} GPU-h".replace("  ", " ") if t.get("gpu_hours") else "",
+            f"${t['usd']:,.0f}" if t.get("usd") else "", t.get("source", "")) if part)
         rows.append([m["name"], m["role"], f"`{m['source']}`", price, trained, m.get("description", "")])
     return _table(["model", "role", "source", "priced as", "reported training cost", "description"], rows)
 
 
-def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame, servers: pd.DataFrame,
-             cfg: dict, prices: dict, run_dir: Path) -> str:
+def _paired_section(paired: pd.DataFrame) -> list[str]:
+    if paired.empty:
+        return []
+    lines = ["", "## Paired comparison with the teacher", "",
+             "Each model against the teacher on the items both answered: difference in accuracy "
+             "(model - teacher, points) with a 95% paired bootstrap interval (items resampled, 10,000 "
+             "times), McNemar's exact test on the items only one of them got right, the smallest "
+             "difference these items could detect (80% power, alpha 0.05), and quality retained "
+             "(model / teacher) with its bootstrap interval.", ""]
+    lines += _table(["task", "model", "n", "difference (pts)", "95% CI", "only teacher right", "only model right",
+                     "McNemar p", "detectable (pts)", "retained", "retained 95% CI"],
+                    [[c.task, c.model, str(c.n), f"{100 * c.diff:+.1f}",
+                      f"[{100 * c.diff_low:+.1f}, {100 * c.diff_high:+.1f}]", str(c.only_teacher_right),
+                      str(c.only_model_right), f"{c.mcnemar_p:.2g}", _f(100 * c.mdd80, ".1f"), _f(c.retained, ".1%"),
+                      f"[{_f(c.retained_low, '.1%')}, {_f(c.retained_high, '.1%')}]"] for c in paired.itertuples()],
+                    "---|---|---:|---:|---|---:|---:|---:|---:|---:|---")
+    lines += [""]
+    for c in paired[paired["task"] == "all tasks"].itertuples():
+        verdict = ("a significant difference" if c.mcnemar_p < 0.05 else
+                   "no difference these items can resolve")
+        lines.append(f"- Over all tasks, {c.model} scores {abs(100 * c.diff):.1f} points "
+                     f"{'below' if c.diff < 0 else 'above'} the teacher (95% paired CI "
+                     f"[{100 * c.diff_low:+.1f}, {100 * c.diff_high:+.1f}], McNemar exact p = {c.mcnemar_p:.2g}): "
+                     f"{verdict}; it keeps {c.retained:.1%} of the teacher's accuracy "
+                     f"([{c.retained_low:.1%}, {c.retained_high:.1%}]).")
+    return lines
+
+
+def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame, paired: pd.DataFrame,
+             servers: pd.DataFrame, cfg: dict, prices: dict, run_dir: Path) -> str:
     hw, exp = cfg["hardware"], cfg["experiment"]
     lines = [f"# {exp['name']}: teacher vs. distilled student", ""]
     if exp.get("description"):
@@ -94,6 +127,7 @@ def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame
                     [[r.task, r.model, r.role, _f(r.accuracy), f"[{_f(r.ci95_low)}, {_f(r.ci95_high)}]", str(r.n),
                       _f(r.quality_retained_vs_teacher, ".1%"), "yes" if r.pareto_optimal else "no"]
                      for r in summary.itertuples()], "---|---|---|---:|---|---:|---:|---")
+    lines += _paired_section(paired)
     lines += ["", "## Cost", ""]
     lines += _table(["task", "model", "basis", "$", "$ / sample", "$ / 1k samples", "$ / correct",
                      "$ / 1M out tok", "steady $ / 1M out tok", "cost vs teacher"],

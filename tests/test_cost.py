@@ -46,3 +46,30 @@ def test_prices_used_records_both_bases_with_sources():
     assert used["a"]["training"]["gpu_hours"] == 10.0
     assert used["b"] == {"basis": "api_tokens", "input": 1.0, "cached_input": None, "output": 4.0,
                          "source": "list", "as_of": "2025"}
+
+
+def test_price_overrides_from_the_command_line_reach_prices_json():
+    from omegaconf import OmegaConf
+
+    from bench.config import as_plain
+    from conftest import compose
+
+    cfg = compose(["hardware=h100", "hardware.usd_per_device_hour=1.80", "+model@models.r1=deepseek_r1_api",
+                   "models.r1.price.output=1.99"])
+    used = prices_used(as_plain(cfg))["models"]
+    assert used["tiny_teacher"]["usd_per_device_hour"] == 1.80 and used["tiny_teacher"]["device_kind"] == "H100-SXM"
+    assert used["deepseek_r1_api"]["output"] == 1.99 and used["deepseek_r1_api"]["input"] == 0.55
+    assert used["deepseek_r1_api"]["training"]["gpu_hours"] == 2935000
+
+
+def test_models_table_shows_reported_training_cost():
+    from bench.report import _models_section
+
+    cfg = {"models": {"r1": {"name": "r1", "role": "teacher", "source": "deepseek-reasoner", "description": ""}}}
+    prices = {"models": {"r1": {"basis": "api_tokens", "input": 0.55, "cached_input": 0.14, "output": 2.19,
+                                "source": "docs", "as_of": "2025-01",
+                                "training": {"gpu": "H800", "gpu_hours": 2935000, "usd": 5870000, "source": "report"}}}}
+    table = "\n".join(_models_section(cfg, prices))
+    assert "2,935,000 H800 GPU-h; $5,870,000; report" in table
+    prices["models"]["r1"]["training"] = {"usd": 10.0}
+    assert "$10" in "\n".join(_models_section(cfg, prices))

@@ -6,8 +6,6 @@ Runs `python -m bench.run` exactly as `make bench` does, on a subset of each tas
 from __future__ import annotations
 
 import json
-import math
-import os
 import signal
 import subprocess
 import sys
@@ -37,7 +35,7 @@ def smoke_run(tmp_path_factory, zoo_dir) -> Path:
 
 
 def test_run_folder_has_every_output(smoke_run):
-    for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv",
+    for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv", "paired.csv",
                  "samples.jsonl", "task_runs.jsonl", "servers.jsonl", "config.json", "prices.json",
                  ".hydra/config.yaml"):
         assert (smoke_run / name).is_file(), name
@@ -148,32 +146,15 @@ def test_teacher_beats_student_beats_chance_on_the_subset(smoke_run):
 def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
     before = (smoke_run / "summary.csv").read_text()
     (smoke_run / "summary.csv").unlink()
-    env = {**os.environ, "PATH": os.environ.get("PATH", "")}
     proc = subprocess.run([sys.executable, "-m", "bench", "report", str(smoke_run)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (smoke_run / "summary.csv").read_text() == before
     assert not vllm_children(smoke_run)
 
 
-def test_interrupted_run_stops_its_server_and_exits_nonzero(tmp_path, zoo_dir):
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.run", "suite.limit=5", f"run.results_dir={tmp_path}",
-                             f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = run_dir / "servers" / "tiny_teacher.log"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (log.exists() and "Starting vLLM" in log.read_text(errors="replace")):
-        time.sleep(1)
-    assert log.exists(), "the teacher's server never started"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) != 0
-    assert json.loads((run_dir / "status.json").read_text())["status"] == "cancelled"
-    assert not vllm_children(run_dir)
-
-
-def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
-    """SIGKILL cannot be caught; the server must still go (the kernel's parent-death signal)."""
+def start_run_until_first_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """Start `bench.run` and return once the teacher's vLLM server is starting up."""
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", "suite.limit=5", f"run.results_dir={tmp_path}",
                              f"hydra.run.dir={run_dir}"], cwd=ROOT,
@@ -183,9 +164,37 @@ def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
     while time.time() < deadline and not (log.exists() and "Starting vLLM" in log.read_text(errors="replace")):
         time.sleep(1)
     assert vllm_children(run_dir), "the teacher's server never started"
+    return proc, run_dir
+
+
+def test_interrupted_run_stops_its_server_and_exits_nonzero(tmp_path, zoo_dir):
+    proc, run_dir = start_run_until_first_server(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) != 0
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "cancelled"
+    assert not vllm_children(run_dir)
+
+
+def test_killed_harness_takes_its_server_down(tmp_path, zoo_dir):
+    """SIGKILL cannot be caught; the server must still go (the kernel's parent-death signal)."""
+    proc, run_dir = start_run_until_first_server(tmp_path)
     proc.kill()
     proc.wait(timeout=30)
     deadline = time.time() + 60
     while vllm_children(run_dir) and time.time() < deadline:
         time.sleep(1)
     assert not vllm_children(run_dir)
+
+
+def test_report_states_the_paired_teacher_student_difference(smoke_run):
+    paired = pd.read_csv(smoke_run / "paired.csv")
+    row = paired[(paired.model == "tiny_student") & (paired.task == "all tasks")].iloc[0]
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
+    acc = samples.groupby("model").correct.mean()
+    assert row.n == 3 * LIMIT
+    assert row.diff == pytest.approx(acc["tiny_student"] - acc["tiny_teacher"])
+    assert row.diff_low <= row.diff <= row.diff_high
+    report = (smoke_run / "report.md").read_text()
+    assert "## Paired comparison with the teacher" in report
+    assert f"tiny_student scores {abs(100 * row.diff):.1f} points" in report
+    assert f"McNemar exact p = {row.mcnemar_p:.2g}" in report
