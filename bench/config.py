@@ -76,6 +76,9 @@ class ApiConfig:
     """OpenAI-compatible base URL ending in /v1 (required when source_kind is api)."""
     api_key_env: Optional[str] = None
     """Name of the environment variable holding the key (never the key itself)."""
+    client: Optional[str] = None
+    """lm-eval client: local-completions, local-chat-completions (the defaults by mode) or
+    openai-chat-completions (OpenAI's own API: max_completion_tokens, o1/o3 sampling rules)."""
 
 
 @dataclass

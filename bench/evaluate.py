@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval.api.registry import register_model
-from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
+from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
 
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.records import SampleRecord
@@ -139,12 +139,21 @@ class MeteredChatCompletions(_Metered, LocalChatCompletion):
     pass
 
 
+@register_model("metered-openai-chat-completions")
+class MeteredOpenAIChatCompletions(_Metered, OpenAIChatCompletion):
+    pass
+
+
+CLIENTS = {"local-completions": MeteredCompletions, "local-chat-completions": MeteredChatCompletions,
+           "openai-chat-completions": MeteredOpenAIChatCompletions}
+
+
 def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurrent: int,
             max_retries: int, timeout_s: float) -> _Metered:
     """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``)."""
     chat = model.mode == Mode.chat
     api = model.source_kind == SourceKind.api
-    cls = MeteredChatCompletions if chat else MeteredCompletions
+    cls = CLIENTS[model.api.client or ("local-chat-completions" if chat else "local-completions")]
     route = "/chat/completions" if chat else "/completions"
     # An API model is addressed by the vendor's model id; without a tokenizer of its own it
     # can only answer generation tasks (log-likelihoods need one to split the context).

@@ -55,6 +55,11 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
             if m.price.input is None or m.price.output is None:
                 errors.append(f"model '{key}' is an API model without token prices: set "
                               f"models.{key}.price.input and price.output ($ per 1M tokens)")
+            clients = ("local-completions", "local-chat-completions", "openai-chat-completions")
+            if m.api.client is not None and m.api.client not in clients:
+                errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(clients)}")
+            elif (m.api.client or "").endswith("chat-completions") != (m.mode == Mode.chat) and m.api.client:
+                errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
             if m.api.api_key_env and not os.environ.get(m.api.api_key_env):
                 errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
                               f"is not set; export it before running")

@@ -74,3 +74,20 @@ def test_decoding_overrides_suite_before_model_and_none_by_default():
     model, suite = teacher(["suite.temperature=0.6", "suite.top_p=0.95", "models.tiny_teacher.generation.top_p=0.5",
                             "models.tiny_teacher.generation.max_gen_toks=99"])
     assert gen_overrides(model, suite) == {"temperature": 0.6, "top_p": 0.95, "max_gen_toks": 99, "do_sample": True}
+
+
+def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
+    from bench.evaluate import MeteredOpenAIChatCompletions, make_lm
+
+    cfg = OmegaConf.to_object(compose(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"]))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 3, 60)
+    assert isinstance(lm, MeteredOpenAIChatCompletions)
+    assert lm.base_url == "https://api.openai.com/v1/chat/completions" and lm.model == "o1-2024-12-17"
+    assert lm.api_key == "sk-test-key"
+    payload = lm._create_payload([{"role": "user", "content": "1+1="}], generate=True,
+                                 gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0})
+    assert payload["max_completion_tokens"] == 64 and "stop" not in payload and payload["temperature"] == 1
+    claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 3, 60)
+    assert type(claude).__name__ == "MeteredChatCompletions"
+    assert claude.base_url == "https://api.anthropic.com/v1/chat/completions"

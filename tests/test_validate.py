@@ -33,6 +33,8 @@ def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProc
     (["models.tiny_teacher.api.base_url=http://127.0.0.1:9/v1", "models.tiny_teacher.api.api_key_env=BENCH_NO_SUCH_KEY",
       "models.tiny_teacher.source_kind=api"], "BENCH_NO_SUCH_KEY (its API key) is not set"),
     (["models.tiny_teacher.source_kind=api"], "set models.tiny_teacher.api.base_url"),
+    (["+model@models.o1=o1_api", "models.o1.mode=completions", "suite.tasks=[smoke_arith]"],
+     "api.client=openai-chat-completions does not match mode=completions"),
     (["models.tiny_teacher.source_kind=api"], "without token prices: set models.tiny_teacher.price.input"),
 ])
 def test_bad_input_fails_before_any_server(tmp_path, zoo_dir, overrides, message):
