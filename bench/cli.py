@@ -1,7 +1,8 @@
 """The ``bench`` command.
 
     bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
-    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md and the plot from records
+    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md and the plots from records
+    bench evidence RUN_DIR               # distillation evidence from the records (evidence.md)
     bench zoo [--force]                  # build the tiny teacher, student and control
 """
 
@@ -21,8 +22,30 @@ def report_main(argv: list[str]) -> None:
     for run_dir in args.run_dirs:
         if not (run_dir / "config.json").is_file():
             raise SystemExit(f"{run_dir} is not a run folder (no config.json)")
-        report.build(run_dir.resolve() if run_dir.is_symlink() else run_dir)
+        report.build(run_dir.resolve())
         print(f"{run_dir}: report rebuilt from its records ({run_dir / 'report.md'})")
+
+
+def evidence_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench evidence",
+                                     description="Distillation evidence from a run's records (no server).")
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    import json
+
+    import pandas as pd
+
+    from bench import records
+    from bench.report import evidence_section
+
+    run_dir = args.run_dir.resolve()
+    samples = pd.DataFrame(records.read_jsonl(run_dir / records.SAMPLES))
+    if samples.empty:
+        raise SystemExit(f"{run_dir}: no per-sample records; nothing to compare")
+    seed = json.loads((run_dir / "config.json").read_text())["run"]["seed"]
+    text = evidence_section(run_dir, samples, seed)
+    records.write_atomic(run_dir / "evidence.md", text)
+    print(text)
 
 
 def main() -> None:
@@ -36,12 +59,14 @@ def main() -> None:
         run.main()
     elif command == "report":
         report_main(rest)
+    elif command == "evidence":
+        evidence_main(rest)
     elif command == "zoo":
         from bench import zoo
 
         zoo.main(rest)
     else:
-        raise SystemExit(f"unknown command {command!r} (available: run, report, zoo)")
+        raise SystemExit(f"unknown command {command!r} (available: run, report, evidence, zoo)")
 
 
 if __name__ == "__main__":

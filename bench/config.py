@@ -175,6 +175,8 @@ class RunConfig:
     request_timeout_s: float = 600.0
     max_retries: int = 3
     host: str = "127.0.0.1"
+    teacher_recognition: bool = True
+    """Score every model's generations under the (self-hosted) teacher: distillation evidence."""
     build_zoo: bool = True
     """Build the tiny zoo first when a model lives in it and it is missing."""
 

@@ -19,6 +19,7 @@ TASK_RUNS = "task_runs.jsonl"
 SERVERS = "servers.jsonl"
 STATUS = "status.json"
 PRICES = "prices.json"
+RECOGNITION = "recognition.jsonl"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ import pandas as pd
 from bench import plots, records
 from bench.config import ROLE_ORDER
 from bench.cost import overall_by_model
+from bench import evidence
 from bench.stats import paired_vs_teacher
-from bench.summarize import length_buckets, retained, summarize
+from bench.summarize import length_buckets, summarize
 
 
 def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
@@ -45,9 +46,31 @@ def build(run_dir: Path) -> pd.DataFrame:
     plots.cost_quality(summary, run_dir / "cost_quality.png")
     plots.pareto(summary, overall, run_dir / "pareto.png")
     servers = pd.DataFrame(records.read_jsonl(run_dir / records.SERVERS))
+    evidence_lines = evidence_section(run_dir, samples, cfg["run"]["seed"])
     records.write_atomic(run_dir / "report.md",
-                         markdown(summary, overall, buckets, paired, servers, cfg, prices, run_dir))
+                         markdown(summary, overall, buckets, paired, servers, cfg, prices, run_dir) + evidence_lines)
     return summary
+
+
+def evidence_section(run_dir: Path, samples: pd.DataFrame, seed: int) -> str:
+    """Compute the distillation evidence from the records, write its tables, return its markdown."""
+    pairs = evidence.all_pairs(samples, evidence.choices_per_task(samples), seed)
+    scored = pd.DataFrame(records.read_jsonl(run_dir / records.RECOGNITION))
+    recognition = evidence.recognition_summary(scored, seed) if not scored.empty else pd.DataFrame()
+    records.write_atomic(run_dir / "evidence.csv", pairs.to_csv(index=False))
+    records.write_atomic(run_dir / "recognition.csv", recognition.to_csv(index=False))
+    lines = ["", "## Distillation evidence", "",
+             "Does a model imitate another beyond shared correctness? Two good models agree on right "
+             "answers because both are right; a distilled student also agrees with its teacher on the "
+             "wrong ones. 95% intervals from a seeded item bootstrap; definitions in `bench/evidence.py`.", "",
+             "### Reading", ""]
+    lines += evidence.reading(samples, pairs, recognition, seed)
+    if not pairs.empty:
+        lines += ["", "### All pairs", ""]
+        lines += _table(["task", "pair", "metric", "value [95% CI]", "chance", "n"],
+                        [[p.task, f"{p.model_a} / {p.model_b}", p.metric, evidence._ci(p.value, p.low, p.high),
+                          _f(p.chance, ".2f"), str(p.n)] for p in pairs.itertuples()], "---|---|---|---|---:|---:")
+    return "\n".join(lines) + "\n"
 
 
 def _usd(x: float) -> str:

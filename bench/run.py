@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -31,7 +31,8 @@ log = logging.getLogger("bench")
 
 
 def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
-    return sorted(cfg.models.values(), key=lambda m: (ROLE_ORDER[m.role.value], m.name))
+    """The teacher goes last, so its server can score the others' generations (recognition)."""
+    return sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
 
 
 @contextmanager
@@ -95,6 +96,21 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> N
             acc = sum(r.correct for r in rows) / len(rows)
             log.info("%s %s: accuracy %.3f on %d items in %.1fs (%.1f items/s)",
                      model.name, task, acc, len(rows), wall, len(rows) / wall)
+        if served_here and model.role.value == "teacher" and cfg.run.teacher_recognition:
+            recognize_generations(base, model, tok, cfg, run_dir)
+
+
+def recognize_generations(base: str, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path) -> None:
+    """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
+    from bench.recognize import score_generations
+
+    rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
+    t0 = time.perf_counter()
+    scored = score_generations(base, teacher.name, tokenizer, rows, cfg.run.num_concurrent,
+                               cfg.run.request_timeout_s)
+    records.append_jsonl(run_dir / records.RECOGNITION, scored)
+    log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs", teacher.name,
+             len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0)
 
 
 def zoo_models(cfg: BenchConfig) -> list[str]:

@@ -109,21 +109,6 @@ def _add_vs_teacher(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(quality_retained_vs_teacher=df["accuracy"] / acc, cost_ratio_vs_teacher=df["usd"] / usd)
 
 
-def retained(summary: pd.DataFrame) -> pd.DataFrame:
-    """Each non-teacher model's accuracy as a share of the teacher's, per task and overall."""
-    teacher = summary[summary["role"] == "teacher"]
-    others = summary[summary["role"] != "teacher"][["model", "role", "task", "accuracy"]].copy()
-    if teacher.empty or others.empty:
-        return pd.DataFrame(columns=["model", "role", "task", "accuracy", "teacher_accuracy", "retained"])
-    t = teacher.set_index("task")["accuracy"]
-    others["teacher_accuracy"] = others["task"].map(t)
-    macro = others.groupby(["model", "role"], sort=False)[["accuracy", "teacher_accuracy"]].mean().reset_index()
-    macro["task"] = "mean over tasks"
-    out = pd.concat([others, macro[others.columns]], ignore_index=True)
-    out["retained"] = out["accuracy"] / out["teacher_accuracy"]
-    return out
-
-
 def length_buckets(samples: pd.DataFrame) -> pd.DataFrame:
     """Accuracy by output length (completion tokens in power-of-two buckets), per model x task."""
     edges = list(LENGTH_EDGES)

@@ -49,8 +49,6 @@ def test_prices_used_records_both_bases_with_sources():
 
 
 def test_price_overrides_from_the_command_line_reach_prices_json():
-    from omegaconf import OmegaConf
-
     from bench.config import as_plain
     from conftest import compose
 

@@ -36,6 +36,7 @@ def smoke_run(tmp_path_factory, zoo_dir) -> Path:
 
 def test_run_folder_has_every_output(smoke_run):
     for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv", "paired.csv",
+                 "evidence.csv", "recognition.jsonl", "recognition.csv",
                  "samples.jsonl", "task_runs.jsonl", "servers.jsonl", "config.json", "prices.json",
                  ".hydra/config.yaml"):
         assert (smoke_run / name).is_file(), name
@@ -198,3 +199,34 @@ def test_report_states_the_paired_teacher_student_difference(smoke_run):
     assert "## Paired comparison with the teacher" in report
     assert f"tiny_student scores {abs(100 * row.diff):.1f} points" in report
     assert f"McNemar exact p = {row.mcnemar_p:.2g}" in report
+
+
+def test_distillation_evidence_student_shares_teacher_errors_more_than_control(smoke_run):
+    """Issue 5's must-show on the real pipeline's records (greedy decoding, seeded bootstrap)."""
+    from bench.evidence import paired_difference
+
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
+    pairs = pd.read_csv(smoke_run / "evidence.csv")
+    kappa = pairs[(pairs.task == "smoke_arith") & (pairs.metric == "error_consistency")]
+
+    def with_teacher(model: str) -> float:
+        pair = {model, "tiny_teacher"}
+        return next(r.value for r in kappa.itertuples() if {r.model_a, r.model_b} == pair)
+
+    assert with_teacher("tiny_student") > with_teacher("tiny_control")
+    diff, low, high = paired_difference(samples, "tiny_teacher", "tiny_student", "tiny_control", "smoke_arith", seed=1234)
+    assert low > 0, (diff, low, high)
+    report = (smoke_run / "report.md").read_text()
+    assert ("**smoke_arith**: error consistency with tiny_teacher" in report
+            and "tiny_student shares tiny_teacher's errors more than their accuracies explain, and more than "
+                "tiny_control does" in report)
+    recognition = pd.read_csv(smoke_run / "recognition.csv").set_index(["task", "model"])
+    assert recognition.loc[("smoke_arith", "tiny_student")].low > recognition.loc[("smoke_arith", "tiny_control")].high
+
+
+def test_bench_evidence_works_from_disk(smoke_run):
+    proc = subprocess.run([sys.executable, "-m", "bench", "evidence", str(smoke_run)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "## Distillation evidence" in proc.stdout and (smoke_run / "evidence.md").is_file()
+    assert not vllm_children(smoke_run)

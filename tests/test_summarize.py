@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from bench.summarize import length_buckets, retained, summarize, wilson
+from bench.summarize import length_buckets, summarize, wilson
 
 HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_kind": "X", "source": "s", "as_of": "d"}
 API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}
@@ -127,25 +127,6 @@ def test_wilson_matches_statsmodels(k, n):
     ref_low, ref_high = proportion_confint(k, n, alpha=0.05, method="wilson")
     assert low == pytest.approx(ref_low, abs=1e-9)
     assert high == pytest.approx(ref_high, abs=1e-9)
-
-
-def test_retained_is_student_over_teacher(run):
-    samples, runs, prices = run
-    summary = summarize(samples, runs, prices)
-    ret = retained(summary)
-    acc = summary.set_index(["model", "task"]).accuracy
-    row = ret[(ret.model == "s") & (ret.task == "a")].iloc[0]
-    assert row.retained == pytest.approx(acc[("s", "a")] / acc[("t", "a")])
-    macro = ret[(ret.model == "s") & (ret.task == "mean over tasks")].iloc[0]
-    assert macro.accuracy == pytest.approx((acc[("s", "a")] + acc[("s", "b")]) / 2)
-    assert "t" not in set(ret.model)
-
-
-def test_a_run_without_students_or_without_a_teacher_has_no_retained_rows(run):
-    samples, runs, prices = run
-    summary = summarize(samples, runs, prices)
-    assert retained(summary[summary.role == "teacher"]).empty
-    assert retained(summary[summary.role != "teacher"]).empty
 
 
 def test_length_buckets_partition_the_samples(run):

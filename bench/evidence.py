@@ -1,0 +1,252 @@
+"""Distillation evidence: does a model imitate another beyond shared correctness? (pure)
+
+    python -m bench evidence results/latest
+
+Two good models agree on right answers because both are right. A model distilled from another
+also agrees with it on the *wrong* answers and in the surface of its text. Per pair of models,
+over the items both answered (each with a seeded item-bootstrap 95% interval):
+
+- error consistency kappa: observed agreement on right/wrong against the agreement
+  p1*p2 + (1-p1)*(1-p2) that the two accuracies alone imply. Defined as 0 when exactly one
+  model is always right or always wrong (its agreement is then fully explained by accuracy);
+  undefined (NaN) when the expected agreement is 1 (both always right, or both always wrong).
+- same wrong answer: among items both got wrong, the share where they gave the same answer.
+  Undefined (NaN) when no item is wrong for both. Chance rate for k-way multiple choice
+  1/(k-1); for free-form answers there is no chance model, so read it against a control pair.
+- kappa_p (multiple choice): agreement on the chosen option against
+  p1*p2 + (1-p1)*(1-p2)/(k-1), the agreement expected from the accuracies with errors spread
+  evenly over the k-1 wrong options.
+- surface similarity (generation tasks): mean character n-gram (n = 1..3) Dice overlap of the
+  two raw generations; 1 for identical texts.
+- teacher recognition: the teacher's mean log-probability per token of another model's
+  generations (scored by the teacher's server, ``recognition.jsonl``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+N_BOOT = 2_000
+
+
+def error_consistency(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa on right/wrong between two 0/1 arrays (see the module docstring)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0:
+        return math.nan
+    pa, pb = a.mean(), b.mean()
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    if expected >= 1.0:
+        return math.nan
+    observed = (a == b).mean()
+    return float((observed - expected) / (1 - expected))
+
+
+def same_wrong_rate(a_ok: np.ndarray, b_ok: np.ndarray, a_ans: np.ndarray, b_ans: np.ndarray) -> float:
+    both_wrong = (np.asarray(a_ok) == 0) & (np.asarray(b_ok) == 0)
+    if not both_wrong.any():
+        return math.nan
+    return float((np.asarray(a_ans)[both_wrong] == np.asarray(b_ans)[both_wrong]).mean())
+
+
+def choice_kappa(a_ok: np.ndarray, b_ok: np.ndarray, a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> float:
+    """Agreement on the chosen option, corrected for what the accuracies imply (k options)."""
+    if len(a_ok) == 0 or k < 2:
+        return math.nan
+    pa, pb = np.mean(a_ok), np.mean(b_ok)
+    expected = pa * pb + (1 - pa) * (1 - pb) / (k - 1)
+    if expected >= 1.0:
+        return math.nan
+    observed = (np.asarray(a_choice) == np.asarray(b_choice)).mean()
+    return float((observed - expected) / (1 - expected))
+
+
+def _ngrams(text: str, n: int) -> Counter:
+    return Counter(text[i:i + n] for i in range(len(text) - n + 1))
+
+
+def surface_similarity(x: str, y: str, max_n: int = 3) -> float:
+    """Mean over n = 1..max_n of the Dice overlap of character n-gram multisets."""
+    if x == y:
+        return 1.0
+    scores = []
+    for n in range(1, max_n + 1):
+        gx, gy = _ngrams(x, n), _ngrams(y, n)
+        total = sum(gx.values()) + sum(gy.values())
+        if total:
+            scores.append(2 * sum((gx & gy).values()) / total)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+@dataclass(frozen=True)
+class PairMetric:
+    """One statistic for one pair of models on one task, with its bootstrap interval."""
+
+    task: str
+    model_a: str
+    model_b: str
+    metric: str
+    value: float
+    low: float
+    high: float
+    n: int
+    chance: float
+
+
+def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
+    values = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)])
+    values = values[~np.isnan(values)]
+    if len(values) < n_boot / 2:  # mostly undefined resamples: no honest interval
+        return math.nan, math.nan
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, rng: np.random.Generator,
+                 n_boot: int = N_BOOT) -> list[PairMetric]:
+    """Metrics for one pair on one task; ``wide`` has columns (field, model) per shared item."""
+    ok_a, ok_b = wide["correct"][a].to_numpy(), wide["correct"][b].to_numpy()
+    ans_a, ans_b = wide["extracted"][a].to_numpy(), wide["extracted"][b].to_numpy()
+    n = len(ok_a)
+    stats = {
+        "error_consistency": (lambda i: error_consistency(ok_a[i], ok_b[i]), math.nan),
+        "same_wrong_answer": (lambda i: same_wrong_rate(ok_a[i], ok_b[i], ans_a[i], ans_b[i]),
+                              1 / (k - 1) if k else math.nan),
+    }
+    if k:
+        stats["choice_kappa"] = (lambda i: choice_kappa(ok_a[i], ok_b[i], ans_a[i], ans_b[i], k), math.nan)
+    else:
+        sim = np.array([surface_similarity(x, y) for x, y in zip(wide["response"][a], wide["response"][b])])
+        stats["surface_similarity"] = (lambda i: float(sim[i].mean()), math.nan)
+    out = []
+    everything = np.arange(n)
+    for name, (stat, chance) in stats.items():
+        low, high = _interval(stat, n, rng, n_boot)
+        out.append(PairMetric(task, a, b, name, stat(everything), low, high, n, chance))
+    return out
+
+
+def all_pairs(samples: pd.DataFrame, choices: dict[str, int], seed: int, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Every metric for every pair of models on every task (``choices``: task -> options, MC only)."""
+    rng = np.random.default_rng(seed)
+    models = list(dict.fromkeys(samples["model"]))
+    rows: list[PairMetric] = []
+    for task in dict.fromkeys(samples["task"]):
+        wide = (samples[samples["task"] == task]
+                .pivot(index="doc_id", columns="model", values=["correct", "extracted", "response"]))
+        for i, a in enumerate(models):
+            for b in models[i + 1:]:
+                if a in wide["correct"] and b in wide["correct"]:
+                    both = wide[wide["correct"][a].notna() & wide["correct"][b].notna()]
+                    rows += pair_metrics(both, a, b, task, choices.get(task), rng, n_boot)
+    return pd.DataFrame([vars(r) for r in rows])
+
+
+def paired_difference(samples: pd.DataFrame, reference: str, x: str, y: str, task: str, seed: int,
+                      n_boot: int = N_BOOT) -> tuple[float, float, float]:
+    """kappa(x, reference) - kappa(y, reference) on the same items, with a joint bootstrap CI."""
+    wide = samples[samples["task"] == task].pivot(index="doc_id", columns="model", values="correct")
+    wide = wide[[reference, x, y]].dropna()
+    r, a, b = (wide[c].to_numpy() for c in (reference, x, y))
+
+    def stat(i):
+        return error_consistency(a[i], r[i]) - error_consistency(b[i], r[i])
+
+    low, high = _interval(stat, len(r), np.random.default_rng(seed), n_boot)
+    return stat(np.arange(len(r))), low, high
+
+
+def recognition_summary(scored: pd.DataFrame, seed: int, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Teacher log-probability per token of each model's generations, per task, with intervals."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (task, model), g in scored.groupby(["task", "model"], sort=False):
+        per_token = (g["logprob_sum"] / g["tokens"].clip(lower=1)).to_numpy()
+        low, high = _interval(lambda i: float(per_token[i].mean()), len(per_token), rng, n_boot)
+        rows.append({"task": task, "model": model, "n": len(g), "teacher_logprob_per_token": float(per_token.mean()),
+                     "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def choices_per_task(samples: pd.DataFrame) -> dict[str, int]:
+    """Options per item for multiple-choice tasks (one log-likelihood request per option)."""
+    out = {}
+    for task, g in samples.groupby("task", sort=False):
+        if (g["n_requests"] > 1).all():
+            out[task] = int(g["n_requests"].median())
+    return out
+
+
+def _ci(value: float, low: float, high: float, fmt: str = ".2f") -> str:
+    if math.isnan(value):
+        return "undefined"
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]" if not math.isnan(low) else f"{value:{fmt}} [no interval]"
+
+
+def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFrame, seed: int) -> list[str]:
+    """Plain-words findings, each no stronger than its interval: every student against every
+    control, both measured against the teacher."""
+    roles = samples.drop_duplicates("model").set_index("model")["role"]
+    teachers = list(roles[roles == "teacher"].index)
+    students = list(roles[roles == "student"].index)
+    controls = list(roles[roles.isin(["control", "baseline"])].index)
+    if len(teachers) != 1 or not students or not controls:
+        return ["Needs a teacher, a student and a control (or baseline) to compare; nothing to read."]
+    t = teachers[0]
+    lines = []
+
+    def metric(task: str, m: str, name: str) -> pd.Series | None:
+        rows = pairs[(pairs.task == task) & (pairs.metric == name)
+                     & (((pairs.model_a == m) & (pairs.model_b == t)) | ((pairs.model_a == t) & (pairs.model_b == m)))]
+        return rows.iloc[0] if len(rows) else None
+
+    for s in students:
+        for c in controls:
+            for task in dict.fromkeys(samples["task"]):
+                ks, kc = metric(task, s, "error_consistency"), metric(task, c, "error_consistency")
+                if ks is None or kc is None:
+                    continue
+                teacher_errors = int((samples[(samples.task == task) & (samples.model == t)].correct == 0).sum())
+                if teacher_errors == 0 or math.isnan(ks.value) or math.isnan(kc.value):
+                    lines.append(f"- **{task}**: {t} made no errors here, so shared errors cannot be measured.")
+                    continue
+                d, lo, hi = paired_difference(samples, t, s, c, task, seed)
+                sw, cw = metric(task, s, "same_wrong_answer"), metric(task, c, "same_wrong_answer")
+                if lo > 0:
+                    verdict = (f"{s} shares {t}'s errors more than their accuracies explain, and more than {c} "
+                               f"does: the difference in kappa, {_ci(d, lo, hi)}, excludes zero")
+                elif hi < 0:
+                    verdict = (f"{c} shares {t}'s errors more than {s} does (difference {_ci(d, lo, hi)}): "
+                               f"no sign that {s} imitates {t} beyond shared skill")
+                else:
+                    verdict = (f"these items cannot tell {s} and {c} apart in how they share {t}'s errors "
+                               f"(difference in kappa {_ci(d, lo, hi)})")
+                line = (f"- **{task}**: error consistency with {t}: {s} {_ci(ks.value, ks.low, ks.high)}, "
+                        f"{c} {_ci(kc.value, kc.low, kc.high)}; {verdict}.")
+                if sw is not None and cw is not None and not (math.isnan(sw.value) or math.isnan(cw.value)):
+                    chance = "" if math.isnan(sw.chance) else f" (chance {sw.chance:.0%})"
+                    line += (f" When both are wrong, {s} gives {t}'s exact wrong answer in "
+                             f"{_ci(sw.value, sw.low, sw.high, '.0%')} of items, {c} in "
+                             f"{_ci(cw.value, cw.low, cw.high, '.0%')}{chance}.")
+                lines.append(line)
+            if not recognition.empty:
+                for task, g in recognition.groupby("task", sort=False):
+                    r = g.set_index("model")
+                    if s not in r.index or c not in r.index:
+                        continue
+                    rs, rc = r.loc[s], r.loc[c]
+                    own = f"; its own: {r.loc[t].teacher_logprob_per_token:.3f}" if t in r.index else ""
+                    if rs.low > rc.high:
+                        verdict = f"{t} finds {s}'s text more likely than {c}'s"
+                    elif rc.low > rs.high:
+                        verdict = f"{t} finds {c}'s text more likely than {s}'s"
+                    else:
+                        verdict = f"{t} does not find one more likely than the other, within these intervals"
+                    lines.append(f"- **{task}**, teacher recognition (mean log-probability per token under {t}): "
+                                 f"{s} {_ci(rs.teacher_logprob_per_token, rs.low, rs.high, '.3f')}, "
+                                 f"{c} {_ci(rc.teacher_logprob_per_token, rc.low, rc.high, '.3f')}{own}: {verdict}.")
+    return lines

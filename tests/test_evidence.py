@@ -1,0 +1,127 @@
+"""Distillation-evidence metrics on hand-computed cases, including the degenerate ones whose
+behaviour bench/evidence.py documents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.evidence import (
+    all_pairs, choice_kappa, choices_per_task, error_consistency, paired_difference, reading,
+    recognition_summary, same_wrong_rate, surface_similarity,
+)
+
+
+def test_error_consistency_hand_computed():
+    a = np.array([1, 1, 0, 0, 1, 0, 1, 1])
+    b = np.array([1, 0, 0, 1, 1, 0, 1, 0])
+    # p_a = 5/8, p_b = 4/8; observed agreement 5/8; expected 5/8*4/8 + 3/8*4/8 = 1/2.
+    assert error_consistency(a, b) == pytest.approx((5 / 8 - 1 / 2) / (1 - 1 / 2))
+
+
+def test_error_consistency_degenerate_cases():
+    a = np.array([1, 0, 1, 0, 1])
+    assert error_consistency(a, a) == pytest.approx(1.0)  # identical models
+    assert error_consistency(a, 1 - a) == pytest.approx((0 - 0.48) / (1 - 0.48))  # always disagree
+    assert error_consistency(np.ones(5), a) == 0.0  # one always right: agreement fully explained
+    assert math.isnan(error_consistency(np.ones(5), np.ones(5)))  # all answers right: undefined
+    assert math.isnan(error_consistency(np.zeros(3), np.zeros(3)))  # all wrong: undefined
+    assert math.isnan(error_consistency(np.array([]), np.array([])))
+
+
+def test_same_wrong_answer_rate():
+    ok_a, ok_b = np.array([0, 0, 0, 1]), np.array([0, 0, 1, 0])
+    ans_a, ans_b = np.array(["12", "7", "3", "4"]), np.array(["12", "8", "3", "5"])
+    assert same_wrong_rate(ok_a, ok_b, ans_a, ans_b) == 0.5  # items 0 and 1 are wrong for both
+    assert math.isnan(same_wrong_rate(np.ones(3), np.zeros(3), ans_a[:3], ans_b[:3]))  # no shared errors
+
+
+def test_choice_kappa():
+    ok_a, ok_b = np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])
+    ch_a, ch_b = np.array([0, 2, 1, 3]), np.array([0, 1, 1, 2])
+    # p_a = .5, p_b = .25; expected .5*.25 + .5*.75/3 = .25; observed 2/4.
+    assert choice_kappa(ok_a, ok_b, ch_a, ch_b, k=4) == pytest.approx((0.5 - 0.25) / 0.75)
+    assert choice_kappa(ok_a, ok_a, ch_a, ch_a, k=4) == pytest.approx(1.0)
+    assert math.isnan(choice_kappa(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3), k=4))
+
+
+def test_surface_similarity():
+    assert surface_similarity("abc", "abc") == 1.0
+    assert surface_similarity("abc", "xyz") == 0.0
+    # unigrams {a,b} vs {a,c}: 2*1/4; bigrams {ab} vs {ac}: 0  -> mean over n=1,2 (no trigrams)
+    assert surface_similarity("ab", "ac") == pytest.approx(0.25)
+
+
+def frame(models: dict[str, tuple[list[int], list[str]]], task: str = "t", role=None) -> pd.DataFrame:
+    rows = []
+    for m, (ok, ans) in models.items():
+        for i, (c, a) in enumerate(zip(ok, ans)):
+            rows.append({"model": m, "role": (role or {}).get(m, "student"), "task": task, "doc_id": i,
+                         "correct": float(c), "extracted": a, "response": a, "n_requests": 1})
+    return pd.DataFrame(rows)
+
+
+def test_all_pairs_covers_every_pair_and_matches_the_functions():
+    ok_t, ok_s, ok_c = [1, 0, 0, 1, 0, 1], [1, 0, 0, 0, 0, 1], [0, 1, 0, 1, 1, 1]
+    ans = {"T": ["1", "x", "y", "4", "z", "6"], "S": ["1", "x", "y", "q", "z", "6"], "C": ["0", "2", "w", "4", "5", "6"]}
+    df = frame({"T": (ok_t, ans["T"]), "S": (ok_s, ans["S"]), "C": (ok_c, ans["C"])})
+    pairs = all_pairs(df, {}, seed=0, n_boot=200)
+    assert set(zip(pairs.model_a, pairs.model_b)) == {("T", "S"), ("T", "C"), ("S", "C")}
+    kappa = pairs[(pairs.model_a == "T") & (pairs.model_b == "S") & (pairs.metric == "error_consistency")].value.item()
+    assert kappa == pytest.approx(error_consistency(np.array(ok_t), np.array(ok_s)))
+    same = pairs[(pairs.model_a == "T") & (pairs.model_b == "S") & (pairs.metric == "same_wrong_answer")].value.item()
+    assert same == 1.0  # S copies every one of T's wrong answers
+
+
+def test_choices_are_read_from_the_requests_per_item():
+    df = pd.DataFrame({"task": ["mc", "mc", "gen"], "n_requests": [4, 4, 1]})
+    assert choices_per_task(df) == {"mc": 4}
+
+
+def test_reading_says_so_when_a_student_copies_errors_and_never_more_than_the_numbers():
+    rng = np.random.default_rng(0)
+    n = 200
+    t = (rng.random(n) < 0.6).astype(int)
+    s = t.copy()
+    s[rng.choice(n, 20, replace=False)] ^= 1  # the student mostly repeats the teacher
+    c = (rng.random(n) < 0.6).astype(int)  # the control is independent
+    ans = lambda ok, tag: [str(i) if k else f"{tag}{i}" for i, k in enumerate(ok)]
+    df = frame({"T": (t, ans(t, "w")), "S": (s, ans(s, "w")), "C": (c, ans(c, "v"))},
+               role={"T": "teacher", "S": "student", "C": "control"})
+    pairs = all_pairs(df, {}, seed=0, n_boot=300)
+    text = "\n".join(reading(df, pairs, pd.DataFrame(), seed=0))
+    assert "S shares T's errors more than their accuracies explain, and more than C does" in text
+    # Same data, but the "student" is just another independent model: no claim of imitation.
+    s2 = (rng.random(n) < 0.6).astype(int)
+    df2 = frame({"T": (t, ans(t, "w")), "S": (s2, ans(s2, "u")), "C": (c, ans(c, "v"))},
+                role={"T": "teacher", "S": "student", "C": "control"})
+    text2 = "\n".join(reading(df2, all_pairs(df2, {}, seed=0, n_boot=300), pd.DataFrame(), seed=0))
+    assert "more than C does" not in text2
+    assert "cannot tell S and C apart" in text2
+
+
+def test_reading_when_the_teacher_makes_no_errors():
+    df = frame({"T": ([1, 1, 1], ["1", "2", "3"]), "S": ([1, 0, 1], ["1", "x", "3"]),
+                "C": ([0, 1, 1], ["y", "2", "3"])}, role={"T": "teacher", "S": "student", "C": "control"})
+    text = "\n".join(reading(df, all_pairs(df, {}, seed=0, n_boot=50), pd.DataFrame(), seed=0))
+    assert "T made no errors here, so shared errors cannot be measured" in text
+
+
+def test_paired_difference_of_kappas():
+    t = np.array([1, 0, 1, 0, 1, 0, 1, 0] * 10)
+    df = frame({"T": (t, ["a"] * 80), "S": (t, ["a"] * 80), "C": (np.roll(t, 1), ["a"] * 80)},
+               role={"T": "teacher", "S": "student", "C": "control"})
+    d, lo, hi = paired_difference(df, "T", "S", "C", "t", seed=0, n_boot=200)
+    assert d == pytest.approx(1.0 - error_consistency(np.roll(t, 1), t))
+    assert lo <= d <= hi
+
+
+def test_recognition_summary_is_mean_logprob_per_token():
+    scored = pd.DataFrame({"model": ["S", "S", "C"], "task": ["t"] * 3, "doc_id": [0, 1, 0],
+                           "tokens": [2, 4, 5], "logprob_sum": [-1.0, -4.0, -10.0]})
+    out = recognition_summary(scored, seed=0, n_boot=100).set_index("model")
+    assert out.loc["S"].teacher_logprob_per_token == pytest.approx((-0.5 + -1.0) / 2)
+    assert out.loc["C"].teacher_logprob_per_token == pytest.approx(-2.0)
