@@ -227,6 +227,12 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
                                f"(difference in kappa {_ci(d, lo, hi)})")
                 line = (f"- **{task}**: error consistency with {t}: {s} {_ci(ks.value, ks.low, ks.high)}, "
                         f"{c} {_ci(kc.value, kc.low, kc.high)}; {verdict}.")
+                ss, cs = metric(task, s, "surface_similarity"), metric(task, c, "surface_similarity")
+                if ss is not None and cs is not None:
+                    closer = (s if ss.low > cs.high else c if cs.low > ss.high else None)
+                    line += (f" Surface similarity to {t}'s text: {s} {_ci(ss.value, ss.low, ss.high)}, {c} "
+                             f"{_ci(cs.value, cs.low, cs.high)}"
+                             + (f" ({closer} writes more like {t})." if closer else " (not separable)."))
                 if sw is not None and cw is not None and not (math.isnan(sw.value) or math.isnan(cw.value)):
                     chance = "" if math.isnan(sw.chance) else f" (chance {sw.chance:.0%})"
                     line += (f" When both are wrong, {s} gives {t}'s exact wrong answer in "
@@ -250,3 +256,15 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
                                  f"{s} {_ci(rs.teacher_logprob_per_token, rs.low, rs.high, '.3f')}, "
                                  f"{c} {_ci(rc.teacher_logprob_per_token, rc.low, rc.high, '.3f')}{own}: {verdict}.")
     return lines
+
+
+def kappa_matrix(pairs: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Error consistency between every two models on one task, as a symmetric matrix."""
+    rows = pairs[(pairs.task == task) & (pairs.metric == "error_consistency")]
+    models = list(dict.fromkeys([*rows.model_a, *rows.model_b]))
+    m = pd.DataFrame(np.nan, index=models, columns=models)
+    for r in rows.itertuples():
+        m.loc[r.model_a, r.model_b] = m.loc[r.model_b, r.model_a] = r.value
+    for x in models:
+        m.loc[x, x] = 1.0
+    return m

@@ -66,7 +66,12 @@ def evidence_section(run_dir: Path, samples: pd.DataFrame, seed: int) -> str:
              "### Reading", ""]
     lines += evidence.reading(samples, pairs, recognition, seed)
     if not pairs.empty:
-        lines += ["", "### All pairs", ""]
+        lines += ["", "### Error consistency matrix (kappa; 1 on the diagonal)", ""]
+        for task in dict.fromkeys(pairs["task"]):
+            m = evidence.kappa_matrix(pairs, task)
+            lines += [f"{task}:", ""] + _table(["", *m.columns], [[a, *(_f(v, ".2f") for v in m.loc[a])] for a in m.index],
+                                               "---|" + "---:|" * (len(m.columns) - 1) + "---:") + [""]
+        lines += ["### All pairs", ""]
         lines += _table(["task", "pair", "metric", "value [95% CI]", "chance", "n"],
                         [[p.task, f"{p.model_a} / {p.model_b}", p.metric, evidence._ci(p.value, p.low, p.high),
                           _f(p.chance, ".2f"), str(p.n)] for p in pairs.itertuples()], "---|---|---|---|---:|---:")

@@ -125,3 +125,14 @@ def test_recognition_summary_is_mean_logprob_per_token():
     out = recognition_summary(scored, seed=0, n_boot=100).set_index("model")
     assert out.loc["S"].teacher_logprob_per_token == pytest.approx((-0.5 + -1.0) / 2)
     assert out.loc["C"].teacher_logprob_per_token == pytest.approx(-2.0)
+
+
+def test_kappa_matrix_is_symmetric_with_ones_on_the_diagonal():
+    from bench.evidence import kappa_matrix
+
+    pairs = pd.DataFrame([{"task": "t", "model_a": "A", "model_b": "B", "metric": "error_consistency", "value": 0.3},
+                          {"task": "t", "model_a": "A", "model_b": "C", "metric": "error_consistency", "value": -0.1},
+                          {"task": "t", "model_a": "B", "model_b": "C", "metric": "same_wrong_answer", "value": 0.9}])
+    m = kappa_matrix(pairs, "t")
+    assert m.loc["A", "B"] == m.loc["B", "A"] == 0.3 and m.loc["C", "A"] == -0.1
+    assert (np.diag(m.to_numpy()) == 1.0).all() and math.isnan(m.loc["B", "C"])
