@@ -192,13 +192,14 @@ def test_report_states_the_paired_teacher_student_difference(smoke_run):
     row = paired[(paired.model == "tiny_student") & (paired.task == "all tasks")].iloc[0]
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
     acc = samples.groupby("model").correct.mean()
-    assert row.n == 3 * LIMIT
-    assert row.diff == pytest.approx(acc["tiny_student"] - acc["tiny_teacher"])
-    assert row.diff_low <= row.diff <= row.diff_high
+    diff = row["diff"]  # not row.diff: that is pandas' Series.diff method
+    assert row["n"] == 3 * LIMIT
+    assert diff == pytest.approx(acc["tiny_student"] - acc["tiny_teacher"])
+    assert row["diff_low"] <= diff <= row["diff_high"]
     report = (smoke_run / "report.md").read_text()
     assert "## Paired comparison with the teacher" in report
-    assert f"tiny_student scores {abs(100 * row.diff):.1f} points" in report
-    assert f"McNemar exact p = {row.mcnemar_p:.2g}" in report
+    assert f"tiny_student scores {abs(100 * diff):.1f} points" in report
+    assert f"McNemar exact p = {row['mcnemar_p']:.2g}" in report
 
 
 def test_distillation_evidence_student_shares_teacher_errors_more_than_control(smoke_run):
