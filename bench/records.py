@@ -20,6 +20,7 @@ SERVERS = "servers.jsonl"
 STATUS = "status.json"
 PRICES = "prices.json"
 RECOGNITION = "recognition.jsonl"
+VERSIONS = "versions.json"
 
 
 @dataclass(frozen=True)

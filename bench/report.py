@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import plots, records
+from bench import paper, plots, records
 from bench.config import ROLE_ORDER
 from bench.cost import overall_by_model
 from bench import evidence
@@ -40,6 +40,8 @@ def build(run_dir: Path) -> pd.DataFrame:
     generations = samples[samples["n_requests"] == 1]
     buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     records.write_atomic(run_dir / "summary.csv", summary.to_csv(index=False))
+    summary.to_parquet(run_dir / "summary.parquet", index=False)
+    records.write_atomic(run_dir / "table.tex", paper.table_tex(summary))
     records.write_atomic(run_dir / "length_buckets.csv", buckets.to_csv(index=False))
     paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(samples, seed=cfg["run"]["seed"])])
     records.write_atomic(run_dir / "paired.csv", paired.to_csv(index=False))
@@ -47,9 +49,23 @@ def build(run_dir: Path) -> pd.DataFrame:
     plots.pareto(summary, overall, run_dir / "pareto.png")
     servers = pd.DataFrame(records.read_jsonl(run_dir / records.SERVERS))
     evidence_lines = evidence_section(run_dir, samples, cfg["run"]["seed"])
+    versions = json.loads((run_dir / records.VERSIONS).read_text()) if (run_dir / records.VERSIONS).exists() else {}
+    methods = paper.methods(cfg, prices, versions, generation_settings(run_dir))
     records.write_atomic(run_dir / "report.md",
-                         markdown(summary, overall, buckets, paired, servers, cfg, prices, run_dir) + evidence_lines)
+                         markdown(summary, overall, buckets, paired, servers, cfg, prices, run_dir) + evidence_lines
+                         + "\n## Methods (for a paper)\n\n" + methods + "\n\nThe table above as LaTeX "
+                         "(booktabs): `table.tex`.\n")
     return summary
+
+
+def generation_settings(run_dir: Path) -> dict[str, dict]:
+    """The generation settings lm-eval actually used, per generation task (from its saved configs)."""
+    out: dict[str, dict] = {}
+    for path in sorted((run_dir / "lm_eval").glob("*.json")):
+        for task, config in json.loads(path.read_text()).get("configs", {}).items():
+            if config.get("output_type") == "generate_until" and task not in out:
+                out[task] = config.get("generation_kwargs", {})
+    return out
 
 
 def evidence_section(run_dir: Path, samples: pd.DataFrame, seed: int) -> str:

@@ -145,6 +145,9 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     resolved = as_plain(OmegaConf.structured(cfg))
     records.write_json(run_dir / "config.json", resolved)
     records.write_json(run_dir / records.PRICES, prices_used(resolved))
+    from bench.paper import software_versions
+
+    records.write_json(run_dir / records.VERSIONS, software_versions())
     records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm)

@@ -36,7 +36,8 @@ def smoke_run(tmp_path_factory, zoo_dir) -> Path:
 
 def test_run_folder_has_every_output(smoke_run):
     for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv", "paired.csv",
-                 "evidence.csv", "recognition.jsonl", "recognition.csv",
+                 "evidence.csv", "recognition.jsonl", "recognition.csv", "table.tex", "summary.parquet",
+                 "versions.json",
                  "samples.jsonl", "task_runs.jsonl", "servers.jsonl", "config.json", "prices.json",
                  ".hydra/config.yaml"):
         assert (smoke_run / name).is_file(), name
@@ -48,6 +49,11 @@ def test_run_folder_has_every_output(smoke_run):
 def test_no_vllm_process_survives_the_run(smoke_run):
     assert (smoke_run / "servers" / "tiny_teacher.log").is_file()
     assert not vllm_children(smoke_run)
+
+
+def test_summary_parquet_holds_the_same_table(smoke_run):
+    csv, parquet = pd.read_csv(smoke_run / "summary.csv"), pd.read_parquet(smoke_run / "summary.parquet")
+    pd.testing.assert_frame_equal(csv, parquet, check_dtype=False)
 
 
 def test_summary_accuracy_is_the_mean_of_the_records(smoke_run):
