@@ -1,7 +1,8 @@
 """Run one lm-eval task against one OpenAI-compatible endpoint and return per-sample records.
 
 lm-eval records neither token counts nor latency, so the endpoint is called through
-``metered-completions`` / ``metered-chat-completions``: lm-eval's own local API models with
+``metered-completions``, ``metered-chat-completions`` or ``metered-openai-chat-completions``
+(see ``CLIENTS``): lm-eval's own API models with
 the request coroutine replaced by one that also keeps, per HTTP request, the server's
 ``usage`` counts, the finish reason and the latency (timed after the concurrency limit
 admits the request, so time spent queueing in the client is not counted).

@@ -134,19 +134,17 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
     from bench import report
+    from bench.cost import prices_used
     from bench.evaluate import task_manager
+    from bench.paper import software_versions
 
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     ensure_zoo(cfg)
-    from bench.cost import prices_used
-
     resolved = as_plain(OmegaConf.structured(cfg))
     records.write_json(run_dir / "config.json", resolved)
     records.write_json(run_dir / records.PRICES, prices_used(resolved))
-    from bench.paper import software_versions
-
     records.write_json(run_dir / records.VERSIONS, software_versions())
     records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
     for model in ordered_models(cfg):
