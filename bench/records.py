@@ -55,6 +55,12 @@ class SampleRecord:
     tpot_s: float | None = None
     """Server-measured mean time per output token after the first."""
     queue_s: float | None = None
+    repeat: int = 0
+    """Which of the suite's k samples per item this is (0..k-1; sampled with seed + repeat)."""
+    cluster: str | None = None
+    """The item's group (the task's metadata names the field) for clustered standard errors."""
+    from_cache: bool = False
+    """True when every request behind it was answered from the response cache (resume)."""
 
 
 @dataclass(frozen=True)
