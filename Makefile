@@ -1,6 +1,9 @@
 # make bench   run the default experiment (smoke on the tiny zoo without a GPU); ARGS="..." for Hydra overrides
 # make test    run the test suite (builds the venv and the zoo first when needed)
 # make setup   create or refresh .venv;  make zoo   build the tiny models;  make clean
+# make perf    harness overhead over raw vLLM on the smoke generation tasks (a benchmark: prints figures)
+# make plan    what `make bench` would serve, on which GPUs, and its tokens, time and $ (nothing started)
+# make test-deps   Chromium and LaTeX for the browser and pdflatex tests (skipped without them)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,7 +20,7 @@ TORCH_INDEX_URL ?=
 
 STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 
-.PHONY: setup zoo bench test report clean
+.PHONY: setup zoo bench perf plan test test-deps report clean
 
 setup: $(STAMP)
 
@@ -44,8 +47,30 @@ zoo: setup
 bench: zoo
 	$(PY) -m bench.run $(ARGS)
 
-test: zoo
+perf: zoo
+	$(PY) -m bench.perf $(ARGS)
+
+plan: setup
+	$(PY) -m bench plan $(ARGS)
+
+test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)
+
+# Optional system packages: headless Chromium renders report.html (tests/test_html.py), pdflatex
+# compiles table.tex (tests/test_paper.py). Installed once when missing, where apt-get exists and
+# we are root (about 30 s and 40 s on Debian bookworm); otherwise those tests skip. Never fails.
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+test-deps:
+	@$(call ensure,chromium,chromium,)
+	@$(call ensure,pdflatex,texlive-latex-base texlive-latex-recommended,--no-install-recommends)
+
+# $(call ensure,COMMAND,PACKAGES,APT OPTIONS): silent when COMMAND exists.
+ensure = command -v $(1) >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(2) (for the tests that need $(1))"; \
+	  { $(APT_GET) $(3) $(2) || { apt-get update -qq && $(APT_GET) $(3) $(2); }; } >/dev/null 2>&1 \
+	    || echo "could not install $(2): the tests that need $(1) will be skipped"; \
+	else echo "$(1) not found and not installable here (needs root and apt-get): its tests will be skipped"; fi; }
 
 report: setup
 	$(PY) -m bench report $(or $(RUN),results/latest)

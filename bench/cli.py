@@ -1,8 +1,11 @@
 """The ``bench`` command.
 
     bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
-    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md and the plots from records
+    bench plan [HYDRA OVERRIDES ...]     # what a run would serve, on which GPUs, and its tokens, time and $
+    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md/.html and the plots from records
+                                         # (several runs: merged into --out, default results/merged/<time>)
     bench evidence RUN_DIR               # distillation evidence from the records (evidence.md)
+    bench verify RUN_DIR                 # re-score and check records, manifest hashes and summary agree
     bench zoo [--force]                  # build the tiny teacher, student and control
 """
 
@@ -14,16 +17,25 @@ from pathlib import Path
 
 
 def report_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="bench report", description="Rebuild a run's report from its records.")
+    parser = argparse.ArgumentParser(
+        prog="bench report", description="Rebuild a run's report from its records; several runs are merged "
+        "into one comparison written to a new folder.")
     parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for a merged report (default with several runs: results/merged/<timestamp>)")
+    parser.add_argument("--partial", action="store_true",
+                        help="report runs that did not finish (status not 'success'), labelled PARTIAL")
     args = parser.parse_args(argv)
     from bench import report
 
-    for run_dir in args.run_dirs:
-        if not (run_dir / "config.json").is_file():
-            raise SystemExit(f"{run_dir} is not a run folder (no config.json)")
-        report.build(run_dir.resolve())
-        print(f"{run_dir}: report rebuilt from its records ({run_dir / 'report.md'})")
+    out = args.out
+    if out is None and len(args.run_dirs) > 1:
+        import time
+
+        out = Path("results") / "merged" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    folder = report.rebuild(args.run_dirs, out, args.partial)
+    print(f"report rebuilt from the records of {len(args.run_dirs)} run(s): {folder / 'report.md'}, "
+          f"{folder / 'report.html'}")
 
 
 def evidence_main(argv: list[str]) -> None:
@@ -57,16 +69,24 @@ def main() -> None:
 
         sys.argv = [sys.argv[0], *rest]
         run.main()
+    elif command == "plan":
+        from bench import plan
+
+        plan.main(rest)
     elif command == "report":
         report_main(rest)
     elif command == "evidence":
         evidence_main(rest)
+    elif command == "verify":
+        from bench import verify
+
+        verify.main(rest)
     elif command == "zoo":
         from bench import zoo
 
         zoo.main(rest)
     else:
-        raise SystemExit(f"unknown command {command!r} (available: run, report, evidence, zoo)")
+        raise SystemExit(f"unknown command {command!r} (available: run, plan, report, verify, evidence, zoo)")
 
 
 if __name__ == "__main__":

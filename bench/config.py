@@ -42,7 +42,15 @@ class ServeConfig:
     max_model_len: int = 4096
     """Context window the server allocates for; prompts plus generations must fit."""
     tensor_parallel_size: int = 1
+    """GPUs one copy of the model is split across (within a node)."""
+    pipeline_parallel_size: int = 1
+    """Stages the layers are split into; with Ray, stages can sit on different nodes."""
     data_parallel_size: int = 1
+    """Copies of the model behind the one server (vLLM's own data parallel). GPU presets set
+    ``${bench.replicas:${hardware.count},...}``: as many copies as fill a node of the hardware."""
+    distributed_executor_backend: Optional[str] = None
+    """None: vLLM's default (processes on this node). ``ray`` for a model spanning nodes: start
+    the Ray cluster first (README, "Running the paper comparison on a GPU box")."""
     gpu_memory_utilization: float = 0.9
     """On the CPU build: the fraction of the memory node that the worker may use in all."""
     kv_cache_memory_bytes: Optional[int] = None
@@ -56,6 +64,16 @@ class ServeConfig:
     extra_args: list[str] = field(default_factory=list)
     """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
     startup_timeout_s: float = 600.0
+    port: Optional[int] = None
+    """Fixed port for the server; None picks a free one (checked before anything starts)."""
+
+
+@dataclass
+class Range:
+    """A low and a high estimate (``bench plan`` prints ranges, not false precision)."""
+
+    low: float = MISSING
+    high: float = MISSING
 
 
 @dataclass
@@ -65,7 +83,8 @@ class GenerationConfig:
     temperature: Optional[float] = None
     top_p: Optional[float] = None
     max_gen_toks: Optional[int] = None
-    """None everywhere: keep the task's own setting."""
+    """None everywhere: keep the task's own setting. For an API, its output cap (a suite that
+    sets max_gen_toks overrides it)."""
 
 
 @dataclass
@@ -79,6 +98,11 @@ class ApiConfig:
     client: Optional[str] = None
     """lm-eval client: local-completions, local-chat-completions (the defaults by mode) or
     openai-chat-completions (OpenAI's own API: max_completion_tokens, o1/o3 sampling rules)."""
+    stream_tokens_per_s: Optional[Range] = None
+    """Output tokens/s of one request: an assumption, used only by ``bench plan``'s estimate."""
+    max_tokens_excludes_reasoning: bool = False
+    """The endpoint's max_tokens bounds the answer only and the (billed) reasoning comes on
+    top, as on DeepSeek's reasoner API: ``bench plan`` does not cut its estimate at the limit."""
 
 
 @dataclass
@@ -124,6 +148,31 @@ class ModelConfig:
     price: TokenPrice = field(default_factory=TokenPrice)
     """Token prices, for API models (self-hosted ones are priced by device time)."""
     training: TrainingCost = field(default_factory=TrainingCost)
+    reported_as: Optional[str] = None
+    """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
+    for reproduction deltas against the reported rows."""
+    params_b: Optional[float] = None
+    """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
+    weights_gb: Optional[float] = None
+    """Weights in GPU memory, GB; None: 2 bytes per parameter (bf16). Checked against the GPUs."""
+    reasoning: bool = False
+    """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
+    budgets its completions with the suite's reasoning lengths."""
+
+
+@dataclass
+class TaskBudget:
+    """What one task costs per sample, for ``bench plan`` (estimates, never used to score)."""
+
+    items: int = MISSING
+    """Items in the full task (a fact about the data set)."""
+    prompt_tokens: int = MISSING
+    """Mean prompt length, template included."""
+    reasoning_tokens: Range = field(default_factory=Range)
+    """Mean completion length of a reasoning model (``reasoning: true``): an assumption."""
+    direct_tokens: Range = field(default_factory=Range)
+    """Mean completion length of any other model: an assumption."""
+    source: str = ""
 
 
 @dataclass
@@ -143,6 +192,18 @@ class SuiteConfig:
     top_p: Optional[float] = None
     max_gen_toks: Optional[int] = None
     seed: int = 1234
+    budget: dict[str, TaskBudget] = field(default_factory=dict)
+    """Per task: size and expected token counts, for ``bench plan``."""
+
+
+@dataclass
+class ThroughputBand:
+    """Output tokens/s per device while one model is served at high concurrency, and the
+    server's start-up time, for models of up to ``up_to_params_b`` billion parameters."""
+
+    up_to_params_b: float = MISSING
+    tokens_per_s: Range = field(default_factory=Range)
+    startup_s: Range = field(default_factory=Range)
 
 
 @dataclass
@@ -157,6 +218,14 @@ class HardwareConfig:
     usd_per_device_hour: float = MISSING
     price_source: str = MISSING
     price_as_of: str = MISSING
+    memory_gb: Optional[float] = None
+    """Memory of one device, GB (None: not checked): a model's weights must fit its GPUs."""
+    nodes: int = 1
+    """Machines the devices span; a model on more than one needs Ray
+    (serve.distributed_executor_backend=ray)."""
+    throughput: list[ThroughputBand] = field(default_factory=list)
+    """Assumed output tokens/s per device, by model size, for ``bench plan`` only."""
+    throughput_source: str = ""
 
 
 @dataclass
@@ -175,10 +244,17 @@ class RunConfig:
     request_timeout_s: float = 600.0
     max_retries: int = 3
     host: str = "127.0.0.1"
+    only: Optional[str] = None
+    """Serve only this model of the experiment (its key under ``models``): one job per model
+    in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
     teacher_recognition: bool = True
     """Score every model's generations under the (self-hosted) teacher: distillation evidence."""
     build_zoo: bool = True
     """Build the tiny zoo first when a model lives in it and it is missing."""
+    cache_dir: str = "${run.results_dir}/cache"
+    """Response cache shared by runs: a rerun resumes, a finished rerun makes no request."""
+    reuse_cache: bool = True
+    """False: ask every model again (answers are still written to the cache)."""
 
 
 @dataclass
@@ -190,8 +266,23 @@ class BenchConfig:
     run: RunConfig = field(default_factory=RunConfig)
     zoo_dir: str = "zoo"
 
+    def __post_init__(self) -> None:
+        # run.only narrows the experiment to one model; an unknown key is left for validation
+        # to report with the available ones.
+        if self.run.only is not None and self.run.only in self.models:
+            self.models = {self.run.only: self.models[self.run.only]}
+
+
+def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: int = 1) -> int:
+    """Copies of a model that fill one node of ``devices`` spread over ``nodes`` (at least one):
+    the ``bench.replicas`` resolver of the GPU model presets."""
+    return max(1, int(devices) // int(nodes) // (int(tensor_parallel) * int(pipeline_parallel)))
+
 
 def register() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("bench.replicas", replicas, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="bench_schema", node=BenchConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)

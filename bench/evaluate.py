@@ -14,6 +14,7 @@ import copy
 import logging
 import os
 import time
+import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
 
+from bench.cache import ResponseCache
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.records import SampleRecord
 
@@ -43,10 +45,26 @@ class RequestMeter:
     tpot_s: float | None = None
     """Server-measured mean time between output tokens (None with fewer than two tokens)."""
     queue_s: float | None = None
+    from_cache: bool = False
+    done_at: float = 0.0
+    """Seconds from the start of the pass (``attempt``) that produced it to its answer."""
+    attempt: str = ""
+
+
+class RequestFailed(RuntimeError):
+    """A request that cannot be answered (after retries where retrying makes sense)."""
+
+
+# Worth retrying: the server is restarting, overloaded or briefly unreachable. A 4xx other
+# than 429 means the request itself is wrong; repeating it cannot help.
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+BACKOFF_S = 1.0
+BACKOFF_MAX_S = 30.0
 
 
 class _Metered:
-    """Mixin over lm-eval's TemplateAPI models: same payloads, parsing and retries."""
+    """Mixin over lm-eval's TemplateAPI models: same payloads and parsing; metered, cached,
+    retried on transient failures only, and able to start its server on the first cache miss."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,6 +72,27 @@ class _Metered:
         self.progress_label = str(self.model)
         self._bar = None
         self.api_key_env: str | None = None
+        self.cache: ResponseCache | None = None
+        self.route = "/completions"
+        self.start_endpoint = None
+        """Called (on the event loop's thread) at the first request the cache cannot answer;
+        returns the base URL ending in /v1. None: ``base_url`` is already live."""
+        self.alive = lambda: True
+        """False once the server process has exited: stop retrying, the run has failed."""
+        self.retries = 3
+        self.capture: list | None = None
+        """When a list: every request's (URL, body) is appended (``make perf`` replays them)."""
+        self.attempt = uuid.uuid4().hex[:12]
+        self.t0: float | None = None
+
+    def new_pass(self) -> None:
+        """Before each lm-eval call: a fresh meter, clock and attempt id for timing. The clock
+        starts at the pass's first request, so request building is not serving time."""
+        self.meter.clear()
+        self.attempt = uuid.uuid4().hex[:12]
+        self.t0 = None
+        if self.cache is not None:
+            self.cache.new_pass()
 
     @property
     def api_key(self) -> str:
@@ -77,34 +116,81 @@ class _Metered:
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)
 
+    def _ensure_endpoint(self) -> None:
+        if self.start_endpoint is not None:
+            # Blocking on purpose: it runs on the main thread (lm-eval's asyncio.run), which the
+            # server's parent-death signal is tied to, and nothing can proceed without it.
+            t0 = time.perf_counter()
+            base = self.start_endpoint().rstrip("/")
+            self.start_endpoint = None
+            self.t0 += time.perf_counter() - t0  # serving time excludes the server's start-up
+            self.base_url = base + self.route
+
+    async def _post(self, session, sem, payload: dict) -> tuple[dict, float]:
+        """POST with bounded retries and exponential backoff for connection errors, timeouts,
+        429 and 5xx; anything else (or a dead server) raises at once."""
+        import asyncio
+
+        import aiohttp
+
+        for attempt in range(self.retries + 1):
+            try:
+                async with sem:
+                    t0 = time.perf_counter()
+                    async with session.post(self.base_url, json=payload, headers=self.header) as response:
+                        if not response.ok:
+                            text = (await response.text())[:500]
+                            if response.status not in RETRY_STATUS:
+                                raise RequestFailed(f"{self.model}: HTTP {response.status} (not retried): {text}")
+                            raise _Transient(f"HTTP {response.status}: {text}")
+                        outputs = await response.json()
+                    return outputs, time.perf_counter() - t0
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, _Transient) as e:
+                if not self.alive():
+                    raise RequestFailed(f"{self.model}: the server has exited ({e!r}); finished answers "
+                                        f"are kept in the response cache, rerun to complete") from e
+                if attempt == self.retries:
+                    raise RequestFailed(f"{self.model}: {e!r} after {self.retries} retries "
+                                        f"(raise run.max_retries or run.request_timeout_s)") from e
+                wait = min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S)
+                log.warning("%s: %r; retry %d/%d in %.0fs", self.model, e, attempt + 1, self.retries, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
     async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
                           ctxlens=None, gen_kwargs=None, **kwargs):
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
         payload = self._create_payload(self.create_message(messages), generate=generate,
                                        gen_kwargs=copy.deepcopy(gen_kwargs), seed=self._seed, **kwargs)
-        async with sem:
-            t0 = time.perf_counter()
-            async with session.post(self.base_url, json=payload, headers=self.header) as response:
-                if not response.ok:
-                    log.warning("request failed (%s): %s", response.status, (await response.text())[:500])
-                response.raise_for_status()
-                outputs = await response.json()
-            latency = time.perf_counter() - t0
+        if self.capture is not None:
+            self.capture.append((self.base_url, payload))
+        key = self.cache.request_key("gen" if generate else "ll", payload) if self.cache is not None else None
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is not None:
+            outputs, latency, done_at, attempt = hit["body"], hit["latency_s"], hit["t"], hit["a"]
+        else:
+            self._ensure_endpoint()
+            outputs, latency = await self._post(session, sem, payload)
+            done_at, attempt = time.perf_counter() - self.t0, self.attempt
         if generate:
             answers = self.parse_generations(outputs=outputs)
         else:
             answers = self.parse_logprobs(outputs=outputs, tokens=messages, ctxlens=ctxlens)
         if any(a is None for a in answers):
             # Never let a missing answer be scored as a wrong one.
-            raise RuntimeError(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
+            raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
+        if hit is None and self.cache is not None:
+            self.cache.put(key, {"body": outputs, "latency_s": latency, "t": done_at, "a": attempt})
         usage = outputs.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
         choices = sorted(outputs["choices"], key=lambda c: c["index"])
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
         share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
-        for key, choice in zip(keys, choices):
+        for rkey, choice in zip(keys, choices):
             self.meter.append(RequestMeter(
-                key=key,
+                key=rkey,
                 prompt_tokens=round(usage.get("prompt_tokens", 0) * share),
                 completion_tokens=round(usage.get("completion_tokens", 0) * share),
                 finish_reason=choice.get("finish_reason"),
@@ -113,10 +199,28 @@ class _Metered:
                 ttft_s=_seconds(timing.get("time_to_first_token_ms")),
                 tpot_s=_seconds(timing.get("mean_itl_ms")),
                 queue_s=_seconds(timing.get("queue_time_ms")),
+                from_cache=hit is not None,
+                done_at=done_at,
+                attempt=attempt,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
         return answers
+
+
+class _Transient(Exception):
+    pass
+
+
+def serving_seconds(meter: list[RequestMeter]) -> float:
+    """Time the endpoint spent on a task's answers: per attempt (a pass of the task, in this
+    run or in an earlier one whose answers came from the cache), from the pass's start to its
+    last kept answer, summed over attempts. An uninterrupted run and a rerun of it from the
+    cache give the same figure."""
+    last: dict[str, float] = {}
+    for m in meter:
+        last[m.attempt] = max(last.get(m.attempt, 0.0), m.done_at)
+    return sum(last.values())
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -142,16 +246,27 @@ class MeteredChatCompletions(_Metered, LocalChatCompletion):
 
 @register_model("metered-openai-chat-completions")
 class MeteredOpenAIChatCompletions(_Metered, OpenAIChatCompletion):
-    pass
+    def _create_payload(self, *args, **kwargs) -> dict:
+        payload = super()._create_payload(*args, **kwargs)
+        if "stop" not in payload:
+            # lm-eval has taken this for a reasoning model (o1, o3, ...: no stop sequences,
+            # temperature 1 only); those reject top_p too.
+            payload.pop("top_p", None)
+        return payload
 
 
 CLIENTS = {"local-completions": MeteredCompletions, "local-chat-completions": MeteredChatCompletions,
            "openai-chat-completions": MeteredOpenAIChatCompletions}
 
 
-def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurrent: int,
-            max_retries: int, timeout_s: float) -> _Metered:
-    """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``)."""
+def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_concurrent: int,
+            max_retries: int, timeout_s: float, cache: ResponseCache | None = None,
+            start_endpoint=None, alive=None) -> _Metered:
+    """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``).
+
+    With ``base_url`` None, ``start_endpoint()`` is called at the first request that
+    ``cache`` cannot answer (a fully cached rerun starts no server).
+    """
     chat = model.mode == Mode.chat
     api = model.source_kind == SourceKind.api
     cls = CLIENTS[model.api.client or ("local-chat-completions" if chat else "local-completions")]
@@ -161,17 +276,24 @@ def make_lm(model: ModelConfig, base_url: str, suite: SuiteConfig, num_concurren
     tokenizer = model.tokenizer if api else (model.tokenizer or model.source)
     lm = cls(
         model=model.source if api else model.name,
-        base_url=base_url.rstrip("/") + route,
+        base_url=(base_url or "http://server.not.started/v1").rstrip("/") + route,
         tokenizer=tokenizer,
         tokenizer_backend="huggingface" if tokenizer else None,
         tokenized_requests=False,
         num_concurrent=max(2, num_concurrent),  # the metered path is lm-eval's concurrent one
-        max_retries=max_retries,
+        max_retries=1,  # lm-eval retries every error; _Metered._post retries transient ones only
         max_length=model.serve.max_model_len,
         timeout=int(timeout_s),
         seed=suite.seed,
     )
     lm.api_key_env = model.api.api_key_env if api else None
+    lm.route = route
+    lm.retries = max_retries
+    lm.cache = cache
+    if base_url is None:
+        lm.start_endpoint = start_endpoint
+    if alive is not None:
+        lm.alive = alive
     return lm
 
 
@@ -189,12 +311,39 @@ def gen_overrides(model: ModelConfig, suite: SuiteConfig) -> dict[str, Any]:
     return out
 
 
-def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: ModelConfig) -> dict:
-    """Evaluate one task; returns lm-eval's result dict (with ``samples``)."""
+def _lighten_lm_eval() -> None:
+    """Take two costs off lm-eval's per-call path (measured by ``make perf``):
+
+    - ``simple_evaluate`` collects torch's environment report (pip and nvidia-smi
+      subprocesses, ~0.5 s) for every call; the run's manifest already records the
+      environment once;
+    - every document renders its prompt and target through a Jinja template compiled anew
+      each time (~1 ms each, thousands per task); compiled templates are cached instead
+      (same source string, same template: rendering is unchanged).
+    """
+    import functools
+
+    import lm_eval.evaluator
+    import lm_eval.utils
+
+    if getattr(lm_eval.utils.env, "_bench_cached", False):
+        return
+    lm_eval.evaluator.add_env_info = lambda results: None
+    lm_eval.utils.env.from_string = functools.lru_cache(maxsize=4096)(lm_eval.utils.env.from_string)
+    lm_eval.utils.env._bench_cached = True
+
+
+def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: ModelConfig,
+             repeat: int = 0) -> dict:
+    """Evaluate one task once (one of the suite's ``repeats``); lm-eval's result dict with
+    ``samples``. Repeat r samples with seed ``suite.seed + r``, so the k responses to an item
+    differ and each is reproducible."""
     import lm_eval
 
-    lm.meter.clear()
-    lm.progress_label = f"{model.name} | {task}"
+    _lighten_lm_eval()
+    lm.new_pass()
+    lm._seed = suite.seed + repeat
+    lm.progress_label = f"{model.name} | {task}" + (f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else "")
     overrides = gen_overrides(model, suite)
     return lm_eval.simple_evaluate(
         model=lm, tasks=[task], task_manager=task_manager, num_fewshot=suite.num_fewshot,
@@ -210,7 +359,7 @@ def primary_metric(sample: dict) -> str:
 
 
 def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[RequestMeter],
-               count_tokens) -> list[SampleRecord]:
+               count_tokens, repeat: int = 0, cluster_field: str | None = None) -> list[SampleRecord]:
     """Join lm-eval's logged samples with the metered requests that produced them."""
     pending: dict[tuple, deque[RequestMeter]] = defaultdict(deque)
     for m in meter:
@@ -249,11 +398,24 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             ttft_s=_first(r.ttft_s for r in reqs),
             tpot_s=_first(r.tpot_s for r in reqs),
             queue_s=_first(r.queue_s for r in reqs),
+            repeat=repeat,
+            cluster=_cluster(s, cluster_field),
+            from_cache=all(r.from_cache for r in reqs),
         ))
     leftover = sum(len(q) for q in pending.values())
     if leftover:
         raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
     return records
+
+
+def _cluster(sample: dict, field: str | None) -> str | None:
+    if not field:
+        return None
+    doc = sample.get("doc") or {}
+    if field not in doc:
+        raise RuntimeError(f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
+                           f"has no such field (fields: {', '.join(sorted(doc))})")
+    return str(doc[field])
 
 
 def _first(values) -> float | None:
@@ -263,8 +425,13 @@ def _first(values) -> float | None:
 
 def reasoning_span(text: str, start: str | None, end: str | None) -> tuple[str, bool] | None:
     """The reasoning part of a generation (delimiters included) and whether it was closed."""
-    if not start or not end or start not in text:
+    if not start or not end:
         return None
+    if start not in text:
+        # Chat templates of R1-style models open the reasoning inside the prompt, so the reply
+        # holds only the closing delimiter: the reasoning runs from the reply's start to it.
+        stop = text.find(end)
+        return (text[:stop + len(end)], True) if stop >= 0 else None
     begin = text.index(start)
     stop = text.find(end, begin)
     if stop < 0:

@@ -20,6 +20,9 @@ over the items both answered (each with a seeded item-bootstrap 95% interval):
   two raw generations; 1 for identical texts.
 - teacher recognition: the teacher's mean log-probability per token of another model's
   generations (scored by the teacher's server, ``recognition.jsonl``).
+
+With k responses per item (``repeat`` 0..k-1), the pairwise metrics compare the first
+response of each (repeat 0): answers, not rates, are compared item by item.
 """
 
 from __future__ import annotations
@@ -34,36 +37,46 @@ import pandas as pd
 N_BOOT = 2_000
 
 
+def _kappa(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected >= 1.0, np.nan, (observed - expected) / (1 - expected))
+
+
+def _error_consistency_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """error_consistency along the last axis (one value per bootstrap resample)."""
+    pa, pb = a.mean(axis=-1), b.mean(axis=-1)
+    return _kappa((a == b).mean(axis=-1), pa * pb + (1 - pa) * (1 - pb))
+
+
 def error_consistency(a: np.ndarray, b: np.ndarray) -> float:
     """Cohen's kappa on right/wrong between two 0/1 arrays (see the module docstring)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) == 0:
         return math.nan
-    pa, pb = a.mean(), b.mean()
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    if expected >= 1.0:
-        return math.nan
-    observed = (a == b).mean()
-    return float((observed - expected) / (1 - expected))
+    return float(_error_consistency_rows(a, b))
+
+
+def _same_wrong_rows(both_wrong: np.ndarray, same: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(both_wrong.any(axis=-1), (both_wrong & same).sum(axis=-1) / both_wrong.sum(axis=-1), np.nan)
 
 
 def same_wrong_rate(a_ok: np.ndarray, b_ok: np.ndarray, a_ans: np.ndarray, b_ans: np.ndarray) -> float:
     both_wrong = (np.asarray(a_ok) == 0) & (np.asarray(b_ok) == 0)
-    if not both_wrong.any():
-        return math.nan
-    return float((np.asarray(a_ans)[both_wrong] == np.asarray(b_ans)[both_wrong]).mean())
+    return float(_same_wrong_rows(both_wrong, np.asarray(a_ans) == np.asarray(b_ans)))
+
+
+def _choice_kappa_rows(a_ok: np.ndarray, b_ok: np.ndarray, same: np.ndarray, k: int) -> np.ndarray:
+    pa, pb = a_ok.mean(axis=-1), b_ok.mean(axis=-1)
+    return _kappa(same.mean(axis=-1), pa * pb + (1 - pa) * (1 - pb) / (k - 1))
 
 
 def choice_kappa(a_ok: np.ndarray, b_ok: np.ndarray, a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> float:
     """Agreement on the chosen option, corrected for what the accuracies imply (k options)."""
     if len(a_ok) == 0 or k < 2:
         return math.nan
-    pa, pb = np.mean(a_ok), np.mean(b_ok)
-    expected = pa * pb + (1 - pa) * (1 - pb) / (k - 1)
-    if expected >= 1.0:
-        return math.nan
-    observed = (np.asarray(a_choice) == np.asarray(b_choice)).mean()
-    return float((observed - expected) / (1 - expected))
+    same = np.asarray(a_choice) == np.asarray(b_choice)
+    return float(_choice_kappa_rows(np.asarray(a_ok, float), np.asarray(b_ok, float), same, k))
 
 
 def _ngrams(text: str, n: int) -> Counter:
@@ -99,7 +112,12 @@ class PairMetric:
 
 
 def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
-    values = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)])
+    """Percentile interval of ``stat`` over item resamples; ``stat`` maps an index array of
+    shape (resamples, n) to one value per resample (vectorised: no Python loop per resample;
+    resamples drawn in chunks of about 2M indices, so memory stays bounded for large n)."""
+    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
+    values = np.concatenate([np.asarray(stat(rng.integers(0, n, size=(min(chunk, n_boot - start), n))), dtype=float)
+                             for start in range(0, n_boot, chunk)])
     values = values[~np.isnan(values)]
     if len(values) < n_boot / 2:  # mostly undefined resamples: no honest interval
         return math.nan, math.nan
@@ -109,29 +127,36 @@ def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[floa
 def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, rng: np.random.Generator,
                  n_boot: int = N_BOOT) -> list[PairMetric]:
     """Metrics for one pair on one task; ``wide`` has columns (field, model) per shared item."""
-    ok_a, ok_b = wide["correct"][a].to_numpy(), wide["correct"][b].to_numpy()
-    ans_a, ans_b = wide["extracted"][a].to_numpy(), wide["extracted"][b].to_numpy()
+    ok_a, ok_b = wide["correct"][a].to_numpy(dtype=float), wide["correct"][b].to_numpy(dtype=float)
+    same = wide["extracted"][a].to_numpy() == wide["extracted"][b].to_numpy()
+    both_wrong = (ok_a == 0) & (ok_b == 0)
     n = len(ok_a)
     stats = {
-        "error_consistency": (lambda i: error_consistency(ok_a[i], ok_b[i]), math.nan),
-        "same_wrong_answer": (lambda i: same_wrong_rate(ok_a[i], ok_b[i], ans_a[i], ans_b[i]),
-                              1 / (k - 1) if k else math.nan),
+        "error_consistency": (lambda i: _error_consistency_rows(ok_a[i], ok_b[i]), math.nan),
+        "same_wrong_answer": (lambda i: _same_wrong_rows(both_wrong[i], same[i]), 1 / (k - 1) if k else math.nan),
     }
     if k:
-        stats["choice_kappa"] = (lambda i: choice_kappa(ok_a[i], ok_b[i], ans_a[i], ans_b[i], k), math.nan)
+        stats["choice_kappa"] = (lambda i: _choice_kappa_rows(ok_a[i], ok_b[i], same[i], k), math.nan)
     else:
         sim = np.array([surface_similarity(x, y) for x, y in zip(wide["response"][a], wide["response"][b])])
-        stats["surface_similarity"] = (lambda i: float(sim[i].mean()), math.nan)
+        stats["surface_similarity"] = (lambda i: sim[i].mean(axis=-1), math.nan)
     out = []
     everything = np.arange(n)
     for name, (stat, chance) in stats.items():
         low, high = _interval(stat, n, rng, n_boot)
-        out.append(PairMetric(task, a, b, name, stat(everything), low, high, n, chance))
+        value = float(stat(everything)) if n else math.nan
+        out.append(PairMetric(task, a, b, name, value, low, high, n, chance))
     return out
+
+
+def first_responses(samples: pd.DataFrame) -> pd.DataFrame:
+    """One response per model x item: repeat 0 when items were answered k times."""
+    return samples[samples["repeat"].fillna(0) == 0] if "repeat" in samples else samples
 
 
 def all_pairs(samples: pd.DataFrame, choices: dict[str, int], seed: int, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Every metric for every pair of models on every task (``choices``: task -> options, MC only)."""
+    samples = first_responses(samples)
     rng = np.random.default_rng(seed)
     models = list(dict.fromkeys(samples["model"]))
     rows: list[PairMetric] = []
@@ -149,15 +174,16 @@ def all_pairs(samples: pd.DataFrame, choices: dict[str, int], seed: int, n_boot:
 def paired_difference(samples: pd.DataFrame, reference: str, x: str, y: str, task: str, seed: int,
                       n_boot: int = N_BOOT) -> tuple[float, float, float]:
     """kappa(x, reference) - kappa(y, reference) on the same items, with a joint bootstrap CI."""
+    samples = first_responses(samples)
     wide = samples[samples["task"] == task].pivot(index="doc_id", columns="model", values="correct")
     wide = wide[[reference, x, y]].dropna()
     r, a, b = (wide[c].to_numpy() for c in (reference, x, y))
 
     def stat(i):
-        return error_consistency(a[i], r[i]) - error_consistency(b[i], r[i])
+        return _error_consistency_rows(a[i], r[i]) - _error_consistency_rows(b[i], r[i])
 
     low, high = _interval(stat, len(r), np.random.default_rng(seed), n_boot)
-    return stat(np.arange(len(r))), low, high
+    return float(stat(np.arange(len(r)))), low, high
 
 
 def recognition_summary(scored: pd.DataFrame, seed: int, n_boot: int = N_BOOT) -> pd.DataFrame:
@@ -166,7 +192,7 @@ def recognition_summary(scored: pd.DataFrame, seed: int, n_boot: int = N_BOOT) -
     rows = []
     for (task, model), g in scored.groupby(["task", "model"], sort=False):
         per_token = (g["logprob_sum"] / g["tokens"].clip(lower=1)).to_numpy()
-        low, high = _interval(lambda i: float(per_token[i].mean()), len(per_token), rng, n_boot)
+        low, high = _interval(lambda i: per_token[i].mean(axis=-1), len(per_token), rng, n_boot)
         rows.append({"task": task, "model": model, "n": len(g), "teacher_logprob_per_token": float(per_token.mean()),
                      "low": low, "high": high})
     return pd.DataFrame(rows)
@@ -190,6 +216,7 @@ def _ci(value: float, low: float, high: float, fmt: str = ".2f") -> str:
 def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFrame, seed: int) -> list[str]:
     """Plain-words findings, each no stronger than its interval: every student against every
     control, both measured against the teacher."""
+    samples = first_responses(samples)
     roles = samples.drop_duplicates("model").set_index("model")["role"]
     teachers = list(roles[roles == "teacher"].index)
     students = list(roles[roles == "student"].index)

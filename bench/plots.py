@@ -1,4 +1,5 @@
-"""Cost-versus-quality figures (PNG), drawn from a summary table only."""
+"""Cost-versus-quality figures, drawn from a summary table only: each as PNG (for the markdown
+report) and SVG (vector, for papers and the self-contained HTML report)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,26 @@ ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
               "control": ("tab:green", "^"), "baseline": ("tab:gray", "D")}
 
 
-def _pyplot():
+FORMATS = ("png", "svg")
+# Text stays text in the SVG; fixed ids make the file reproducible.
+SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "distill-bench"}
+
+
+def _figure(width: float, height: float, panels: int):
+    """A figure outside pyplot (no global state, no GUI backend)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * panels, height))
+    return fig, fig.subplots(1, panels, squeeze=False)
+
+
+def _save(fig, path: Path) -> None:
+    """``path`` (a .png name) and the same name in every other format."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    with matplotlib.rc_context(SVG_RC):
+        for fmt in FORMATS:
+            fig.savefig(path.with_suffix(f".{fmt}"), dpi=130, metadata={"Date": None} if fmt == "svg" else None)
 
 
 def _log_axis(ax, values: pd.Series, label: str) -> None:
@@ -41,8 +55,8 @@ def _points(ax, rows: pd.DataFrame, cost_col: str, hollow_dominated: bool) -> No
         cost = getattr(r, cost_col)
         if not math.isfinite(cost):
             continue
-        low, high = (r.accuracy - r.ci95_low, r.ci95_high - r.accuracy) if hasattr(r, "ci95_low") \
-            else (r.ci95_halfwidth, r.ci95_halfwidth)
+        low, high = (max(0.0, r.accuracy - r.ci95_low), max(0.0, r.ci95_high - r.accuracy)) \
+            if hasattr(r, "ci95_low") else (r.ci95_halfwidth, r.ci95_halfwidth)
         face = "white" if hollow_dominated and not r.pareto_optimal else color
         ax.errorbar(cost, r.accuracy, yerr=[[low], [high]], fmt=marker, color=color, mfc=face,
                     capsize=3, label=f"{r.model} ({r.role})")
@@ -57,9 +71,8 @@ def _finish(fig, axes) -> None:
 
 def cost_quality(summary: pd.DataFrame, path: Path) -> None:
     """Accuracy (95% CI) against $ per 1,000 samples, one panel per task, chance drawn."""
-    plt = _pyplot()
     tasks = list(dict.fromkeys(summary["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    fig, axes = _figure(4.2, 3.8, len(tasks))
     for ax, task in zip(axes[0], tasks):
         rows = summary[summary["task"] == task]
         _points(ax, rows, "usd_per_1k_samples", hollow_dominated=False)
@@ -69,20 +82,18 @@ def cost_quality(summary: pd.DataFrame, path: Path) -> None:
         _log_axis(ax, rows["usd_per_1k_samples"], "$ per 1,000 samples (log)")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(task)
-        ax.set_ylabel("accuracy (95% Wilson CI)")
+        ax.set_ylabel("accuracy (95% CI)")
         ax.grid(alpha=0.3, which="both")
     _finish(fig, axes[0])
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def pareto(summary: pd.DataFrame, overall: pd.DataFrame, path: Path) -> None:
     """Quality against $ per correct answer: per task and over all tasks, frontier drawn,
     dominated models hollow."""
-    plt = _pyplot()
     panels = [(t, summary[summary["task"] == t]) for t in dict.fromkeys(summary["task"])]
     panels.append(("all tasks (mean accuracy)", overall))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.9), squeeze=False)
+    fig, axes = _figure(4.2, 3.9, len(panels))
     for ax, (title, rows) in zip(axes[0], panels):
         _points(ax, rows, "usd_per_correct", hollow_dominated=True)
         _log_axis(ax, rows["usd_per_correct"], "$ per correct answer (log)")
@@ -102,5 +113,4 @@ def pareto(summary: pd.DataFrame, overall: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     fig.suptitle("Cost-quality Pareto frontier (hollow = dominated)", fontsize=10)
     _finish(fig, axes[0])
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)

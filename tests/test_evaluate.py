@@ -59,6 +59,8 @@ def test_a_sample_without_its_request_is_an_error_not_a_silent_zero():
     ("<think>a</think>1", ("<think>a</think>", True)),
     ("x<think>abc", ("<think>abc", False)),
     ("no reasoning", None),
+    # R1-style chat templates open <think> in the prompt: the reply only closes it.
+    ("step 1, step 2</think>The answer is 3", ("step 1, step 2</think>", True)),
 ])
 def test_reasoning_span(text, expected):
     assert reasoning_span(text, "<think>", "</think>") == expected
@@ -91,3 +93,18 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
     claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 3, 60)
     assert type(claude).__name__ == "MeteredChatCompletions"
     assert claude.base_url == "https://api.anthropic.com/v1/chat/completions"
+
+
+def test_o1_style_payloads_drop_top_p():
+    """lm-eval drops stop sequences for o1/o3 models; they reject top_p as well."""
+    from bench.evaluate import MeteredOpenAIChatCompletions
+
+    def payload(model: str) -> dict:
+        lm = MeteredOpenAIChatCompletions.__new__(MeteredOpenAIChatCompletions)
+        lm.model, lm._max_gen_toks = model, 256
+        return lm._create_payload([{"role": "user", "content": "hi"}], generate=True,
+                                  gen_kwargs={"until": ["\n\n"], "temperature": 0.6, "top_p": 0.95})
+
+    assert "top_p" not in payload("o1-mini") and "stop" not in payload("o1-mini")
+    gpt = payload("gpt-4o-2024-08-06")
+    assert gpt["top_p"] == 0.95 and "\n\n" in gpt["stop"]

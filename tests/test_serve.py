@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import psutil
 import pytest
 from omegaconf import OmegaConf
 
-from bench.serve import TAG_ENV, ServerError, VllmServer, server_command
+from bench.serve import TAG_ENV, ServerError, VllmServer, assign_gpus, server_command, visible_gpus
 from conftest import compose
 
 
@@ -67,4 +68,87 @@ def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_nothing(tmp_
     assert "last lines of" in str(err.value) and str(log) in str(err.value)
     assert time.perf_counter() - t0 < 240  # it failed fast, not by time-out
     assert log.read_text().startswith("$ ")  # the exact command is at the top of the log
+    assert not vllm_children(tmp_path)
+
+
+def test_tiny_model_command_line_is_exactly_the_cpu_one():
+    """GPU flags are added only when asked for: the smoke run's servers start as before."""
+    m = model()
+    cmd = server_command(m, "127.0.0.1", 8123, seed=1234)
+    assert cmd[3:] == [
+        "--model", m.source, "--served-model-name", "tiny_teacher", "--host", "127.0.0.1", "--port", "8123",
+        "--dtype", "float32", "--max-model-len", "128", "--gpu-memory-utilization", "0.5",
+        "--tensor-parallel-size", "1", "--seed", "1234", "--generation-config", "vllm",
+        "--disable-uvicorn-access-log", "--enable-per-request-metrics",
+        "--kv-cache-memory-bytes", "268435456", "--enforce-eager"]
+    assert assign_gpus(m.serve, []) is None  # no GPU visible: CUDA_VISIBLE_DEVICES left alone
+
+
+def r1_model(key: str, *overrides: str):
+    return OmegaConf.to_object(compose(["experiment=r1_distill", *overrides])).models[key]
+
+
+@pytest.mark.parametrize("key,hardware,flags", [
+    # Small models fill the 8-GPU box with vLLM's own data parallel replicas.
+    ("r1_distill_qwen_1p5b", "h100x8", ["--tensor-parallel-size", "1", "--data-parallel-size", "8"]),
+    ("r1_distill_qwen_32b", "h100x8", ["--tensor-parallel-size", "2", "--data-parallel-size", "4"]),
+    ("r1_distill_llama_70b", "h100x8", ["--tensor-parallel-size", "4", "--data-parallel-size", "2"]),
+    # One GPU: one copy, no data parallel flag.
+    ("r1_distill_qwen_7b", "h100", ["--tensor-parallel-size", "1"]),
+])
+def test_gpu_preset_command_lines(key, hardware, flags):
+    m = r1_model(key, f"hardware={hardware}")
+    cmd = server_command(m, "127.0.0.1", 8000, seed=1234)
+    source = m.source
+    assert cmd[3:] == ["--model", source, "--served-model-name", key, "--host", "127.0.0.1", "--port", "8000",
+                       "--dtype", "bfloat16", "--max-model-len", "36864", "--gpu-memory-utilization", "0.9",
+                       flags[0], flags[1], "--seed", "1234", "--generation-config", "vllm",
+                       "--disable-uvicorn-access-log", "--enable-per-request-metrics", *flags[2:]]
+    assert source.startswith("deepseek-ai/DeepSeek-R1-Distill-")
+
+
+def test_deepseek_r1_on_one_h200_box_uses_tensor_parallel_8():
+    m = r1_model("teacher", "model@models.teacher=deepseek_r1", "hardware=h200x8")
+    cmd = server_command(m, "127.0.0.1", 8000, seed=1234)
+    pairs = dict(zip(cmd, cmd[1:]))
+    assert pairs["--model"] == "deepseek-ai/DeepSeek-R1" and pairs["--tensor-parallel-size"] == "8"
+    assert "--data-parallel-size" not in cmd and "--pipeline-parallel-size" not in cmd
+    assert assign_gpus(m.serve, [str(i) for i in range(8)]) == [str(i) for i in range(8)]
+
+
+def test_deepseek_r1_over_two_nodes_uses_pipeline_parallel_through_ray():
+    m = r1_model("teacher", "model@models.teacher=deepseek_r1_2node", "hardware=h100x16")
+    cmd = server_command(m, "127.0.0.1", 8000, seed=1234)
+    assert cmd[-4:] == ["--pipeline-parallel-size", "2", "--distributed-executor-backend", "ray"]
+    assert dict(zip(cmd, cmd[1:]))["--tensor-parallel-size"] == "8"
+    assert assign_gpus(m.serve, [str(i) for i in range(8)]) is None  # Ray places its own workers
+
+
+def test_gpus_are_the_first_visible_ones_and_never_more_than_visible():
+    m = r1_model("r1_distill_qwen_32b", "hardware=h100x8", "models.r1_distill_qwen_32b.serve.data_parallel_size=1")
+    assert assign_gpus(m.serve, visible_gpus({"CUDA_VISIBLE_DEVICES": "4,5,6,7"})) == ["4", "5"]
+    m.serve.data_parallel_size = 3
+    with pytest.raises(ServerError, match="needs 6 GPUs .* but 4 are visible"):
+        assign_gpus(m.serve, ["4", "5", "6", "7"])
+
+
+def test_visible_gpus_follow_cuda_visible_devices():
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2, 3"}) == ["2", "3"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+
+
+@pytest.mark.gpu
+def test_a_gpu_server_holds_only_the_gpus_it_was_given(tmp_path, zoo_dir):
+    """On a GPU box with the CUDA build: the tiny teacher in bfloat16 with two data-parallel
+    replicas where two GPUs exist, each server process seeing only the GPUs assigned to it."""
+    gpus = visible_gpus(os.environ)
+    dp = 2 if len(gpus) >= 2 else 1
+    m = model(["hardware=h100", f"models.tiny_teacher.serve.data_parallel_size={dp}",
+               "models.tiny_teacher.serve.dtype=bfloat16", "models.tiny_teacher.serve.gpu_memory_utilization=0.2"])
+    log = tmp_path / "server.log"
+    with VllmServer(m, log) as endpoint:
+        assert endpoint.port > 0
+        assert log.read_text().startswith(f"$ CUDA_VISIBLE_DEVICES={','.join(gpus[:dp])} ")
+        procs = vllm_children(tmp_path)
+        assert procs and all(p.environ().get("CUDA_VISIBLE_DEVICES") == ",".join(gpus[:dp]) for p in procs)
     assert not vllm_children(tmp_path)

@@ -138,3 +138,25 @@ def test_length_buckets_partition_the_samples(run):
         g = samples[(samples.model == b.model) & (samples.task == b.task)
                     & samples.completion_tokens.between(int(lo), int(hi))]
         assert len(g) == b.n and g.correct.mean() == pytest.approx(b.accuracy)
+
+
+def test_one_answer_per_item_reduces_every_repeat_column_to_the_accuracy(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    assert (summary.repeats == 1).all() and (summary.n_items == summary.n).all()
+    assert (summary.pass_at_k == summary.accuracy).all() and (summary.cons_at_k == summary.accuracy).all()
+    assert (summary.se_method == "iid").all() and (summary.se == summary.stderr).all()
+    for row in summary.itertuples():
+        assert (row.ci95_low, row.ci95_high) == pytest.approx(wilson(row.n_correct, row.n))
+
+
+def test_repeats_are_summarized_over_items(run):
+    samples, runs, prices = run
+    doubled = pd.concat([samples.assign(repeat=0), samples.assign(repeat=1, correct=1.0)], ignore_index=True)
+    summary = summarize(doubled, runs, prices)
+    for row in summary.itertuples():
+        g = doubled[(doubled.model == row.model) & (doubled.task == row.task)]
+        assert row.accuracy == pytest.approx(g.correct.mean()) and row.n == len(g)
+        assert row.repeats == 2 and row.n_items == len(g) // 2 and row.se_method == "item"
+        assert row.pass_at_k == 1.0  # the second answer is always right
+        assert row.ci95_low <= row.accuracy <= row.ci95_high

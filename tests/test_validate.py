@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from bench.validate import ConfigError, validate
+from conftest import ROOT, compose
 
 
 def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path, float]:
@@ -25,7 +27,8 @@ def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProc
     (["models.tiny_student.source=/no/such/folder"], "no model folder at /no/such/folder"),
     (["suite.tasks=[smoke_arith,smoke_algebra]"], "unknown task 'smoke_algebra'"),
     (["hardware=h100"], "nvidia-smi finds none: use hardware=cpu"),
-    (["suite.repeats=4"], "set suite.repeats=1"),
+    (["suite.repeats=0"], "suite.repeats=0: must be at least 1"),
+    (["run.only=tiny_tutor"], "run.only=tiny_tutor is not a model of experiment smoke (available: tiny_teacher"),
     (["suite.limit=0"], "suite.limit=0: must be at least 1"),
     (["models.tiny_teacher.role=student", "models.tiny_student.role=teacher", "models.tiny_control.role=teacher"],
      "more than one teacher"),
@@ -51,3 +54,96 @@ def test_unknown_config_option_lists_the_available_ones(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "llama9" in out and "tiny_teacher" in out and "tiny_student" in out
+
+
+def check_offline(*overrides: str, machine: bool = False) -> None:
+    """Validate in-process, as `bench plan` does (machine=False: no GPU or API key checks)."""
+    from omegaconf import OmegaConf
+
+    from bench.evaluate import task_manager
+    from bench.validate import resolve_paths
+
+    cfg = OmegaConf.to_object(compose(list(overrides)))
+    validate(cfg, task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
+             will_build={"tiny_teacher", "tiny_student", "tiny_control"}, machine=machine)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model@models.teacher=deepseek_r1", "run.only=teacher"],
+     "690 GB of weights over 8 GPU(s) is 86 GB each, but a H100-SXM offers 72 GB"),
+    (["hardware=h100", "run.only=r1_distill_qwen_32b"],
+     "model 'r1_distill_qwen_32b' needs 2 GPUs (tensor 2 x pipeline 1 x data 1) but hardware=h100 has 1"),
+    (["hardware=h100x16", "model@models.teacher=deepseek_r1_2node", "run.only=teacher",
+      "models.teacher.serve.distributed_executor_backend=null"],
+     "set models.teacher.serve.distributed_executor_backend=ray"),
+    (["models.r1_distill_qwen_7b.source=DeepSeek R1 7B"], "source 'DeepSeek R1 7B' is not a hub id"),
+    (["+model@models.base=qwen25_math_1p5b", "models.base.generation.max_gen_toks=null"],
+     "task r1_aime24's max_gen_toks=32768 leaves no room for the prompt in model 'base' (serve.max_model_len=4096)"),
+    (["suite.max_gen_toks=40000", "run.only=r1_distill_qwen_7b"], "suite.max_gen_toks=40000 leaves no room"),
+])
+def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check_offline("experiment=r1_distill", *overrides)
+    assert message in str(err.value)
+
+
+def test_the_r1_comparison_passes_every_check_that_needs_no_machine():
+    check_offline("experiment=r1_distill")
+    check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1", "hardware=h200x8")
+    check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1_2node", "hardware=h100x16",
+                  "run.only=teacher")
+
+
+def test_machine_checks_find_no_gpu_and_no_keys_here(monkeypatch):
+    from bench.serve import visible_gpus
+
+    if visible_gpus(os.environ):
+        pytest.skip("this machine has a GPU")
+    for env in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(env, raising=False)
+    with pytest.raises(ConfigError) as err:
+        check_offline("experiment=r1_distill", machine=True)
+    assert "hardware=h100x8 asks for CUDA GPUs but" in str(err.value)
+    assert "OPENAI_API_KEY (its API key) is not set" in str(err.value)
+
+
+def test_port_in_use_fails_before_any_server(tmp_path, zoo_dir):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc, run_dir, _ = run_bench(tmp_path, f"models.tiny_student.serve.port={port}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"port {port} on 127.0.0.1 is in use" in out and "unset models.tiny_student.serve.port" in out
+    assert not (run_dir / "servers").exists()
+
+
+def test_context_beyond_the_models_own_fails_before_any_server(tmp_path, zoo_dir):
+    import json
+
+    trained = json.loads((zoo_dir / "tiny_student" / "config.json").read_text())["max_position_embeddings"]
+    proc, run_dir, _ = run_bench(tmp_path, f"models.tiny_student.serve.max_model_len={trained * 2}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"is beyond its context of {trained} tokens" in out
+    assert not (run_dir / "servers").exists()
+
+
+def test_a_task_without_items_fails_before_any_server(tmp_path, zoo_dir):
+    import shutil
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    shutil.copy(ROOT / "bench" / "tasks" / "smoke" / "data.py", tasks / "data.py")
+    text = (ROOT / "bench" / "tasks" / "smoke" / "arith.yaml").read_text()
+    (tasks / "empty.yaml").write_text(text.replace("task: smoke_arith", "task: empty_arith")
+                                      .replace("arith.jsonl", "empty.jsonl").replace("tag: smoke\n", ""))
+    (tasks / "empty.jsonl").write_text("")
+    proc, run_dir, _ = run_bench(tmp_path, f"suite.include_paths=[{tasks}]", "suite.tasks=[empty_arith]")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "task 'empty_arith' of suite 'smoke' has no items" in out
+    assert not (run_dir / "servers").exists()

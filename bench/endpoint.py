@@ -1,0 +1,81 @@
+"""Where a model answers: an API's URL, or a vLLM server started the first time it is needed.
+
+A rerun whose answers are all in the response cache never starts a server; a resumed run
+starts one only when the first unanswered request comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from bench import records
+from bench.config import ModelConfig, SourceKind
+
+log = logging.getLogger("bench")
+
+
+class ModelEndpoint:
+    """``base`` starts the server on first use (call it from the main thread: the server's
+    parent-death signal is tied to the thread that starts it); ``close`` stops it and records
+    its start-up time and command line in ``servers.jsonl``."""
+
+    def __init__(self, model: ModelConfig, run_dir: Path, host: str, seed: int):
+        self.model = model
+        self.run_dir = run_dir
+        self.host = host
+        self.seed = seed
+        self.server = None
+        self.endpoint = None
+        self._held_from = 0.0
+
+    @property
+    def is_api(self) -> bool:
+        return self.model.source_kind == SourceKind.api
+
+    @property
+    def started(self) -> bool:
+        return self.endpoint is not None
+
+    @property
+    def base(self) -> str:
+        """Base URL ending in /v1."""
+        if self.is_api:
+            return self.model.api.base_url.rstrip("/")
+        if self.endpoint is None:
+            from bench.serve import VllmServer
+
+            self.server = VllmServer(self.model, self.run_dir / "servers" / f"{self.model.name}.log",
+                                     host=self.host, seed=self.seed)
+            log.info("%s: starting its vLLM server (the response cache cannot answer everything)",
+                     self.model.name)
+            self.endpoint = self.server.__enter__()
+            self._held_from = time.perf_counter()
+            log.info("%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port,
+                     self.endpoint.startup_s)
+        return self.endpoint.base
+
+    def alive(self) -> bool:
+        """False once a server this harness started has exited."""
+        proc = self.server.proc if self.server is not None else None
+        return self.is_api or proc is None or proc.poll() is None
+
+    def close(self) -> None:
+        if self.server is None:
+            return
+        server, self.server = self.server, None
+        try:
+            server.__exit__(None, None, None)
+        finally:
+            if self.endpoint is not None:
+                records.append_jsonl(self.run_dir / records.SERVERS, [records.ServerRun(
+                    model=self.model.name, role=self.model.role.value, command=server.command,
+                    startup_s=self.endpoint.startup_s, held_s=time.perf_counter() - self._held_from)])
+            self.endpoint = None
+
+    def __enter__(self) -> "ModelEndpoint":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

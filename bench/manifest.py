@@ -1,0 +1,128 @@
+"""Provenance of a run, ``manifest.json``: what produced its numbers, written atomically.
+
+Written when the run starts (code, software, machine, config and its hash, dataset and model
+hashes, seeds, prices) and completed when it ends (server command lines, status, and the
+hashes and counts of the record files that ``bench verify`` checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench import records
+
+MANIFEST = "manifest.json"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS)
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def devices() -> dict[str, Any]:
+    """GPU model, count and driver from nvidia-smi; otherwise the CPU model and core count."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        gpus = [line.split(", ") for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired):
+        gpus = []
+    if gpus:
+        return {"kind": "cuda", "count": len(gpus), "model": gpus[0][0], "driver": gpus[0][1],
+                "memory": gpus[0][2] if len(gpus[0]) > 2 else None}
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"kind": "cpu", "count": os.cpu_count(), "model": cpu, "driver": None}
+
+
+def dataset_hashes(include_paths: list[Path]) -> dict[str, str]:
+    """sha256 of every file of the suite's own task folders (lm-eval registry tasks are
+    identified by their dataset path and revision in lm_eval/<model>__<task>.json)."""
+    out = {}
+    for folder in include_paths:
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                if p.is_file() and p.suffix in (".jsonl", ".json", ".yaml", ".yml", ".py", ".csv"):
+                    try:
+                        name = str(p.relative_to(PROJECT_ROOT))
+                    except ValueError:
+                        name = str(p)
+                    out[name] = file_sha256(p)
+    return out
+
+
+def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], include_paths: list[Path],
+          versions: dict[str, str], prices: dict[str, Any]) -> dict[str, Any]:
+    manifest = {
+        "git": git_state(),
+        "software": versions,
+        "device": devices(),
+        "hostname": socket.gethostname(),
+        "config_sha256": config_hash(resolved),
+        "config": resolved,
+        "datasets": dataset_hashes(include_paths),
+        "models": identities,
+        "seeds": {"run": resolved["run"]["seed"], "suite": resolved["suite"]["seed"],
+                  "per_repeat": "suite seed + repeat index"},
+        "prices": prices,
+        "status": "running",
+    }
+    records.write_json(run_dir / MANIFEST, manifest)
+    return manifest
+
+
+def record_hashes(run_dir: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in RECORD_FILES:
+        path = run_dir / name
+        if path.exists():
+            out[name] = {"sha256": file_sha256(path), "rows": len(records.read_jsonl(path))}
+    return out
+
+
+def finish(run_dir: Path, status: str) -> None:
+    """Add the server command lines, the record files' hashes and the final status."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return
+    manifest = json.loads(path.read_text())
+    manifest["servers"] = {s["model"]: s["command"] for s in records.read_jsonl(run_dir / records.SERVERS)}
+    manifest["records"] = record_hashes(run_dir)
+    manifest["status"] = status
+    records.write_json(path, manifest)

@@ -1,0 +1,365 @@
+"""``bench plan``: what a run would do and what it would cost, without starting anything.
+
+    python -m bench plan experiment=r1_distill            # takes every override `bench run` takes
+    python -m bench plan experiment=r1_distill hardware=h200x8 model@models.teacher=deepseek_r1
+
+It composes and validates the config (every check but those that need the run's own machine:
+its GPUs and its API keys), then prints the models, their servers and GPUs, the tasks and their
+sizes, and a low-high estimate of tokens, time and $. The estimate multiplies the suite's token
+budgets (``suite.budget``) by the hardware preset's assumed throughput (``hardware.throughput``)
+or an API's assumed speed per request (``api.stream_tokens_per_s``) and by the dated prices:
+every figure comes from the config, none from this file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import textwrap
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.config import BenchConfig, HardwareConfig, ModelConfig, Range, SourceKind, SuiteConfig, ThroughputBand
+from bench.cost import api_usd, device_usd
+from bench.serve import assign_gpus, devices_needed, server_command
+from bench.validate import max_gen_toks
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Span:
+    """A low and a high figure."""
+
+    low: float
+    high: float
+
+    def __add__(self, other: "Span") -> "Span":
+        return Span(self.low + other.low, self.high + other.high)
+
+
+ZERO = Span(0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    task: str
+    items: int | None
+    """Items in the full task; None without a budget for it."""
+    samples: int
+    """Responses asked for: evaluated items x repeats."""
+    max_gen_toks: int | None
+    prompt_tokens: float
+    output_tokens: Span
+    seconds: Span | None = None
+    """API models only: time to answer this task (a server's time is the model's)."""
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    key: str
+    model: ModelConfig
+    tasks: tuple[TaskPlan, ...]
+    gpus: tuple[str, ...] | None
+    """GPU ids the server gets; None for an API, the CPU build, or Ray."""
+    command: tuple[str, ...] | None
+    seconds: Span | None
+    usd: Span | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def prompt_tokens(self) -> float:
+        return sum(t.prompt_tokens for t in self.tasks)
+
+    @property
+    def output_tokens(self) -> Span:
+        return sum((t.output_tokens for t in self.tasks), ZERO)
+
+
+def task_plan(model: ModelConfig, suite: SuiteConfig, task: str, task_gen: dict[str, Any]) -> TaskPlan:
+    """Tokens one model spends on one task: samples x (prompt, and a completion length from the
+    suite's budget, cut at the model's generation limit)."""
+    limit = max_gen_toks(model, suite, task_gen)
+    budget = suite.budget.get(task)
+    if budget is None:
+        return TaskPlan(task, None, 0, limit, 0.0, ZERO)
+    evaluated = min(budget.items, suite.limit) if suite.limit is not None else budget.items
+    samples = evaluated * suite.repeats
+    per = budget.reasoning_tokens if model.reasoning else budget.direct_tokens
+    cap = None if model.api.max_tokens_excludes_reasoning else limit
+    low, high = (min(x, cap) if cap is not None else x for x in (per.low, per.high))
+    return TaskPlan(task, budget.items, samples, limit, float(samples * budget.prompt_tokens),
+                    Span(samples * low, samples * high))
+
+
+def throughput_band(hardware: HardwareConfig, params_b: float | None) -> ThroughputBand | None:
+    """The first band (smallest models first) that a model of ``params_b`` fits in."""
+    if params_b is None:
+        return None
+    fits = [b for b in hardware.throughput if params_b <= b.up_to_params_b]
+    return min(fits, key=lambda b: b.up_to_params_b) if fits else None
+
+
+def hosted_seconds(tokens: Span, band: ThroughputBand, devices: int) -> Span:
+    """Server start-up plus decoding at the band's per-device rate on every device it holds."""
+    rate = band.tokens_per_s
+    return Span(band.startup_s.low + tokens.low / (rate.high * devices),
+                band.startup_s.high + tokens.high / (rate.low * devices))
+
+
+def api_seconds(tokens: Span, per_request: Range, samples: int, concurrency: int) -> Span:
+    streams = max(1, min(concurrency, samples))
+    return Span(tokens.low / (per_request.high * streams), tokens.high / (per_request.low * streams))
+
+
+def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan]) -> ModelPlan:
+    notes = []
+    seconds = None
+    if m.api.stream_tokens_per_s is None:
+        notes.append(f"no time estimate: set models.{key}.api.stream_tokens_per_s (output tokens/s of one request)")
+    else:
+        tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
+                                                cfg.run.num_concurrent)) for t in tasks]
+        seconds = sum((t.seconds for t in tasks), ZERO)
+    price = {"input": m.price.input, "cached_input": m.price.cached_input, "output": m.price.output}
+    prompt = int(sum(t.prompt_tokens for t in tasks))
+    out = sum((t.output_tokens for t in tasks), ZERO)
+    usd = Span(api_usd(prompt, 0, int(out.low), price), api_usd(prompt, 0, int(out.high), price))
+    return ModelPlan(key, m, tuple(tasks), None, None, seconds, usd, tuple(notes))
+
+
+def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan]) -> ModelPlan:
+    hw = cfg.hardware
+    visible = [str(i) for i in range(hw.count // hw.nodes)] if hw.device == "cuda" else []
+    gpus = assign_gpus(m.serve, visible)
+    command = server_command(m, cfg.run.host, "PORT", cfg.run.seed)
+    band = throughput_band(hw, m.params_b)
+    notes, seconds, usd = [], None, None
+    if band is None:
+        what = "no params_b" if m.params_b is None else f"{m.params_b:g}B parameters"
+        notes.append(f"no time or $ estimate: {what} and no throughput band of hardware={hw.name} for it "
+                     f"(set models.{key}.params_b, or add a band to conf/hardware/{hw.name}.yaml)")
+    else:
+        out = sum((t.output_tokens for t in tasks), ZERO)
+        seconds = hosted_seconds(out, band, devices_needed(m.serve))
+        usd = Span(device_usd(seconds.low, hw.count, hw.usd_per_device_hour),
+                   device_usd(seconds.high, hw.count, hw.usd_per_device_hour))
+    return ModelPlan(key, m, tuple(tasks), tuple(gpus) if gpus else None, tuple(command), seconds, usd,
+                     tuple(notes))
+
+
+def plan(cfg: BenchConfig, task_gens: dict[str, dict[str, Any]], order: list[str]) -> list[ModelPlan]:
+    """One plan per model, in ``order`` (model keys, as the run serves them). Pure."""
+    plans = []
+    for key in order:
+        m = cfg.models[key]
+        tasks = [task_plan(m, cfg.suite, t, task_gens.get(t, {})) for t in cfg.suite.tasks]
+        build = plan_api if m.source_kind == SourceKind.api else plan_hosted
+        plans.append(build(key, m, cfg, tasks))
+    return plans
+
+
+def total(spans: list[Span | None]) -> Span | None:
+    """The sum, or None when any part is unknown (a partial total would mislead)."""
+    return None if any(s is None for s in spans) else sum(spans, ZERO)
+
+
+def sig(x: float) -> str:
+    """Two significant figures, with thousands separators."""
+    if x == 0:
+        return "0"
+    digits = 1 - int(f"{abs(x):e}".split("e")[1])
+    return f"{round(x, digits):,.{max(digits, 0)}f}"
+
+
+def tokens(x: float) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= size:
+            return sig(x / size) + unit
+    return sig(x)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{sig(seconds)} s"
+    if seconds < 7200:
+        return f"{sig(seconds / 60)} min"
+    return f"{sig(seconds / 3600)} h"
+
+
+def usd(x: float) -> str:
+    return "$" + sig(x)
+
+
+def span(s: Span | None, fmt) -> str:
+    if s is None:
+        return "?"
+    low, high = fmt(s.low), fmt(s.high)
+    return low if low == high else f"{low} - {high}"
+
+
+def table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+
+
+def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
+    m, s = p.model, p.model.serve
+    if m.source_kind == SourceKind.api:
+        return f"API {m.source}", "-"
+    if s.distributed_executor_backend == "ray":
+        where = f"Ray, {devices_needed(s)} over {hw.nodes} nodes"
+    else:
+        where = ",".join(p.gpus) if p.gpus else ("cpu" if hw.device == "cpu" else "?")
+    return f"vLLM {m.source}", where
+
+
+def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]]) -> str:
+    """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
+    out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
+           "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
+           "API keys) are left for `bench run`.", ""]
+    out += suite_section(cfg.suite, task_gens) + [""] + models_section(cfg, plans)
+    out += ["", "Servers (exact command lines; PORT is a free port picked at start):"]
+    out += [f"  {p.key}: " + (f"CUDA_VISIBLE_DEVICES={','.join(p.gpus)} " if p.gpus else "") + shlex.join(p.command)
+            for p in plans if p.command] or ["  none (API models only)"]
+    out += ["", "Assumptions (all from the config; override any of them on the command line):"]
+    out += assumptions(cfg, plans)
+    out += ["", "Before running:"] + [f"  - {n}" for n in machine_needs(cfg)]
+    return "\n".join(wrap(line) for line in out)
+
+
+def suite_section(suite: SuiteConfig, task_gens: dict[str, dict[str, Any]]) -> list[str]:
+    decoding = ", ".join(f"{k} {v}" for k, v in (("temperature", suite.temperature), ("top-p", suite.top_p),
+                                                 ("max new tokens", suite.max_gen_toks)) if v is not None)
+    out = [f"Suite {suite.name}: {len(suite.tasks)} tasks, {suite.repeats} response(s) per item, seed "
+           f"{suite.seed}" + (f", {decoding}" if decoding else "") + " (otherwise each task's own)"]
+    rows = [["task", "items", "evaluated", "samples", "max new tokens"]]
+    for task in suite.tasks:
+        b = suite.budget.get(task)
+        evaluated = None if b is None else min(b.items, suite.limit) if suite.limit else b.items
+        limit = suite.max_gen_toks or task_gens.get(task, {}).get("max_gen_toks")
+        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if b is None else f"{evaluated:,}",
+                     "?" if b is None else f"{evaluated * suite.repeats:,}",
+                     "lm-eval default" if limit is None else f"{int(limit):,}"])
+    return out + table(rows, {1, 2, 3, 4}) + [
+        "  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
+
+
+def models_section(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
+    hw = cfg.hardware
+    out = [f"Hardware {hw.name}: {hw.count} x {hw.device_kind}" + (f" over {hw.nodes} nodes" if hw.nodes > 1 else "")
+           + f", ${hw.usd_per_device_hour:g} per device-hour ({hw.price_source}; {hw.price_as_of}).",
+           "Models are served one after another (the teacher last)" + (
+               ", each server on the first GPUs of the box, so no two hold a GPU at once; the box is billed "
+               "while each is served (API models are priced by tokens alone)." if hw.device == "cuda" else "."),
+           ""]
+    rows = [["model", "role", "served by", "GPUs", "tp x pp x dp", "max new", "output tokens", "time", "$"]]
+    for p in plans:
+        by, where = served_by(p, hw)
+        s = p.model.serve
+        par = "-" if p.model.source_kind == SourceKind.api else \
+            f"{s.tensor_parallel_size} x {s.pipeline_parallel_size} x {s.data_parallel_size}"
+        limits = {t.max_gen_toks for t in p.tasks}
+        cap = f"{limits.pop():,}" if len(limits) == 1 and None not in limits else "per task"
+        if p.model.api.max_tokens_excludes_reasoning:
+            cap += " + reasoning"
+        rows.append([p.key, p.model.role.value, by, where, par, cap, span(p.output_tokens, tokens),
+                     span(p.seconds, duration), span(p.usd, usd)])
+    rows.append(["total", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
+                 span(total([p.seconds for p in plans]), duration), span(total([p.usd for p in plans]), usd)])
+    out += table(rows, {6, 7, 8})
+    out.append(f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
+               f"models run one after another; a sweep with run.only=... runs them side by side)")
+    notes = [f"{p.key}: {n}" for p in plans for n in p.notes]
+    notes += [f"task {t}: no budget (items, token lengths) in suite.budget; left out of the estimate"
+              for t in cfg.suite.tasks if t not in cfg.suite.budget]
+    return out + (["", "Not estimated:"] + [f"  - {n}" for n in notes] if notes else [])
+
+
+def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
+    hw = cfg.hardware
+    out = [f"  - suite.budget.{t}: {b.source}" for t, b in cfg.suite.budget.items() if t in cfg.suite.tasks]
+    if any(p.command for p in plans):
+        out.append(f"  - hardware.throughput ({hw.name}): {hw.throughput_source or 'no source given'}")
+        out.append("  - a server's time: its start-up, then output tokens / (rate per GPU x GPUs it holds), "
+                   "which needs hundreds of sequences in flight (a run of a few items is bounded by its "
+                   "longest generation instead); prompt processing is left out (decoding dominates)")
+    apis = [p for p in plans if p.model.source_kind == SourceKind.api]
+    if apis:
+        out.append(f"  - an API's time: run.num_concurrent={cfg.run.num_concurrent} requests in flight and no "
+                   f"rate limit (a 429 is retried, so a low tier takes longer)")
+    for p in apis:
+        m, rate = p.model, p.model.api.stream_tokens_per_s
+        speed = f"{rate.low:g}-{rate.high:g} output tokens/s per request (assumption), " if rate else ""
+        out.append(f"  - {p.key}: {speed}${m.price.input:g} / ${m.price.output:g} per 1M input / output "
+                   f"tokens, no prompt caching ({m.price.source}; {m.price.as_of})")
+    return out
+
+
+def wrap(line: str, width: int = 100) -> str:
+    """Prose and bullets wrapped; tables and command lines kept whole (they are copied)."""
+    if len(line) <= width or line.startswith("  ") and not line.startswith("  - ") or line.startswith("  ("):
+        return line if not line.startswith("  (") else textwrap.fill(line, width, subsequent_indent="   ")
+    indent = "    " if line.startswith("  - ") else ""
+    return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def machine_needs(cfg: BenchConfig) -> list[str]:
+    """What the run's machine must have (the checks `bench plan` leaves to `bench run`)."""
+    hw = cfg.hardware
+    needs = []
+    hosted = [m for m in cfg.models.values() if m.source_kind != SourceKind.api]
+    if hosted and hw.device == "cuda":
+        most = max(devices_needed(m.serve) for m in hosted)
+        needs.append(f"{most} CUDA GPUs visible to the harness ({hw.device_kind}; nvidia-smi, or "
+                     f"CUDA_VISIBLE_DEVICES), the `vllm` build (make picks it), and network for the hub")
+        if any(m.serve.distributed_executor_backend == "ray" for m in hosted):
+            needs.append("a Ray cluster across the nodes, started before the run (README)")
+    for env in sorted({m.api.api_key_env for m in cfg.models.values() if m.api.api_key_env
+                       and m.source_kind == SourceKind.api}):
+        needs.append(f"export {env} (set here: {'yes' if os.environ.get(env) else 'no'})")
+    return needs or ["nothing beyond this machine"]
+
+
+def compose(overrides: list[str]) -> BenchConfig:
+    """The config `bench run` would get from the same overrides."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
+
+
+def main(argv: list[str]) -> None:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return
+    if any(a in ("-m", "--multirun") for a in argv):
+        raise SystemExit("bench plan plans one run: drop -m, and plan one job of a sweep with run.only=<model>")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from bench.evaluate import task_manager
+    from bench.run import ordered_models, zoo_models
+    from bench.validate import ConfigError, resolve_paths, task_generation, validate
+
+    try:
+        cfg = compose(argv)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise SystemExit(f"bench plan: {e}") from None
+    tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
+    try:
+        validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set(), machine=False)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        raise SystemExit(2) from None
+    keys = {id(m): k for k, m in cfg.models.items()}
+    order = [keys[id(m)] for m in ordered_models(cfg)]
+    task_gens = {t: task_generation(tm, t) for t in cfg.suite.tasks}
+    print(render(cfg, plan(cfg, task_gens, order), task_gens))

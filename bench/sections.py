@@ -1,0 +1,245 @@
+"""The report's markdown, section by section, from its tables (pure: strings in, strings out).
+
+``bench/report.py`` computes the tables and writes the files; ``bench/html.py`` turns the same
+markdown into the self-contained ``report.html``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from bench.config import ROLE_ORDER
+from bench.stats import MCNEMAR
+
+
+def usd(x: float) -> str:
+    if x is None or math.isnan(x) or math.isinf(x):
+        return "n/a"
+    return f"${x:.2e}" if x < 0.01 else f"${x:,.4f}"
+
+
+def f(x: float, fmt: str = ".3f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "|".join("---" for _ in header)
+    return ["| " + " | ".join(header) + " |", "|" + align + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def header(summary: pd.DataFrame, cfg: dict, run_dir: Path, status: str | None, notes: list[str]) -> list[str]:
+    hw, exp = cfg["hardware"], cfg["experiment"]
+    lines = [f"# {'PARTIAL: ' if status else ''}{exp['name']}: teacher vs. distilled student", ""]
+    if status:
+        lines += [f"> **{status}.** Models or tasks that had not finished are missing, and a model that "
+                  "stopped mid-task is left out of that task.", ""]
+    if exp.get("description"):
+        lines += [exp["description"], ""]
+    k = int(summary["repeats"].max()) if "repeats" in summary else 1
+    items = f"items per task: {int(summary['n_items'].max())}" + (f", {k} responses each" if k > 1 else "")
+    lines += [f"Run folder: `{run_dir}`  ", f"Suite: `{cfg['suite']['name']}` "
+              f"({', '.join(cfg['suite']['tasks'])}); {items}  ",
+              f"Self-hosted hardware: {hw['device_kind']} x {hw['count']} at ${hw['usd_per_device_hour']}"
+              f"/device-hour ({hw['price_source']}, as of {hw['price_as_of']})", ""]
+    if notes:
+        lines += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    return lines
+
+
+def models_section(cfg: dict, prices: dict) -> list[str]:
+    rows = []
+    for name, m in sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0])):
+        p = prices["models"].get(m["name"])
+        if p is None:  # in the config, but no records (an unfinished run)
+            continue
+        if p["basis"] == "api_tokens":
+            price = (f"API: ${p['input']}/${p.get('cached_input') or p['input']}/${p['output']} per 1M "
+                     f"input/cached/output ({p['source']}, {p['as_of']})")
+        else:
+            price = f"{p['devices']} x {p['device_kind']} at ${p['usd_per_device_hour']}/h"
+        t = p.get("training", {})
+        trained = "; ".join(part for part in (
+            f"{t['gpu_hours']:,.0f} {t.get('gpu') or ''} GPU-h".replace("  ", " ") if t.get("gpu_hours") else "",
+            f"${t['usd']:,.0f}" if t.get("usd") else "", t.get("source", "")) if part)
+        rows.append([m["name"], m["role"], f"`{m['source']}`", price, trained, m.get("description", "")])
+    return table(["model", "role", "source", "priced as", "reported training cost", "description"], rows)
+
+
+def _n(r) -> str:
+    return str(r.n) if r.repeats == 1 else f"{r.n_items} x {r.repeats}"
+
+
+def quality_section(summary: pd.DataFrame, published: pd.DataFrame) -> list[str]:
+    """Measured rows per task, then the paper's pass@1 on the same benchmark ("reported")."""
+    rows = []
+    for task in dict.fromkeys(summary["task"]):
+        for r in summary[summary["task"] == task].itertuples():
+            rows.append([r.task, r.model, r.role, f(r.accuracy), f"[{f(r.ci95_low)}, {f(r.ci95_high)}]",
+                         f(r.se) + ("" if r.se_method == "iid" else f" ({r.se_method}, {r.n_clusters})"), _n(r),
+                         f(r.quality_retained_vs_teacher, ".1%"), "yes" if r.pareto_optimal else "no"])
+        for p in published[(published["task"] == task) & (published["metric"] == "pass@1")].itertuples():
+            rows.append([task, f"*{p.model}*", "reported", f(p.value), "", "", "", "", ""])
+    lines = ["", "## Quality", ""]
+    lines += table(["task", "model", "role", "accuracy", "95% CI", "SE", "n", "retained vs teacher",
+                    "Pareto-optimal"], rows, "---|---|---|---:|---|---:|---:|---:|---")
+    if not published.empty:
+        lines += ["", "*reported*: pass@1 published for the same benchmark (`bench/reference/`, source per "
+                      "row in the Reported section); not measured here, no interval."]
+    return lines
+
+
+def repeats_section(summary: pd.DataFrame) -> list[str]:
+    """pass@k, cons@k and where the variance comes from, when items were answered k times."""
+    if not ((summary["repeats"] > 1).any() or (summary["se_method"] == "cluster").any()):
+        return []
+    lines = ["", "## Repeats and variance", "",
+             "pass@1 is the mean correctness over all responses; pass@k (unbiased estimator of Chen et "
+             "al., 2021) is the chance that at least one of k responses is right; cons@k scores the "
+             "majority answer (ties: the answer given first). Variance of correctness between items "
+             "(how much items differ in difficulty) and within an item (sampling noise), one-way "
+             "random-effects ANOVA; within is not estimable with one response per item.", ""]
+    lines += table(["task", "model", "k", "pass@1", "pass@k", "cons@k", "between-item var", "within-item var",
+                    "SE", "clusters"],
+                   [[r.task, r.model, str(r.repeats), f(r.accuracy), f(r.pass_at_k), f(r.cons_at_k),
+                     f(r.var_between_items, ".4f"), f(r.var_within_items, ".4f"), f(r.se, ".4f"),
+                     f"{r.n_clusters} ({r.se_method})"] for r in summary.itertuples()],
+                   "---|---|---:|---:|---:|---:|---:|---:|---:|---")
+    return lines
+
+
+def reported_section(summary: pd.DataFrame, published: pd.DataFrame, repro: pd.DataFrame) -> list[str]:
+    lines = ["", "## Reported figures and reproduction", ""]
+    if published.empty:
+        return lines + ["No task of this run measures a benchmark with published figures in `bench/reference/` "
+                        "(task mapping: `bench/reference/tasks.csv`)."]
+    lines += ["Published figures for the benchmarks this run's tasks measure (DeepSeek-R1 paper; sources and "
+              "settings in `bench/reference/README.md`: 64 samples per item at temperature 0.6, top-p 0.95, "
+              "up to 32,768 tokens).", ""]
+    lines += table(["task", "benchmark", "model", "metric", "reported", "source"],
+                   [[p.task, p.benchmark, p.model, p.metric, f(100 * p.value, ".1f"), p.source]
+                    for p in published.itertuples()], "---|---|---|---|---:|---")
+    if repro.empty:
+        return lines + ["", "No measured model names a reported counterpart (`reported_as` in its model config), "
+                            "so there is no reproduction delta."]
+    lines += ["", "Reproduction: measured minus reported, in points; *inside* says whether the reported value "
+                  "lies inside the measured 95% interval.", ""]
+    lines += table(["task", "model", "reported as", "metric", "measured [95% CI]", "reported", "delta (pts)",
+                    "inside"],
+                   [[r.task, r.model, r.reported_as, r.metric,
+                     f(100 * r.measured, ".1f") + ("" if math.isnan(r.ci95_low) else
+                                                  f" [{f(100 * r.ci95_low, '.1f')}, {f(100 * r.ci95_high, '.1f')}]"),
+                     f(100 * r.reported, ".1f"), f(r.delta_pts, "+.1f"),
+                     "n/a" if r.inside_ci95 is None or r.inside_ci95 != r.inside_ci95 else
+                     ("yes" if r.inside_ci95 else "no")] for r in repro.itertuples()],
+                   "---|---|---|---|---|---:|---:|---")
+    return lines
+
+
+def paired_section(paired: pd.DataFrame) -> list[str]:
+    if paired.empty:
+        return []
+    lines = ["", "## Paired comparison with the teacher", "",
+             "Each model against the teacher on the items both answered (with k responses per item, each "
+             "item counts once, with its mean correctness): difference in accuracy (model - teacher, points) "
+             "with a 95% paired bootstrap interval (items resampled, 10,000 times), an exact paired test "
+             "(McNemar's on the items only one of them got right; with k responses, the exact sign-flip "
+             "test on the per-item differences, which reduces to it), the smallest difference these items "
+             "could detect (80% power, alpha 0.05), and quality retained (model / teacher) with its "
+             "bootstrap interval.", ""]
+    lines += table(["task", "model", "n items", "difference (pts)", "95% CI", "teacher better", "model better",
+                    "p (test)", "detectable (pts)", "retained", "retained 95% CI"],
+                   [[c.task, c.model, str(c.n), f"{100 * c.diff:+.1f}",
+                     f"[{100 * c.diff_low:+.1f}, {100 * c.diff_high:+.1f}]", str(c.only_teacher_right),
+                     str(c.only_model_right), f"{c.p_value:.2g} ({c.test})", f(100 * c.mdd80, ".1f"),
+                     f(c.retained, ".1%"), f"[{f(c.retained_low, '.1%')}, {f(c.retained_high, '.1%')}]"]
+                    for c in paired.itertuples()],
+                   "---|---|---:|---:|---|---:|---:|---|---:|---:|---")
+    lines += [""]
+    for c in paired[paired["task"] == "all tasks"].itertuples():
+        verdict = "a significant difference" if c.p_value < 0.05 else "no difference these items can resolve"
+        test = "McNemar exact p" if c.test == MCNEMAR else f"{c.test}: p"
+        lines.append(f"- Over all tasks, {c.model} scores {abs(100 * c.diff):.1f} points "
+                     f"{'below' if c.diff < 0 else 'above'} the teacher (95% paired CI "
+                     f"[{100 * c.diff_low:+.1f}, {100 * c.diff_high:+.1f}], {test} = {c.p_value:.2g}): "
+                     f"{verdict}; it keeps {f(c.retained, '.1%')} of the teacher's accuracy "
+                     f"([{f(c.retained_low, '.1%')}, {f(c.retained_high, '.1%')}]).")
+    return lines
+
+
+def cost_section(summary: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
+    lines = ["", "## Cost", ""]
+    lines += table(["task", "model", "basis", "$", "$ / sample", "$ / 1k samples", "$ / correct",
+                    "$ / 1M out tok", "steady $ / 1M out tok", "cost vs teacher"],
+                   [[r.task, r.model, r.cost_basis, usd(r.usd), usd(r.usd_per_sample), usd(r.usd_per_1k_samples),
+                     usd(r.usd_per_correct), usd(r.usd_per_1m_output_tokens),
+                     usd(r.steady_usd_per_1m_output_tokens), f(r.cost_ratio_vs_teacher, ".2f") + "x"]
+                    for r in summary.itertuples()], "---|---|---|" + "---:|" * 6 + "---:")
+    lines += ["", "Over all tasks:", ""]
+    lines += table(["model", "role", "mean accuracy", "$", "$ / correct", "$ / 1k samples", "Pareto-optimal"],
+                   [[r.model, r.role, f(r.accuracy), usd(r.usd), usd(r.usd_per_correct),
+                     usd(r.usd_per_1k_samples), "yes" if r.pareto_optimal else "no"]
+                    for r in overall.itertuples()], "---|---|---:|---:|---:|---:|---")
+    return lines + ["", "![Pareto frontier](pareto.png)", "", "![cost versus quality per task](cost_quality.png)"]
+
+
+def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
+    lines = ["", "## Speed", ""]
+    lines += table(["task", "model", "wall s", "device s", "out tok/s", "req/s", "TTFT p50/p90/p99 ms",
+                    "TPOT p50/p90/p99 ms"],
+                   [[r.task, r.model, f(r.wall_s, ".1f"), f(r.device_s, ".1f"), f(r.output_tokens_per_s, ".0f"),
+                     f(r.requests_per_s, ".1f"),
+                     "/".join(f(getattr(r, f"ttft_p{q}_s") * 1000, ".1f") for q in (50, 90, 99)),
+                     "/".join(f(getattr(r, f"tpot_p{q}_s") * 1000, ".1f") for q in (50, 90, 99))]
+                    for r in summary.itertuples()], "---|---|" + "---:|" * 5 + "---:")
+    if not servers.empty:
+        lines += ["", "Server start-up (not included in the task costs above):", ""]
+        lines += table(["model", "start-up s", "held s"],
+                       [[s.model, f(s.startup_s, ".1f"), f(s.held_s, ".1f")] for s in servers.itertuples()],
+                       "---|---:|---:")
+    energy = summary["energy_j_per_output_token"].dropna()
+    return lines + ["", "Energy: not measured (NVML is not available where this ran)." if energy.empty else
+                    "Energy (NVML, all visible GPUs): " + ", ".join(
+                        f"{r.model}/{r.task} {r.energy_j_per_output_token:.3g} J per output token"
+                        for r in summary.itertuples() if not math.isnan(r.energy_j_per_output_token))]
+
+
+def accounting_section(summary: pd.DataFrame, buckets: pd.DataFrame) -> list[str]:
+    lines = ["", "## Token accounting check", "",
+             "Per-sample token sums (prompt + completion) against vLLM's own Prometheus counters "
+             "(`vllm:prompt_tokens_total`, `vllm:generation_tokens_total`) over the same task:", ""]
+    lines += table(["task", "model", "ours", "server", "difference"],
+                   [[r.task, r.model, str(r.prompt_tokens + r.completion_tokens), f(r.server_tokens, ".0f"),
+                     f(r.token_diff_vs_server, "+.2%")] for r in summary.itertuples()], "---|---|---:|---:|---:")
+    diffs = summary["token_diff_vs_server"].abs().dropna()
+    if len(diffs):
+        lines += ["", f"Largest difference: {diffs.max():.2%} (API models have no server counters here)."]
+    lines += ["", "## Budget diagnostics", ""]
+    lines += table(["task", "model", "hit token limit", "unclosed reasoning", "mean reasoning tokens"],
+                   [[r.task, r.model, f(r.finish_length_share, ".1%"), f(r.unclosed_reasoning_share, ".1%"),
+                     f(r.reasoning_tokens_mean, ".1f")] for r in summary.itertuples()
+                    if r.metric != "acc"], "---|---|---:|---:|---:")
+    if not buckets.empty:
+        lines += ["", "Accuracy by output length (completion tokens):", ""]
+        lines += table(["task", "model", "length", "n", "accuracy"],
+                       [[b.task, b.model, str(b.length_bucket), str(b.n), f(b.accuracy)]
+                        for b in buckets.itertuples()], "---|---|---|---:|---:")
+    return lines
+
+
+def reading_notes() -> list[str]:
+    return ["", "## How to read this", "",
+            "- *accuracy* is the mean of `correct` over this model x task in `samples.jsonl` (with k responses "
+            "per item, over all of them: pass@1). The interval is a 95% Wilson score interval; when items "
+            "were answered k times or come in groups (the task's cluster field), it is computed at the "
+            "effective sample size given by the cluster-robust (CRV1) standard error, *SE* (method and number "
+            "of clusters in brackets).",
+            "- *$* for a self-hosted model is the task's measured wall time x devices x the hardware price; "
+            "for an API model, its tokens x its list prices (reasoning tokens billed as output). Prices with "
+            "their sources and dates are in `prices.json`. *$ / correct* is the figure that matters when "
+            "models think for different lengths.",
+            "- *steady $ / 1M out tok* prices output tokens at the model's measured throughput over all its tasks.",
+            "- *Pareto-optimal*: no other model is both cheaper per correct answer and at least as accurate.",
+            "- Every number here is recomputed from the run folder by `python -m bench report <run folder>`.", ""]

