@@ -83,7 +83,7 @@ def test_reproduction_delta_and_whether_the_reported_value_is_inside(ref):
     attached = reported.attach(summary, repro.reset_index(), names).set_index("model")
     assert attached.loc["s"].reported_accuracy == pytest.approx(0.555)
     assert attached.loc["t"].reproduction_delta_pts == pytest.approx(8.5)
-    assert math.isnan(attached.loc["x"].reproduction_delta_pts) and attached.loc["x"].reported_source is None
+    assert math.isnan(attached.loc["x"].reproduction_delta_pts) and pd.isna(attached.loc["x"].reported_source)
 
 
 def test_unknown_reported_as_is_named(ref):
