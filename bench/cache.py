@@ -118,12 +118,15 @@ class ResponseCache:
         """Occurrence counts restart with each pass of a task (lm-eval builds its requests anew)."""
         self._occurrences.clear()
 
-    def request_key(self, kind: str, body: dict[str, Any]) -> str:
+    def request_key(self, kind: str, body: dict[str, Any], occurrences: Counter | None = None) -> str:
+        """The key of a request; ``occurrences`` counts identical bodies within one pass (the
+        cache's own counter unless a pass brings its own, as concurrent passes do)."""
         body = {k: v for k, v in body.items() if k not in ("model", "stream")}
         h = _sha([self.key, kind, body])
+        counter = self._occurrences if occurrences is None else occurrences
         with self._lock:
-            n = self._occurrences[h]
-            self._occurrences[h] += 1
+            n = counter[h]
+            counter[h] += 1
         return _sha([h, n])
 
     def get(self, key: str) -> dict | None:

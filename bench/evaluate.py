@@ -11,11 +11,13 @@ admits the request, so time spent queueing in the client is not counted).
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import os
+import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ class RequestMeter:
     done_at: float = 0.0
     """Seconds from the start of the pass (``attempt``) that produced it to its answer."""
     attempt: str = ""
+    pass_start: float = 0.0
+    """Wall-clock time (epoch seconds) of that pass's first request."""
 
 
 class RequestFailed(RuntimeError):
@@ -80,19 +84,20 @@ class _Metered:
         self.alive = lambda: True
         """False once the server process has exited: stop retrying, the run has failed."""
         self.retries = 3
+        self.occurrences: Counter = Counter()
         self.capture: list | None = None
         """When a list: every request's (URL, body) is appended (``make perf`` replays them)."""
         self.attempt = uuid.uuid4().hex[:12]
         self.t0: float | None = None
+        self.t0_wall = 0.0
 
     def new_pass(self) -> None:
         """Before each lm-eval call: a fresh meter, clock and attempt id for timing. The clock
         starts at the pass's first request, so request building is not serving time."""
-        self.meter.clear()
+        self.meter = []
         self.attempt = uuid.uuid4().hex[:12]
         self.t0 = None
-        if self.cache is not None:
-            self.cache.new_pass()
+        self.occurrences = Counter()
 
     @property
     def api_key(self) -> str:
@@ -124,6 +129,7 @@ class _Metered:
             base = self.start_endpoint().rstrip("/")
             self.start_endpoint = None
             self.t0 += time.perf_counter() - t0  # serving time excludes the server's start-up
+            self.t0_wall += time.perf_counter() - t0
             self.base_url = base + self.route
 
     async def _post(self, session, sem, payload: dict) -> tuple[dict, float]:
@@ -160,19 +166,21 @@ class _Metered:
     async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
                           ctxlens=None, gen_kwargs=None, **kwargs):
         if self.t0 is None:
-            self.t0 = time.perf_counter()
+            self.t0, self.t0_wall = time.perf_counter(), time.time()
         payload = self._create_payload(self.create_message(messages), generate=generate,
                                        gen_kwargs=copy.deepcopy(gen_kwargs), seed=self._seed, **kwargs)
         if self.capture is not None:
             self.capture.append((self.base_url, payload))
-        key = self.cache.request_key("gen" if generate else "ll", payload) if self.cache is not None else None
+        key = (self.cache.request_key("gen" if generate else "ll", payload, self.occurrences)
+               if self.cache is not None else None)
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
             outputs, latency, done_at, attempt = hit["body"], hit["latency_s"], hit["t"], hit["a"]
+            pass_start = hit.get("s", 0.0)
         else:
             self._ensure_endpoint()
             outputs, latency = await self._post(session, sem, payload)
-            done_at, attempt = time.perf_counter() - self.t0, self.attempt
+            done_at, attempt, pass_start = time.perf_counter() - self.t0, self.attempt, self.t0_wall
         if generate:
             answers = self.parse_generations(outputs=outputs)
         else:
@@ -181,7 +189,8 @@ class _Metered:
             # Never let a missing answer be scored as a wrong one.
             raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         if hit is None and self.cache is not None:
-            self.cache.put(key, {"body": outputs, "latency_s": latency, "t": done_at, "a": attempt})
+            self.cache.put(key, {"body": outputs, "latency_s": latency, "t": done_at, "a": attempt,
+                                 "s": pass_start})
         usage = outputs.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
@@ -202,6 +211,7 @@ class _Metered:
                 from_cache=hit is not None,
                 done_at=done_at,
                 attempt=attempt,
+                pass_start=pass_start,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
@@ -213,14 +223,27 @@ class _Transient(Exception):
 
 
 def serving_seconds(meter: list[RequestMeter]) -> float:
-    """Time the endpoint spent on a task's answers: per attempt (a pass of the task, in this
-    run or in an earlier one whose answers came from the cache), from the pass's start to its
-    last kept answer, summed over attempts. An uninterrupted run and a rerun of it from the
-    cache give the same figure."""
-    last: dict[str, float] = {}
+    """Time the endpoint spent on a task's answers.
+
+    Each pass of the task (``attempt``: in this run, or in an earlier one whose answers came
+    from the cache) spans from its first request to its last kept answer; the serving time is
+    the length of the union of those spans (passes run side by side overlap; an interrupted
+    pass and the rerun that completes it add up). An uninterrupted run and a rerun of it from
+    the cache give the same figure.
+    """
+    spans: dict[str, tuple[float, float]] = {}
     for m in meter:
-        last[m.attempt] = max(last.get(m.attempt, 0.0), m.done_at)
-    return sum(last.values())
+        end = m.pass_start + m.done_at
+        start, last = spans.get(m.attempt, (m.pass_start, end))
+        spans[m.attempt] = (start, max(last, end))
+    total, current = 0.0, None
+    for start, end in sorted(spans.values()):
+        if current is None or start > current[1]:
+            total += current[1] - current[0] if current else 0.0
+            current = (start, end)
+        else:
+            current = (current[0], max(current[1], end))
+    return total + (current[1] - current[0] if current else 0.0)
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -345,6 +368,23 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     lm._seed = suite.seed + repeat
     lm.progress_label = f"{model.name} | {task}" + (f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else "")
     overrides = gen_overrides(model, suite)
+    # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
+    # garbage collection mid-pass stalls every request in flight by 0.1-0.4 s (make perf).
+    # Frozen, they are skipped by the collector during the pass.
+    frozen = threading.current_thread() is threading.main_thread()
+    if frozen:
+        gc.collect()
+        gc.freeze()
+    try:
+        return _simple_evaluate(lm, task, task_manager, suite, model, overrides)
+    finally:
+        if frozen:
+            gc.unfreeze()
+
+
+def _simple_evaluate(lm, task, task_manager, suite, model, overrides) -> dict:
+    import lm_eval
+
     return lm_eval.simple_evaluate(
         model=lm, tasks=[task], task_manager=task_manager, num_fewshot=suite.num_fewshot,
         limit=suite.limit, log_samples=True, use_cache=None, cache_requests=False,

@@ -1,6 +1,6 @@
 """``make perf``: what the harness costs over vLLM itself, on the smoke suite's generation tasks.
 
-    python -m bench.perf                       # tiny_teacher, smoke_arith + smoke_think, 3 rounds
+    python -m bench.perf                       # tiny_teacher, smoke_arith + smoke_think, 5 rounds
     python -m bench.perf --rounds 5 --model tiny_student --limit 100
 
 One vLLM server (its start-up time is reported, not counted). Each round, in alternating order:
@@ -94,7 +94,7 @@ def raw_pass(per_task: list[list[tuple[str, dict]]], concurrency: int, timeout_s
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="tiny_teacher")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="items per task (default: all)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "perf")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. run.num_concurrent=32")

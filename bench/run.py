@@ -47,9 +47,12 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     energy = EnergyMeter()
     cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
     with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed) as ep:
-        lm = evaluate.make_lm(model, ep.base if ep.is_api else None, cfg.suite, cfg.run.num_concurrent,
-                              cfg.run.max_retries, cfg.run.request_timeout_s, cache=cache,
-                              start_endpoint=lambda: ep.base, alive=ep.alive)
+        def client(base: str | None):
+            return evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
+                                    cfg.run.request_timeout_s, cache=cache, start_endpoint=lambda: ep.base,
+                                    alive=ep.alive)
+
+        lm = client(ep.base if ep.is_api else None)
         tok = lm.tokenizer
 
         def count_tokens(text: str) -> int:
@@ -60,15 +63,55 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             for i, task in enumerate(cfg.suite.tasks, 1):
                 log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
                 evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens,
-                              scrape_counters, counters_after)
+                              scrape_counters, counters_after, lambda: client(ep.base))
             if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache)
         finally:
             cache.close()
 
 
+def run_passes(model, task, cfg, tm, lm, ep, new_client) -> list[tuple[int, dict, list]]:
+    """The suite's ``repeats`` passes over a task: (repeat, lm-eval result, meter) each.
+
+    Pass 0 runs first (it may start the server). When it needed the server, the other passes
+    run several at a time, each on its own client, as many as keep about ``run.num_concurrent``
+    requests in flight in all (30 AIME items x 64 repeats one pass at a time would leave a GPU
+    box nearly idle); answers and records are the same either way.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from queue import SimpleQueue
+
+    from bench import evaluate
+
+    def one(client, repeat: int) -> tuple[int, dict, list]:
+        result = evaluate.run_task(client, task, tm, cfg.suite, model, repeat)
+        return repeat, result, client.meter
+
+    done = [one(lm, 0)]
+    rest = list(range(1, cfg.suite.repeats))
+    per_pass = max(1, len(done[0][2]))
+    width = min(len(rest), max(1, cfg.run.num_concurrent // per_pass))
+    asked = any(not m.from_cache for m in done[0][2])
+    if width <= 1 or not asked or not (ep.started or ep.is_api):
+        return done + [one(lm, r) for r in rest]
+    log.info("%s %s: passes 2-%d, %d at a time", model.name, task, cfg.suite.repeats, width)
+    idle: SimpleQueue = SimpleQueue()
+    for _ in range(width):
+        idle.put(new_client())
+
+    def work(repeat: int) -> tuple[int, dict, list]:
+        client = idle.get()
+        try:
+            return one(client, repeat)
+        finally:
+            idle.put(client)
+
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        return done + list(pool.map(work, rest))
+
+
 def evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens, scrape_counters,
-                  counters_after) -> None:
+                  counters_after, new_client) -> None:
     from bench import evaluate
 
     served_here = not ep.is_api
@@ -76,12 +119,11 @@ def evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens, s
     joules0 = energy.joules()
     started, t0 = time.time(), time.perf_counter()
     rows, meters, result = [], [], None
-    for repeat in range(cfg.suite.repeats):
-        result = evaluate.run_task(lm, task, tm, cfg.suite, model, repeat)
+    for repeat, result, meter in run_passes(model, task, cfg, tm, lm, ep, new_client):
         meta = result["configs"][task].get("metadata") or {}
-        rows += evaluate.to_records(model, task, result["samples"][task], lm.meter, count_tokens,
+        rows += evaluate.to_records(model, task, result["samples"][task], meter, count_tokens,
                                     repeat=repeat, cluster_field=meta.get("cluster_field"))
-        meters += lm.meter
+        meters += meter
     harness = time.perf_counter() - t0
     live = sum(not m.from_cache for m in meters)
     server: dict = {}

@@ -108,3 +108,16 @@ def test_o1_style_payloads_drop_top_p():
     assert "top_p" not in payload("o1-mini") and "stop" not in payload("o1-mini")
     gpt = payload("gpt-4o-2024-08-06")
     assert gpt["top_p"] == 0.95 and "\n\n" in gpt["stop"]
+
+
+def test_serving_time_is_the_union_of_the_passes_spans():
+    from bench.evaluate import serving_seconds
+
+    def m(attempt: str, start: float, done: float) -> RequestMeter:
+        return RequestMeter(("gen", "x"), 1, 1, "stop", 0.1, done_at=done, attempt=attempt, pass_start=start)
+
+    # Two passes one after the other add up; the last answer of each pass ends its span.
+    assert serving_seconds([m("a", 100, 1), m("a", 100, 4), m("b", 200, 3)]) == pytest.approx(7)
+    # Passes side by side overlap: 100-110 and 105-112 cover 12 seconds, not 17.
+    assert serving_seconds([m("a", 100, 10), m("b", 105, 7)]) == pytest.approx(12)
+    assert serving_seconds([]) == 0

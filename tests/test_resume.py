@@ -131,3 +131,31 @@ def test_a_finished_rerun_makes_no_request_and_starts_no_server(whole):
     # Identical apart from the server's counters (no server ran the second time).
     server_columns = ["server_tokens", "token_diff_vs_server"]
     pd.testing.assert_frame_equal(first.drop(columns=server_columns), again.drop(columns=server_columns))
+
+
+def test_repeats_sample_with_their_own_seeds_run_side_by_side_and_resume(tmp_path, zoo_dir):
+    """suite.repeats=3 at temperature 0.8: three seeded samples per item, passes 2-3 together."""
+    args = ["suite.limit=10", "suite.repeats=3", "suite.temperature=0.8"]
+    proc = bench_run(tmp_path, tmp_path / "first", *args)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    assert "smoke_think: passes 2-3, 2 at a time" in out
+    samples = pd.DataFrame(records.read_jsonl(tmp_path / "first" / records.SAMPLES))
+    assert len(samples) == 3 * 10 * 3
+    assert (samples.groupby(["task", "doc_id"]).repeat.apply(sorted) == pd.Series([[0, 1, 2]] * 30).values).all()
+    think = samples[samples.task == "smoke_think"].pivot(index="doc_id", columns="repeat", values="response")
+    assert (think[0] != think[1]).any() or (think[1] != think[2]).any(), "every repeat gave the same text"
+    summary = pd.read_csv(tmp_path / "first" / "summary.csv")
+    assert (summary.repeats == 3).all() and (summary.n == 30).all() and (summary.n_items == 10).all()
+    assert (summary.pass_at_k >= summary.accuracy - 1e-12).all()
+    runs = pd.DataFrame(records.read_jsonl(tmp_path / "first" / records.TASK_RUNS))
+    assert (runs.server_requests == runs.requests_live).all()
+    # Seeded per repeat: a rerun is answered from the cache alone, with the same summary.
+    proc = bench_run(tmp_path, tmp_path / "again", *args)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    again = pd.DataFrame(records.read_jsonl(tmp_path / "again" / records.TASK_RUNS))
+    assert again.requests_live.sum() == 0
+    server_columns = ["server_tokens", "token_diff_vs_server"]
+    pd.testing.assert_frame_equal(summary.drop(columns=server_columns),
+                                  pd.read_csv(tmp_path / "again" / "summary.csv").drop(columns=server_columns))
