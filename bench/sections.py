@@ -194,6 +194,13 @@ def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
                      "/".join(f(getattr(r, f"ttft_p{q}_s") * 1000, ".1f") for q in (50, 90, 99)),
                      "/".join(f(getattr(r, f"tpot_p{q}_s") * 1000, ".1f") for q in (50, 90, 99))]
                     for r in summary.itertuples()], "---|---|" + "---:|" * 5 + "---:")
+    cached = int(summary["requests_from_cache"].sum()) if "requests_from_cache" in summary else 0
+    if cached:
+        lines += ["", f"{cached:,} of {int(summary['requests'].sum()):,} requests were answered from the response "
+                  "cache (an earlier run of the same models and settings); their times, tokens and costs are "
+                  "those measured when they were answered."]
+    if servers.empty and cached:
+        lines += ["", "No server was started: every answer came from the response cache."]
     if not servers.empty:
         lines += ["", "Server start-up (not included in the task costs above):", ""]
         lines += table(["model", "start-up s", "held s"],

@@ -50,7 +50,9 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
         "reasoning_tokens_mean": float(g["reasoning_tokens"].mean()),
         "finish_length_share": float(g["finish_reason"].str.contains("length").mean()),
         "unclosed_reasoning_share": float((closed == False).sum() / n),  # noqa: E712 (None is not False)
-        "requests": int(g["n_requests"].sum()), "wall_s": wall, "device_s": device_s,
+        "requests": int(g["n_requests"].sum()),
+        "requests_from_cache": int(np.nan_to_num(_nan(run.get("requests_cached")))),
+        "wall_s": wall, "device_s": device_s,
         "output_tokens_per_s": out / wall if wall > 0 else math.nan,
         "requests_per_s": g["n_requests"].sum() / wall if wall > 0 else math.nan,
         "latency_p50_s": float(g["latency_s"].median()),

@@ -147,3 +147,11 @@ def test_a_task_without_items_fails_before_any_server(tmp_path, zoo_dir):
     assert proc.returncode == 2, out
     assert "task 'empty_arith' of suite 'smoke' has no items" in out
     assert not (run_dir / "servers").exists()
+
+
+def test_unknown_suite_lists_the_available_ones(tmp_path):
+    proc, run_dir, _ = run_bench(tmp_path, "suite=smoek")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "smoek" in out and "smoke" in out and "r1" in out
+    assert not (run_dir / "servers").exists()
