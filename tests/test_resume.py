@@ -128,9 +128,10 @@ def test_a_finished_rerun_makes_no_request_and_starts_no_server(whole):
     assert runs.requests_live.sum() == 0 and runs.requests_cached.sum() == LIMIT * 6
     assert not (results / "again" / records.SERVERS).exists()
     first, again = (pd.read_csv(results / name / "summary.csv") for name in ("first", "again"))
-    # Identical apart from the server's counters (no server ran the second time).
-    server_columns = ["server_tokens", "token_diff_vs_server"]
+    # Identical apart from the server's counters (no server ran) and the count of cached answers.
+    server_columns = ["server_tokens", "token_diff_vs_server", "requests_from_cache"]
     pd.testing.assert_frame_equal(first.drop(columns=server_columns), again.drop(columns=server_columns))
+    assert first.requests_from_cache.sum() == 0 and again.requests_from_cache.sum() == LIMIT * 6
 
 
 def test_repeats_sample_with_their_own_seeds_run_side_by_side_and_resume(tmp_path, zoo_dir):
@@ -156,6 +157,6 @@ def test_repeats_sample_with_their_own_seeds_run_side_by_side_and_resume(tmp_pat
     assert proc.returncode == 0, out[-3000:]
     again = pd.DataFrame(records.read_jsonl(tmp_path / "again" / records.TASK_RUNS))
     assert again.requests_live.sum() == 0
-    server_columns = ["server_tokens", "token_diff_vs_server"]
+    server_columns = ["server_tokens", "token_diff_vs_server", "requests_from_cache"]
     pd.testing.assert_frame_equal(summary.drop(columns=server_columns),
                                   pd.read_csv(tmp_path / "again" / "summary.csv").drop(columns=server_columns))
