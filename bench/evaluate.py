@@ -380,8 +380,6 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     """Evaluate one task once (one of the suite's ``repeats``); lm-eval's result dict with
     ``samples``. Repeat r samples with seed ``suite.seed + r``, so the k responses to an item
     differ and each is reproducible."""
-    import lm_eval
-
     _lighten_lm_eval()
     lm.new_pass()
     lm._seed = suite.seed + repeat
