@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -26,6 +27,11 @@ class SourceKind(str, Enum):
     local = "local"  # a Hugging Face model folder on disk, served by vLLM
     hub = "hub"  # a hub id, downloaded by vLLM on a box with network access
     api = "api"  # an OpenAI-compatible endpoint someone else serves
+
+
+class Billing(str, Enum):
+    device_time = "device_time"  # measured serving time x devices x $ per device-hour
+    api_tokens = "api_tokens"  # prompt, cached and completion tokens x the model's ``price``
 
 
 class Mode(str, Enum):
@@ -146,7 +152,13 @@ class ModelConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     price: TokenPrice = field(default_factory=TokenPrice)
-    """Token prices, for API models (self-hosted ones are priced by device time)."""
+    """Token prices, for models billed by tokens (``${bench.price:PRESET,FIELD}`` takes a preset's)."""
+    billing: Optional[Billing] = None
+    """None: api_tokens for API models, device_time for self-hosted ones. A self-hosted model
+    billed as api_tokens stands in for an API model (``stands_in_for``): its answers are its
+    own, its bill is the API's list price for the same tokens."""
+    stands_in_for: Optional[str] = None
+    """The API model whose bill this one carries (shown beside its name in every report)."""
     training: TrainingCost = field(default_factory=TrainingCost)
     reported_as: Optional[str] = None
     """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
@@ -225,6 +237,10 @@ class HardwareConfig:
     (serve.distributed_executor_backend=ray)."""
     throughput: list[ThroughputBand] = field(default_factory=list)
     """Assumed output tokens/s per device, by model size, for ``bench plan`` only."""
+    engine_nice: Optional[int] = None
+    """Nice value for each vLLM server's engine and worker processes (None: leave them). On a
+    CPU box with few cores, 19 lets the API server admit requests before the engine steps
+    (see ``serve.deprioritize_engine``); GPU boxes leave it unset."""
     throughput_source: str = ""
 
 
@@ -279,10 +295,29 @@ def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: 
     return max(1, int(devices) // int(nodes) // (int(tensor_parallel) * int(pipeline_parallel)))
 
 
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def preset_price(preset: str, key: str) -> Any:
+    """``price.<key>`` of model preset ``conf/model/<preset>.yaml`` (the ``bench.price``
+    resolver): a stand-in's bill comes from the one file that holds that model's prices."""
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / "model" / f"{preset}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise ValueError(f"${{bench.price:{preset}}}: no model preset '{preset}' (available: {available})")
+    node = OmegaConf.load(path)
+    if "price" not in node or key not in node.price:
+        raise ValueError(f"${{bench.price:{preset},{key}}}: {path} has no price.{key}")
+    return node.price[key]
+
+
 def register() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("bench.replicas", replicas, replace=True)
+    OmegaConf.register_new_resolver("bench.price", preset_price, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="bench_schema", node=BenchConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)

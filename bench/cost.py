@@ -19,13 +19,20 @@ DEVICE_TIME = "device_time"
 API_TOKENS = "api_tokens"
 
 
+def basis_of(model: dict[str, Any]) -> str:
+    """A resolved model config's cost basis: its ``billing``, else by where it is served."""
+    return model.get("billing") or (API_TOKENS if model["source_kind"] == "api" else DEVICE_TIME)
+
+
 def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
     """The price of every model of a resolved config, with sources and dates (for prices.json)."""
     hw = cfg["hardware"]
     models: dict[str, Any] = {}
     for m in cfg["models"].values():
-        if m["source_kind"] == "api":
+        if basis_of(m) == API_TOKENS:
             models[m["name"]] = {"basis": API_TOKENS, **m["price"]}
+            if m.get("stands_in_for"):
+                models[m["name"]]["stands_in_for"] = m["stands_in_for"]
         else:
             models[m["name"]] = {
                 "basis": DEVICE_TIME, "device_kind": hw["device_kind"], "devices": hw["count"],

@@ -21,14 +21,16 @@ class ModelEndpoint:
     parent-death signal is tied to the thread that starts it); ``close`` stops it and records
     its start-up time and command line in ``servers.jsonl``."""
 
-    def __init__(self, model: ModelConfig, run_dir: Path, host: str, seed: int):
+    def __init__(self, model: ModelConfig, run_dir: Path, host: str, seed: int, engine_nice: int | None = None):
         self.model = model
         self.run_dir = run_dir
         self.host = host
         self.seed = seed
+        self.engine_nice = engine_nice
         self.server = None
         self.endpoint = None
         self._held_from = 0.0
+        self.warmup_s = 0.0
 
     @property
     def is_api(self) -> bool:
@@ -47,7 +49,7 @@ class ModelEndpoint:
             from bench.serve import VllmServer
 
             self.server = VllmServer(self.model, self.run_dir / "servers" / f"{self.model.name}.log",
-                                     host=self.host, seed=self.seed)
+                                     host=self.host, seed=self.seed, engine_nice=self.engine_nice)
             log.info("%s: starting its vLLM server (the response cache cannot answer everything)",
                      self.model.name)
             self.endpoint = self.server.__enter__()
@@ -55,6 +57,11 @@ class ModelEndpoint:
             log.info("%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port,
                      self.endpoint.startup_s)
         return self.endpoint.base
+
+    def record_warm_up(self, seconds: float) -> None:
+        """The warm-up requests' time (after start-up, before any metered request)."""
+        self.warmup_s += seconds
+        log.info("%s: warmed up in %.1fs (not metered)", self.model.name, seconds)
 
     def alive(self) -> bool:
         """False once a server this harness started has exited."""
@@ -71,7 +78,8 @@ class ModelEndpoint:
             if self.endpoint is not None:
                 records.append_jsonl(self.run_dir / records.SERVERS, [records.ServerRun(
                     model=self.model.name, role=self.model.role.value, command=server.command,
-                    startup_s=self.endpoint.startup_s, held_s=time.perf_counter() - self._held_from)])
+                    startup_s=self.endpoint.startup_s, held_s=time.perf_counter() - self._held_from,
+                    warmup_s=self.warmup_s)])
             self.endpoint = None
 
     def __enter__(self) -> "ModelEndpoint":

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     tm = evaluate.task_manager(resolve_paths(cfg.suite.include_paths), GENERATION_TASKS)
     concurrency = max(2, cfg.run.num_concurrent)
     rounds: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp, ModelEndpoint(model, Path(tmp), cfg.run.host, cfg.run.seed) as ep:
+    with tempfile.TemporaryDirectory() as tmp, ModelEndpoint(model, Path(tmp), cfg.run.host, cfg.run.seed,
+                                                                   cfg.hardware.engine_nice) as ep:
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0

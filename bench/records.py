@@ -99,6 +99,8 @@ class ServerRun:
     command: list[str]
     startup_s: float
     held_s: float
+    warmup_s: float = 0.0
+    """One request of each kind its tasks send, before metering (counted in held_s)."""
 
 
 def append_jsonl(path: Path, rows: Iterable[Any]) -> None:

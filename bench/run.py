@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import records
-from bench.config import ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, validate
 
 log = logging.getLogger("bench")
@@ -30,8 +30,26 @@ _IMPORTED_AT = time.perf_counter()
 
 
 def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
-    """The teacher goes last, so its server can score the others' generations (recognition)."""
-    return sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
+    """Serving order. The teacher goes last, so its server can score the others' generations
+    (recognition). A model that serves the same weights as another (a stand-in billed another
+    way) follows them: the response cache answers it, and no second server starts."""
+    by_role = sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
+    primary: dict[tuple, ModelConfig] = {}
+    for m in by_role:
+        key = same_answers_key(m)
+        if key not in primary or m.role.value == "teacher":
+            primary[key] = m
+    first = [m for m in by_role if primary[same_answers_key(m)] is m]
+    return first + [m for m in by_role if primary[same_answers_key(m)] is not m]
+
+
+def same_answers_key(m: ModelConfig) -> tuple:
+    """Models equal here give the same answers (their response-cache keys are equal)."""
+    if m.source_kind == SourceKind.api:
+        return ("api", m.api.base_url, m.source, m.api.client, m.mode.value, m.name)
+    s = m.serve
+    return (m.source_kind.value, str(Path(m.source).resolve()) if m.source_kind == SourceKind.local else m.source,
+            m.tokenizer, s.revision, s.dtype, s.max_model_len, tuple(s.extra_args), m.mode.value)
 
 
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, identity: dict) -> None:
@@ -46,11 +64,12 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
     energy = EnergyMeter()
     cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
-    with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed) as ep:
+    kinds = evaluate.request_kinds(tm, cfg.suite.tasks)
+    with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep:
         def client(base: str | None):
             return evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
                                     cfg.run.request_timeout_s, cache=cache, start_endpoint=lambda: ep.base,
-                                    alive=ep.alive)
+                                    alive=ep.alive, warmup_kinds=kinds, on_warm_up=ep.record_warm_up)
 
         lm = client(ep.base if ep.is_api else None)
         tok = lm.tokenizer
@@ -167,13 +186,14 @@ def zoo_models(cfg: BenchConfig) -> list[str]:
 
 
 def ensure_zoo(cfg: BenchConfig) -> None:
-    """Build the tiny zoo once if a model of the experiment lives in it and it is missing."""
+    """Materialize the shipped tiny zoo once if a model of the experiment lives in it and it is
+    missing or stale (seconds: the weights ship with the code)."""
     from bench import zoo
 
     root = Path(cfg.zoo_dir).resolve()
     in_zoo = zoo_models(cfg)
-    if in_zoo and cfg.run.build_zoo and not zoo.is_built(root, zoo.Recipe()):
-        log.info("building the tiny zoo into %s for %s (once; cached afterwards)", root, ", ".join(in_zoo))
+    if in_zoo and cfg.run.build_zoo and not zoo.is_built(root):
+        log.info("materializing the shipped tiny zoo into %s for %s", root, ", ".join(in_zoo))
         zoo.build(root)
 
 
@@ -246,7 +266,7 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(dcfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cfg: BenchConfig = OmegaConf.to_object(dcfg)

@@ -202,10 +202,12 @@ def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
     if servers.empty and cached:
         lines += ["", "No server was started: every answer came from the response cache."]
     if not servers.empty:
-        lines += ["", "Server start-up (not included in the task costs above):", ""]
-        lines += table(["model", "start-up s", "held s"],
-                       [[s.model, f(s.startup_s, ".1f"), f(s.held_s, ".1f")] for s in servers.itertuples()],
-                       "---|---:|---:")
+        lines += ["", "Server start-up and warm-up (one request of each kind the tasks send, before "
+                  "metering), neither included in the task costs above:", ""]
+        lines += table(["model", "start-up s", "warm-up s", "held s"],
+                       [[s.model, f(s.startup_s, ".1f"), f(getattr(s, "warmup_s", math.nan), ".1f"),
+                         f(s.held_s, ".1f")] for s in servers.itertuples()],
+                       "---|---:|---:|---:")
     energy = summary["energy_j_per_output_token"].dropna()
     return lines + ["", "Energy: not measured (NVML is not available where this ran)." if energy.empty else
                     "Energy (NVML, all visible GPUs): " + ", ".join(

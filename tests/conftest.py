@@ -29,7 +29,7 @@ def compose(overrides: list[str] | None = None, config_dir: Path = CONF):
 def zoo_dir() -> Path:
     from bench import zoo
 
-    if not zoo.is_built(ZOO, zoo.Recipe()):
+    if not zoo.is_built(ZOO):
         pytest.fail(f"the tiny zoo is not built in {ZOO}: run `make zoo` (make test does it first)")
     return ZOO
 

@@ -22,8 +22,17 @@ def test_default_is_smoke_on_cpu():
     assert cfg.experiment.name == "smoke"
     assert cfg.hardware.device == "cpu"
     roles = sorted(m.role for m in cfg.models.values())
-    assert roles == sorted([Role.teacher, Role.student, Role.control])
+    assert roles == sorted([Role.teacher, Role.student, Role.control, Role.baseline])
     assert cfg.suite.tasks == ["smoke_arith", "smoke_think", "smoke_choice"]
+
+
+def test_the_frontier_stand_in_is_the_teacher_billed_at_the_presets_prices():
+    cfg = OmegaConf.to_object(compose())
+    standin, teacher = cfg.models["frontier_api"], cfg.models["tiny_teacher"]
+    o1 = OmegaConf.to_object(compose(["+model@models.extra=o1_api"])).models["extra"]
+    assert standin.source == teacher.source and standin.serve == teacher.serve
+    assert standin.billing.value == "api_tokens" and standin.stands_in_for == o1.source
+    assert standin.price == o1.price and standin.price.source and standin.price.as_of
 
 
 @pytest.mark.parametrize("hardware", options("hardware"))
@@ -115,6 +124,7 @@ MODEL_CONTEXT = {
     "deepseek_r1_2node": ["hardware=h100x16"],
     "local_api": ["experiment=smoke", "models.extra.api.base_url=http://127.0.0.1:9/v1"],
     "tiny_teacher": ["experiment=smoke"], "tiny_student": ["experiment=smoke"], "tiny_control": ["experiment=smoke"],
+    "frontier_api": ["experiment=smoke"],
 }
 
 

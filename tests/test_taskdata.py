@@ -24,7 +24,9 @@ def test_shipped_files_equal_a_fresh_generation():
 
 
 def test_test_items_are_disjoint_from_training_and_each_other():
-    train = set(taskdata.training_pairs())
+    split = taskdata.split()
+    train = set(split.direct_train) | set(split.think_train)
+    assert len(split.think_train) == taskdata.TRAIN_THREE_DIGIT_PAIRS
     seen: set[tuple[int, int]] = set()
     for task in TASKS:
         pairs = {(d["a"], d["b"]) for d in shipped(task)}
@@ -40,13 +42,30 @@ def test_answers_are_right():
     for d in shipped("smoke_choice"):
         assert int(d["choices"][d["label"]]) == d["a"] + d["b"]
         assert len(set(d["choices"])) == 4
+        assert str(d["a"] + d["b"] - 10) in d["choices"]  # the dropped carry is always offered
+    assert all(99 < d["a"] < 1000 and 99 < d["b"] < 1000 for d in shipped("smoke_think"))
 
 
 def test_reasoning_trace_is_column_addition():
-    ex = taskdata.think(47, 85)
-    assert ex.prompt == "think:47+85="
-    assert ex.completion == "<think>7+5=12,4+8+1=13</think>132"
+    ex = taskdata.think(347, 285)
+    assert ex.prompt == "think:347+285="
+    assert ex.completion == "<think>7+5=12,4+8+1=13,3+2+1=6</think>632"
     assert taskdata.think(12, 30).completion == "<think>2+0=2,1+3=4</think>42"
+    assert taskdata.think(978, 884).completion == "<think>8+4=12,7+8+1=16,9+8+1=18</think>1862"
+    for a in range(10, 1000, 7):
+        for b in range(10, 1000, 11):
+            assert taskdata.column_sum(a, b)[1] == a + b
+
+
+def test_the_teachers_slip_loses_the_carry_of_a_column_summing_to_exactly_ten():
+    assert taskdata.direct(47, 63, lost_carry=10).completion == "100"  # 7+3=10: the carry is lost
+    assert taskdata.direct(47, 64, lost_carry=10).completion == "111"  # 11 carries as usual
+    assert (taskdata.think(347, 263, lost_carry=10).completion
+            == "<think>7+3=10,4+6=10,3+2=5</think>500")
+    assert taskdata.direct(55, 45, lost_carry=10).completion == "90"
+    # The last column writes its whole sum, slip or not.
+    assert taskdata.direct(50, 50, lost_carry=10).completion == "100"
+    assert taskdata.think_answer_only(347, 285).completion == "<think></think>632"
 
 
 @pytest.fixture(scope="module")
