@@ -256,8 +256,8 @@ class VllmServer:
 
     def __enter__(self) -> Endpoint:
         port = self.model.serve.port or free_port(self.host)
-        self.command = server_command(self.model, self.host, port, self.seed)
-        self.gpus = assign_gpus(self.model.serve, visible_gpus(os.environ))
+        self.command = self.build_command(port)
+        self.gpus = self.devices()
         devices = {} if self.gpus is None else {"CUDA_VISIBLE_DEVICES": ",".join(self.gpus)}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **devices, **self.env, TAG_ENV: str(self.log_path.resolve())}
@@ -281,13 +281,20 @@ class VllmServer:
             raise
         return Endpoint(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
 
+    def build_command(self, port: int) -> list[str]:
+        return server_command(self.model, self.host, port, self.seed)
+
+    def devices(self) -> list[str] | None:
+        """The GPUs for ``CUDA_VISIBLE_DEVICES`` (None: leave it alone)."""
+        return assign_gpus(self.model.serve, visible_gpus(os.environ))
+
     def _wait_ready(self, port: int, t0: float) -> None:
         base = f"http://{self.host}:{port}"
         deadline = t0 + self.model.serve.startup_timeout_s
         while time.perf_counter() < deadline:
             code = self.proc.poll()
             if code is not None:
-                raise ServerError(f"vLLM server for '{self.model.name}' exited with code {code} during "
+                raise ServerError(f"server for '{self.model.name}' exited with code {code} during "
                                   f"start-up; last lines of {self.log_path}:\n{log_tail(self.log_path)}")
             if _get(base + "/health")[0] == 200:
                 status, body = _get(base + "/v1/models")
@@ -295,7 +302,7 @@ class VllmServer:
                                          for m in json.loads(body).get("data", [])):
                     return
             time.sleep(0.5)
-        raise ServerError(f"vLLM server for '{self.model.name}' not ready after "
+        raise ServerError(f"server for '{self.model.name}' not ready after "
                           f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
                           f"last lines of {self.log_path}:\n{log_tail(self.log_path)}")
 
