@@ -72,9 +72,14 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     tokenizer = model.tokenizer
     if tokenizer and Path(tokenizer).is_dir():
         tokenizer = folder_fingerprint(Path(tokenizer))
-    return {**weights, "kind": model.source_kind.value, "mode": model.mode.value, "dtype": s.dtype,
-            "max_model_len": s.max_model_len, "tokenizer": tokenizer, "seed": server_seed,
-            "generation_config": "vllm", "extra_args": list(s.extra_args)}
+    identity = {**weights, "kind": model.source_kind.value, "mode": model.mode.value, "dtype": s.dtype,
+                "max_model_len": s.max_model_len, "tokenizer": tokenizer, "seed": server_seed,
+                "generation_config": "vllm", "extra_args": list(s.extra_args)}
+    if s.simulate.enabled:
+        # A simulated engine's answers must never be taken for the model's own (faults aside,
+        # everything in its settings changes its answers or their times).
+        identity["simulated"] = {k: v for k, v in vars(s.simulate).items() if k != "faults"}
+    return identity
 
 
 def model_key(identity: dict[str, Any]) -> str:

@@ -45,6 +45,61 @@ class Mode(str, Enum):
 
 
 @dataclass
+class FaultsConfig:
+    """Failures a simulated server produces on cue (``bench/simulate_http.py``)."""
+
+    rate_limit_per_s: Optional[float] = None
+    """Requests admitted per simulated second (a token bucket); the rest get HTTP 429."""
+    rate_limit_burst: float = 1.0
+    http_429_share: float = 0.0
+    """Share of requests answered HTTP 429 at random."""
+    disconnect_share: float = 0.0
+    """Share of requests whose connection drops mid-generation, without an answer."""
+
+
+@dataclass
+class SimulateConfig:
+    """A simulated GPU server in place of vLLM (``bench/simulate.py``): for tests and ``make perf``.
+
+    Its engine is a roofline model of the hardware preset's device serving this model, run on a
+    clock ``time_scale`` times faster than the wall clock. Every time in such a run's records is
+    that compressed wall-clock time; the manifest, ``model_runs.jsonl`` and the report say the
+    run is simulated. Its answers are not a model's: each is right with ``accuracy``."""
+
+    enabled: bool = False
+    """Serve this model from the simulated engine instead of vLLM."""
+    time_scale: float = 100.0
+    """Simulated seconds per wall-clock second."""
+    memory_bandwidth_gb_s: float = 3350.0
+    """Memory bandwidth of one device, GB/s (H100 SXM: 3.35 TB/s, NVIDIA's H100 datasheet)."""
+    bandwidth_efficiency: float = 0.7
+    """Share of that bandwidth a decode step reaches (assumption)."""
+    peak_tflops: float = 989.0
+    """Dense bf16 TFLOP/s of one device (H100 SXM: 989, NVIDIA's datasheet): prefill."""
+    flops_efficiency: float = 0.5
+    step_overhead_ms: float = 4.0
+    """Fixed cost of an engine step: scheduling, sampling, kernel launches (assumption)."""
+    per_sequence_us: float = 10.0
+    """Cost per sequence in the batch per step: its sampling and detokenisation (assumption)."""
+    kv_cache_tokens: Optional[int] = None
+    """KV-cache tokens per replica; None: ``bench/concurrency.py``'s estimate for the hardware."""
+    max_num_seqs: Optional[int] = None
+    """None: ``hardware.max_in_flight_per_replica`` (vLLM's default for the device)."""
+    output_tokens: Optional[float] = None
+    """Mean completion length; None: the middle of the suite's budget for the item's task."""
+    length_sigma: float = 0.83
+    """Log-normal shape of completion lengths, half from the item and half from the sample.
+    0.83 gives a coefficient of variation of 1, an exponential's (what ``bench/concurrency.py``
+    assumes); heavier tails (1.2: CV 1.8) overfill the KV cache at that target, and vLLM preempts."""
+    accuracy: Optional[float] = None
+    """Probability a response is right; None: the paper's pass@1 for ``reported_as`` on the
+    task where the reference has it, else 0.5."""
+    startup_s: float = 120.0
+    """Simulated start-up."""
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
+
+
+@dataclass
 class ServeConfig:
     """Arguments of the vLLM OpenAI-compatible server for one model."""
 
@@ -77,6 +132,9 @@ class ServeConfig:
     startup_timeout_s: float = 600.0
     port: Optional[int] = None
     """Fixed port for the server; None picks a free one (checked before anything starts)."""
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    """``simulate.enabled=true``: a simulated GPU engine instead of vLLM (tests, ``make perf``),
+    never a measurement."""
 
 
 @dataclass

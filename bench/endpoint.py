@@ -46,12 +46,21 @@ class ModelEndpoint:
         if self.is_api:
             return self.model.api.base_url.rstrip("/")
         if self.endpoint is None:
-            from bench.serve import VllmServer
+            log_path = self.run_dir / "servers" / f"{self.model.name}.log"
+            if self.model.serve.simulate.enabled:
+                from bench.simulate_http import SimulatedServer
+                from bench.simulate_spec import spec_path
 
-            self.server = VllmServer(self.model, self.run_dir / "servers" / f"{self.model.name}.log",
-                                     host=self.host, seed=self.seed, engine_nice=self.engine_nice)
-            log.info("%s: starting its vLLM server (the response cache cannot answer everything)",
-                     self.model.name)
+                self.server = SimulatedServer(self.model, log_path, host=self.host, seed=self.seed,
+                                              spec_path=spec_path(self.run_dir, self.model))
+                what = "SIMULATED server"
+            else:
+                from bench.serve import VllmServer
+
+                self.server = VllmServer(self.model, log_path, host=self.host, seed=self.seed,
+                                         engine_nice=self.engine_nice)
+                what = "vLLM server"
+            log.info("%s: starting its %s (the response cache cannot answer everything)", self.model.name, what)
             self.endpoint = self.server.__enter__()
             self._held_from = time.perf_counter()
             log.info("%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port,

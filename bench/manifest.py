@@ -104,6 +104,10 @@ def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], 
         "prices": prices,
         "status": "running",
     }
+    from bench.simulate_spec import banner
+
+    if banner(resolved):
+        manifest["simulated"] = banner(resolved)
     records.write_json(run_dir / MANIFEST, manifest)
     return manifest
 

@@ -204,6 +204,16 @@ def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: s
     return out
 
 
+def simulation_ready(folder: Path, model, cfg, tm) -> Path:
+    """``folder``, holding the simulated engine's spec when ``serve.simulate`` is on (the harness
+    against a server that costs nothing: its own overhead alone)."""
+    if model.serve.simulate.enabled:
+        from bench.simulate_spec import write
+
+        write(folder, model, cfg, tm)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="tiny_teacher")
@@ -245,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
     target = target_for(model, cfg).total
     per: dict = {w: [] for w in workloads}
     with tempfile.TemporaryDirectory() as tmp, \
-            ModelEndpoint(model, Path(tmp), cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
+            ModelEndpoint(model, simulation_ready(Path(tmp), model, cfg, tm), cfg.run.host, cfg.run.seed,
+                          cfg.hardware.engine_nice) as ep, \
             Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive) as dispatcher:
         t0 = time.perf_counter()
         base = ep.base

@@ -137,6 +137,9 @@ class ModelRun:
     """How ``target_in_flight`` was reached (``bench/concurrency.py``)."""
     server_kv_cache_tokens: int | None = None
     """KV-cache tokens the server reported allocating (all replicas), to check the rule against."""
+    simulated_time_scale: float | None = None
+    """Set when a simulated engine (``serve.simulate``) answered: every time of this model in the
+    run's records is wall-clock time compressed by this factor, and nothing is a measurement."""
 
 
 @dataclass(frozen=True)

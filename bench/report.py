@@ -17,6 +17,7 @@ import pandas as pd
 from bench import evidence, html, paper, plots, records, reported, runs, sections
 from bench.cost import overall_by_model
 from bench.sections import f as _f, table as _table
+from bench.simulate_spec import banner
 from bench.stats import paired_vs_teacher
 from bench.summarize import length_buckets, summarize
 
@@ -95,16 +96,21 @@ def write_report(run: runs.Run, out: Path, partial: bool = False) -> pd.DataFram
     notes = [*run.notes, *dropped, *reported.unknown_names(reported_as, ref)]
     status = f"PARTIAL REPORT: run status {run.status!r}; only the records written so far are included" \
         if partial else None
+    simulated = banner(cfg)
     text = (markdown(summary, overall, buckets, paired, run.servers, cfg, run.prices, out, status, notes, published,
                      repro)
             + evidence_section(out, samples, seed, run.recognition)
             + "\n## Methods (for a paper)\n\n"
             + paper.methods(cfg, run.prices, run.versions, run.generation, intervals_used(summary))
             + "\n\nThe table above as LaTeX (booktabs): `table.tex`.\n")
+    if simulated:
+        text = f"> **{simulated}.**\n\n" + text
     records.write_atomic(out / "report.md", text)
     images = {p.name: p.read_bytes() for p in out.glob("*") if p.suffix in (".png", ".svg")}
-    title = f"{'PARTIAL: ' if partial else ''}{cfg['experiment']['name']}: teacher vs. distilled student"
-    records.write_atomic(out / "report.html", html.render(text, images, title, status))
+    title = (f"{'SIMULATED: ' if simulated else ''}{'PARTIAL: ' if partial else ''}{cfg['experiment']['name']}: "
+             f"teacher vs. distilled student")
+    records.write_atomic(out / "report.html", html.render(text, images, title,
+                                                          "; ".join(filter(None, (simulated, status))) or None))
     return summary
 
 

@@ -215,7 +215,8 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
         server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
         server_requests=server.get("requests"), energy_j=energy_j,
-        requests_live=len(live), requests_cached=len(meters) - len(live))])
+        requests_live=len(live), requests_cached=len(meters) - len(live),
+        simulated_time_scale=model.serve.simulate.time_scale if model.serve.simulate.enabled else None)])
     if live:
         log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
                  utilisation(live, target), target, serving_time(live))
@@ -267,6 +268,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     ensure_zoo(cfg)
+    write_simulation_specs(cfg, run_dir, tm)
     resolved = as_plain(OmegaConf.structured(cfg))
     identities = {m.name: model_identity(m, cfg.run.seed) for m in cfg.models.values()}
     versions, prices = software_versions(), prices_used(resolved)
@@ -286,6 +288,17 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     log.info("report: %s\n%s", run_dir / "report.md",
              summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
     return run_dir
+
+
+def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:
+    """The spec of every model served by the simulated engine (``serve.simulate``)."""
+    from bench import simulate_spec
+
+    for model in cfg.models.values():
+        if simulate_spec.simulated(model):
+            simulate_spec.write(run_dir, model, cfg, tm)
+            log.warning("%s: served by a SIMULATED GPU engine (serve.simulate): its answers and times are not "
+                        "measurements", model.name)
 
 
 def set_status(run_dir: Path, status: str, **extra) -> None:

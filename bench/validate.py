@@ -191,12 +191,13 @@ def check_machine(cfg: BenchConfig) -> list[str]:
     hw = cfg.hardware
     errors = []
     hosted = {k: m for k, m in cfg.models.items() if m.source_kind != SourceKind.api}
-    if hw.device == "cuda" and hosted:
+    on_gpus = {k: m for k, m in hosted.items() if not m.serve.simulate.enabled}  # a simulated engine needs none
+    if hw.device == "cuda" and on_gpus:
         found = len(visible_gpus(os.environ))
         if found == 0:
             why = "nvidia-smi finds none" if gpu_count() == 0 else "CUDA_VISIBLE_DEVICES hides them all"
             errors.append(f"hardware={hw.name} asks for CUDA GPUs but {why}: use hardware=cpu on this machine")
-        for key, m in hosted.items():
+        for key, m in on_gpus.items():
             need = devices_needed(m.serve)
             # With Ray the devices may sit on other nodes of the cluster.
             if found and need > found and m.serve.distributed_executor_backend != "ray":
