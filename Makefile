@@ -1,4 +1,5 @@
-# make bench   run the default experiment (smoke on the tiny zoo without a GPU); ARGS="..." for Hydra overrides
+# make bench   run the default experiment: with a GPU, r1_quick (a real R1 student vs its base, < 1 h on one
+#              H100); without one, smoke on the tiny zoo. ARGS="..." for Hydra overrides (ARGS="experiment=..." wins)
 # make test    run the test suite (builds the venv and the zoo first when needed)
 # make setup   create or refresh .venv;  make zoo   build the tiny models;  make clean
 # make perf    harness overhead over raw vLLM and plain lm-eval on the smoke generation tasks (prints figures)
@@ -20,6 +21,11 @@ VLLM_CUDA_SPEC ?= vllm==0.33.0
 TORCH_INDEX_URL ?=
 
 STAMP := $(VENV)/.installed-$(VLLM_BUILD)
+
+# What `make bench` and `make plan` run unless ARGS names an experiment: r1_quick where the CUDA
+# build is picked (nvidia-smi finds a GPU), the tiny zoo's smoke experiment (the config's default) elsewhere.
+GPU_DEFAULT ?= experiment=r1_quick
+DEFAULT_EXPERIMENT := $(if $(findstring experiment=,$(ARGS)),,$(if $(filter cuda,$(VLLM_BUILD)),$(GPU_DEFAULT)))
 
 .PHONY: setup zoo bench perf repro plan test test-deps report clean
 
@@ -46,7 +52,7 @@ zoo: setup
 	$(PY) -m bench.zoo --out zoo
 
 bench: zoo
-	$(PY) -m bench.run $(ARGS)
+	$(PY) -m bench.run $(DEFAULT_EXPERIMENT) $(ARGS)
 
 perf: zoo
 	$(PY) -m bench.perf $(ARGS)
@@ -55,7 +61,7 @@ repro: zoo
 	$(PY) -m bench.repro $(ARGS)
 
 plan: setup
-	$(PY) -m bench plan $(ARGS)
+	$(PY) -m bench plan $(DEFAULT_EXPERIMENT) $(ARGS)
 
 test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)

@@ -39,6 +39,11 @@ class Scheduler(str, Enum):
     sequential = "sequential"  # one pass at a time
 
 
+class Unavailable(str, Enum):
+    error = "error"  # stop before anything starts, naming the fix
+    skip = "skip"  # leave the model or task out; the report says which and why
+
+
 class Mode(str, Enum):
     completions = "completions"  # lm-eval local-completions: /v1/completions
     chat = "chat"  # lm-eval local-chat-completions: /v1/chat/completions
@@ -356,6 +361,10 @@ class RunConfig:
     """``pooled``: every pass (task x repeat) of a model feeds one request pool that holds
     ``num_concurrent`` in flight until it drains; ``sequential``: one pass at a time (the old
     scheduling, kept to check that both give the same records)."""
+    unavailable: Unavailable = Unavailable.error
+    """An API model whose key is not in the environment, or a task whose data set is gated on
+    the Hub and neither cached nor reachable with a token (``bench/availability.py``):
+    ``error`` stops before anything starts; ``skip`` leaves it out and the report says so."""
 
 
 @dataclass

@@ -488,9 +488,14 @@ def task_manager(include_paths: list[Path], tasks: list[str]):
     """
     from lm_eval.tasks import TaskManager
 
+    from bench.hubcache import use_cached_snapshots
+
     paths = [str(p) for p in include_paths if p.is_dir()]
+    tm = None
     if paths:
         local = TaskManager(include_path=paths, include_defaults=False)
         if set(tasks) <= set(local.all_tasks):
-            return local
-    return TaskManager(include_path=paths or None)
+            tm = local
+    tm = tm or TaskManager(include_path=paths or None)
+    use_cached_snapshots(tm, tasks)  # offline: hub data sets from the Hub cache's snapshots
+    return tm

@@ -229,7 +229,8 @@ def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
     return f"vLLM {m.source}", where
 
 
-def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]]) -> str:
+def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]],
+           gated: list[str] = ()) -> str:
     """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
     out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
            "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
@@ -240,7 +241,7 @@ def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[s
             for p in plans if p.command] or ["  none (API models only)"]
     out += ["", "Assumptions (all from the config; override any of them on the command line):"]
     out += assumptions(cfg, plans)
-    out += ["", "Before running:"] + [f"  - {n}" for n in machine_needs(cfg)]
+    out += ["", "Before running:"] + [f"  - {n}" for n in machine_needs(cfg, gated)]
     return "\n".join(wrap(line) for line in out)
 
 
@@ -332,20 +333,29 @@ def wrap(line: str, width: int = 100) -> str:
     return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def machine_needs(cfg: BenchConfig) -> list[str]:
-    """What the run's machine must have (the checks `bench plan` leaves to `bench run`)."""
+def machine_needs(cfg: BenchConfig, gated: list[str] = ()) -> list[str]:
+    """What the run's machine must have (the checks `bench plan` leaves to `bench run`);
+    ``gated``: the suite's tasks whose data set is gated on the Hub."""
     hw = cfg.hardware
     needs = []
-    hosted = [m for m in cfg.models.values() if m.source_kind != SourceKind.api]
+    hosted = [m for m in cfg.models.values() if m.source_kind != SourceKind.api and not m.serve.simulate.enabled]
     if hosted and hw.device == "cuda":
         most = max(devices_needed(m.serve) for m in hosted)
         needs.append(f"{most} CUDA GPUs visible to the harness ({hw.device_kind}; nvidia-smi, or "
                      f"CUDA_VISIBLE_DEVICES), the `vllm` build (make picks it), and network for the hub")
         if any(m.serve.distributed_executor_backend == "ray" for m in hosted):
             needs.append("a Ray cluster across the nodes, started before the run (README)")
+    skip = cfg.run.unavailable.value == "skip"
     for env in sorted({m.api.api_key_env for m in cfg.models.values() if m.api.api_key_env
                        and m.source_kind == SourceKind.api}):
-        needs.append(f"export {env} (set here: {'yes' if os.environ.get(env) else 'no'})")
+        users = ", ".join(k for k, m in cfg.models.items() if m.api.api_key_env == env)
+        needs.append(f"export {env} (set here: {'yes' if os.environ.get(env) else 'no'})"
+                     + (f"; without it {users} is left out (run.unavailable=skip) and the report says so"
+                        if skip else ""))
+    for task in gated:
+        needs.append(f"HF_TOKEN, with the terms of {task}'s data set accepted on the Hub (it is gated; set "
+                     f"here: {'yes' if os.environ.get('HF_TOKEN') else 'no'})"
+                     + ("; without it the task is skipped (run.unavailable=skip)" if skip else ""))
     return needs or ["nothing beyond this machine"]
 
 
@@ -386,4 +396,7 @@ def main(argv: list[str]) -> None:
     keys = {id(m): k for k, m in cfg.models.items()}
     order = [keys[id(m)] for m in ordered_models(cfg)]
     task_gens = {t: task_generation(tm, t) for t in cfg.suite.tasks}
-    print(render(cfg, plan(cfg, task_gens, order), task_gens))
+    from bench.availability import gated_dataset
+
+    gated = [t for t in cfg.suite.tasks if gated_dataset(tm, t)]
+    print(render(cfg, plan(cfg, task_gens, order), task_gens, gated))

@@ -23,6 +23,8 @@ RECOGNITION = "recognition.jsonl"
 REQUESTS = "requests.jsonl"
 MODEL_RUNS = "model_runs.jsonl"
 VERSIONS = "versions.json"
+NOTES = "notes.json"
+"""What the run left out and why (``bench/availability.py``), for the report's header."""
 
 
 @dataclass(frozen=True)

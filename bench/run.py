@@ -265,8 +265,11 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
 
     include_paths = resolve_paths(cfg.suite.include_paths)
     tm = task_manager(include_paths, cfg.suite.tasks)
+    notes = leave_out_unavailable(cfg, tm)
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
+    if notes:
+        records.write_json(run_dir / records.NOTES, notes)
     ensure_zoo(cfg)
     write_simulation_specs(cfg, run_dir, tm)
     resolved = as_plain(OmegaConf.structured(cfg))
@@ -288,6 +291,25 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     log.info("report: %s\n%s", run_dir / "report.md",
              summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
     return run_dir
+
+
+def leave_out_unavailable(cfg: BenchConfig, tm) -> list[str]:
+    """``run.unavailable=skip``: drop the API models without keys and the gated tasks without
+    access (``bench/availability.py``); ``error``: stop on a gated task that cannot load."""
+    from bench import availability
+    from bench.config import Unavailable
+
+    if cfg.run.unavailable == Unavailable.skip:
+        notes = availability.skip_missing(cfg, tm)
+        for note in notes:
+            log.warning("%s", note)
+        if not cfg.models or not cfg.suite.tasks:
+            raise ConfigError("nothing left to run on this machine:\n  - " + "\n  - ".join(notes))
+        return notes
+    errors = availability.gated_errors(cfg, tm)
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+    return []
 
 
 def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:

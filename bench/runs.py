@@ -102,7 +102,8 @@ def load(run_dir: Path) -> Run:
                cfg=json.loads((run_dir / "config.json").read_text()), prices=_json(run_dir / records.PRICES),
                versions=_versions(run_dir), generation=generation_settings(run_dir), status=status,
                origin=pd.DataFrame(sources["origin"]) if sources.get("origin") else pairs.reset_index(drop=True),
-               notes=tuple(sources.get("notes", ())), model_runs=_frame(run_dir / records.MODEL_RUNS),
+               notes=tuple(sources.get("notes", ())) + tuple(_json(run_dir / records.NOTES, [])),
+               model_runs=_frame(run_dir / records.MODEL_RUNS),
                requests=_frame(run_dir / records.REQUESTS))
 
 
