@@ -22,7 +22,10 @@ The model of one replica, and where each part comes from:
 - **Output lengths** are log-normal, drawn from the prompt (the item's own difficulty) and the
   request's seed (the sample), capped at ``max_tokens`` (finish reason ``length``).
 - **Answers**: correct with a probability per item drawn around the model's accuracy for the
-  task, so samples of one item agree more than samples of different items.
+  task, so samples of one item agree more than samples of different items; the item and its
+  right answer are found in an answer key (``AnswerKey``) by the prompt's text.
+
+``occupancy`` and ``filled_at`` read the server's own account (``/sim/stats``) back.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ import hashlib
 import heapq
 import math
 import random
+import re
 from collections import deque
 from dataclasses import dataclass, field
+
+OPTION = re.compile(r"^([A-D])\) (.*)$", re.MULTILINE)
+"""An option line of a multiple-choice prompt (GPQA's ``A) text``)."""
 
 
 @dataclass(frozen=True)
@@ -305,3 +312,69 @@ def response_text(answer: str | None, correct: bool, rng: random.Random, tokens:
     said = "?" if answer is None else answer if correct else wrong_answer(answer, rng)
     close = f"\n{think_end}\n\n" if think_end else "\n\n"
     return f"{trace}{close}The final answer is $\\boxed{{{said}}}$.\n\nAnswer: {said}"
+
+
+def prompt_tokens(body: dict, chat: bool) -> tuple[str, int]:
+    """The prompt's text and its length in tokens, at about 4 characters a token (English BPE
+    vocabularies: GPT-2's through Qwen's), plus a few tokens per chat message for the template."""
+    if chat:
+        messages = body.get("messages") or []
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        return (messages[-1].get("content") or "") if messages else "", math.ceil(len(text) / 4) + 6 * len(messages) + 2
+    prompt = body.get("prompt", "")
+    if isinstance(prompt, list):
+        prompt = prompt[0] if prompt else ""
+    if isinstance(prompt, list):  # token ids
+        return " ".join(map(str, prompt)), len(prompt)
+    return str(prompt), max(1, math.ceil(len(str(prompt)) / 4))
+
+
+class AnswerKey:
+    """Prompt text -> (task, answer), from the spec's key; multiple-choice items also match on
+    their stem, their answer then being the letter of the correct option's text in the prompt
+    actually sent (robust to options shuffled differently)."""
+
+    def __init__(self, entries: list[dict]):
+        self.exact = {e["text"]: e for e in entries}
+        self.by_stem = {self.stem(e["text"]): e for e in entries if e.get("option")}
+        self._memo: dict[str, tuple[str | None, str | None]] = {}
+
+    @staticmethod
+    def stem(text: str) -> str:
+        m = OPTION.search(text)
+        return text[:m.start()] if m else text
+
+    def lookup(self, text: str) -> tuple[str | None, str | None]:
+        if text in self._memo:
+            return self._memo[text]
+        e = self.exact.get(text)
+        found: tuple[str | None, str | None] = (None, None)
+        if e is not None:
+            found = (e["task"], e["answer"])
+        else:
+            e = self.by_stem.get(self.stem(text))
+            if e is not None:
+                letters = {body.strip(): letter for letter, body in OPTION.findall(text)}
+                found = (e["task"], letters.get(e["option"].strip()))
+        self._memo[text] = found
+        return found
+
+
+def filled_at(stats: dict, running: float) -> float | None:
+    """The wall-clock time (epoch seconds) the engines first ran ``running`` sequences or more."""
+    t = next((p[0] for p in stats["timeline"] if p[1] >= running), None)
+    return None if t is None else stats["started_at"] + t / stats["time_scale"]
+
+
+def occupancy(stats: dict, start: float, end: float) -> dict[str, float]:
+    """Mean running and waiting sequences and KV-cache share in use between two wall-clock
+    times (epoch seconds), from a server's ``/sim/stats`` (timeline points nearest inside)."""
+    to_sim = lambda t: (t - stats["started_at"]) * stats["time_scale"]  # noqa: E731
+    lo, hi = to_sim(start), to_sim(end)
+    points = [p for p in stats["timeline"] if lo <= p[0] <= hi]
+    if len(points) < 2:
+        raise ValueError(f"fewer than two timeline points between {lo:.0f}s and {hi:.0f}s (simulated)")
+    a, b = points[0], points[-1]
+    span = b[0] - a[0]
+    return {"running": (b[4] - a[4]) / span, "waiting": (b[5] - a[5]) / span,
+            "kv_share": (b[6] - a[6]) / span / stats["kv_tokens"], "simulated_s": span}

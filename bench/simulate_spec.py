@@ -48,7 +48,7 @@ def timing(model: ModelConfig) -> dict[str, float]:
 def answer_key(tm, cfg: BenchConfig) -> list[dict[str, Any]]:
     """Every evaluated item of the suite as lm-eval renders it: text, target and task; for an
     item whose target is an option letter, the text of that option too."""
-    from bench.simulate_http import OPTION
+    from bench.simulate import OPTION
 
     entries = []
     for task in cfg.suite.tasks:

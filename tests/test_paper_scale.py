@@ -19,7 +19,7 @@ import pytest
 
 from bench import records
 from bench.cost import device_usd
-from bench.simulate_http import filled_at, occupancy
+from bench.simulate import filled_at, occupancy
 from hubfixture import hub_cache  # noqa: F401  (fixture)
 from simrun import config, run, simulated
 from test_serve import vllm_children
