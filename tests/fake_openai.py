@@ -1,5 +1,6 @@
 """A stand-in OpenAI-compatible endpoint for tests that need one without a model: it answers
-every completion with the same text, and records each request's path, headers and body."""
+every completion with the same text (or, on cue, with an error status), and records each
+request's path, headers and body."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ class Seen:
     """What the endpoint was sent."""
 
     requests: list[tuple[str, dict[str, str], dict]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    """The statuses to answer with, in order (then 200 forever)."""
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
 
     def headers(self, name: str) -> list[str | None]:
         """The value of header ``name`` in each request (None where it was absent)."""
@@ -33,12 +40,14 @@ def fake_endpoint(text: str = "42") -> Iterator[tuple[str, Seen]]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 seen.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                status = seen.statuses.pop(0) if seen.statuses else 200
             prompts = body.get("prompt") if isinstance(body.get("prompt"), list) else [body.get("prompt")]
             reply = json.dumps({
                 "id": "x", "object": "text_completion", "model": body.get("model"),
                 "choices": [{"index": i, "text": text, "finish_reason": "stop"} for i in range(len(prompts))],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).encode()
-            self.send_response(200)
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+                if status == 200 else {"error": f"status {status}"}).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
