@@ -250,11 +250,11 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     """Temp file in the same folder, fsync, rename: readers never see half a file. The file
     gets the mode a plain ``open`` would give it (0666 less the umask), not the temp file's 0600,
-    so a shared results folder stays readable."""
-    data = text.encode("utf-8")
+    so a shared results folder stays readable. ``text`` is written as UTF-8; bytes as they are."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     with no_space_names(path, len(data)):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
