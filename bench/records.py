@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import shutil
-import socket
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -273,43 +272,3 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
-
-def running_status(started_at: float, **extra: Any) -> dict[str, Any]:
-    """``status.json`` of a run in progress: with the process that runs it, so a reader can tell
-    a run still going from one whose process died without recording why (killed, or its disk
-    filled before the final status could be written)."""
-    return {"status": "running", "started_at": started_at, "pid": os.getpid(), "host": socket.gethostname(),
-            "pid_started": _process_start(os.getpid()), **extra}
-
-
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """A run folder's status; a ``running`` run whose process is gone from this host reads as
-    ``error`` (``stale``: true). {} where no status was written."""
-    path = Path(run_dir) / STATUS
-    if not path.is_file():
-        return {}
-    status = json.loads(path.read_text())
-    if status.get("status") == "running" and status.get("host") == socket.gethostname() and "pid" in status:
-        started = _process_start(status["pid"])
-        if started is None or (status.get("pid_started") is not None and started != status["pid_started"]):
-            return {**status, "status": "error", "stale": True,
-                    "error": f"the run's process (pid {status['pid']}) is gone without recording an end: it was "
-                             f"killed, or its disk filled up; rerun the same command to resume"}
-    return status
-
-
-def _process_start(pid: int) -> int | None:
-    """When a live process started (clock ticks since boot: tells a reused pid apart); None if
-    it is gone. Without /proc, 0 for any live process."""
-    if Path("/proc/self/stat").is_file():
-        try:
-            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-        except FileNotFoundError:
-            return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return 0

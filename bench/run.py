@@ -23,7 +23,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from bench import records
+from bench import records, status
 from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, validate
 
@@ -261,7 +261,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     tm = task_manager(include_paths, cfg.suite.tasks)
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
-    claim(run_dir)
+    status.claim(run_dir)
     ensure_zoo(cfg)
     resolved = as_plain(OmegaConf.structured(cfg))
     identities = {m.name: model_identity(m, cfg.run.seed) for m in cfg.models.values()}
@@ -273,46 +273,15 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     startup = time.perf_counter() - _IMPORTED_AT
     log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
              "servers start when a model needs one", startup)
-    records.write_json(run_dir / records.STATUS, records.running_status(time.time(), harness_startup_s=startup))
-    _started_in.add(run_dir)
+    status.start(run_dir, harness_startup_s=startup)
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm, identities[model.name])
     summary = report.build(run_dir)  # the report is part of the run: success once it is written
-    set_status(run_dir, "success", finished_at=time.time())
+    status.finish(run_dir, "success", finished_at=time.time())
     link_latest(run_dir, Path(cfg.run.results_dir))
     log.info("report: %s\n%s", run_dir / "report.md",
              summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
     return run_dir
-
-
-def claim(run_dir: Path) -> None:
-    """Make the run folder this run's, or refuse: a folder that already holds a run (a
-    ``hydra.run.dir`` given twice) would mix two runs' records."""
-    taken = [n for n in ("config.json", records.STATUS, records.SAMPLES) if (run_dir / n).exists()]
-    if taken:
-        raise ConfigError(f"run folder {run_dir} already holds a run ({', '.join(taken)}): give this run "
-                          f"another hydra.run.dir, or leave it unset (every run then gets a folder of its own)")
-
-
-def set_status(run_dir: Path, status: str, **extra) -> None:
-    """status.json (written last, atomically) and the manifest's closing fields."""
-    from bench import manifest
-
-    manifest.finish(run_dir, status)
-    records.write_json(run_dir / records.STATUS, {"status": status, **extra})
-
-
-def end_status(run_dir: Path, status: str, **extra) -> None:
-    """The final status of a failed or stopped run, where it can still be written; where it
-    cannot (a full disk), the ``running`` left behind reads as ``error`` once this process is
-    gone (``records.read_status``)."""
-    if run_dir not in _started_in:
-        return  # refused before it started (the folder may be another run's): nothing to describe
-    try:
-        set_status(run_dir, status, **extra)
-    except OSError as e:
-        log.error("could not record status %r in %s (%s); `bench report` and `bench verify` read the run as "
-                  "failed", status, run_dir / records.STATUS, e)
 
 
 def remove_if_unused(run_dir: Path, results_dir: Path) -> None:
@@ -382,8 +351,6 @@ def failure_message(e: BaseException, cache_dir: str) -> str:
 
 _started = False
 """Set once Hydra has composed a config and handed it over (see ``main``)."""
-_started_in: set[Path] = set()
-"""Run folders whose run this process started (it wrote their ``running`` status)."""
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -400,16 +367,16 @@ def run_composed(dcfg: DictConfig) -> None:
     except ConfigError as e:
         log.error("%s", e)
         remove_if_unused(run_dir, Path(cfg.run.results_dir))
-        end_status(run_dir, "error", error=str(e))
+        status.end(run_dir, "error", error=str(e))
         sys.exit(2)
     except KeyboardInterrupt:
         log.error("interrupted: servers stopped; answers so far are in the response cache (%s), "
                   "rerun the same command to resume", cfg.run.cache_dir)
-        end_status(run_dir, "cancelled")
+        status.end(run_dir, "cancelled")
         sys.exit(130)
     except BaseException as e:
         log.error("run failed: %s", failure_message(e, cfg.run.cache_dir))
-        end_status(run_dir, "error", error=repr(e))
+        status.end(run_dir, "error", error=repr(e))
         sys.exit(1)
 
 

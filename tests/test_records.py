@@ -76,14 +76,3 @@ def test_a_full_disk_leaves_no_torn_record_line(tmp_path, monkeypatch):
         records.append_jsonl(path, [{"a": 2}, {"a": 3}])
     assert path.read_text() == '{"a": 1}\n'
 
-
-def test_a_running_status_whose_process_is_gone_reads_as_error(tmp_path):
-    import subprocess
-    import sys
-
-    records.write_json(tmp_path / records.STATUS, records.running_status(0.0))
-    assert records.read_status(tmp_path)["status"] == "running"  # this process: alive
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    records.write_json(tmp_path / records.STATUS, {**records.running_status(0.0), "pid": int(gone.stdout)})
-    status = records.read_status(tmp_path)
-    assert status["status"] == "error" and status["stale"] and "is gone" in status["error"]

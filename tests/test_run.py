@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import records
+from bench import records, status
 from conftest import ROOT
 from fake_openai import api_only_run, fake_endpoint
+from test_status import dead_pid
 
 SAME_SECOND = "hydra.run.dir='${bench.run_folder:${run.results_dir},smoke,same-second}'"
 """The default run folder with the time fixed: two runs started in the same second."""
@@ -83,8 +85,8 @@ def test_a_run_whose_process_died_reads_as_failed_in_report_and_verify(tmp_path)
         code, out = finish(bench("run", *api_only_run(base), f"run.results_dir={results}"))
     assert code == 0, out[-3000:]
     (run_dir,) = run_folders(results)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    records.write_json(run_dir / records.STATUS, {**records.running_status(time.time()), "pid": int(dead.stdout)})
+    running = {"status": "running", "started_at": time.time(), "pid": dead_pid(), "host": socket.gethostname()}
+    records.write_json(run_dir / records.STATUS, running)
     code, out = verify(run_dir)
     assert code == 1 and "run status is 'error'" in out and "is gone" in out
     code, out = finish(bench("report", str(run_dir)), timeout=300)
@@ -120,7 +122,7 @@ def test_a_full_disk_fails_with_one_message_naming_the_file(small_disk, free_kb)
     assert "bytes and" in failed[0] and "are free there" in failed[0]
     assert "Logging error" not in out and "Traceback" not in out
     (run_dir,) = run_folders(results)
-    assert records.read_status(run_dir).get("status") != "success"
+    assert status.read(run_dir).get("status") != "success"
     assert verify(run_dir)[0] == 1
     for path in (results / "cache").glob("*.jsonl"):  # no torn line left behind
         assert all(json.loads(line) for line in path.read_text().splitlines())
@@ -149,4 +151,4 @@ def test_ctrl_c_while_a_server_starts_stops_it_at_once_and_cleanly(tmp_path, zoo
     assert "Traceback" not in out and "exception was never retrieved" not in out, out
     assert not vllm_children(results)
     (run_dir,) = run_folders(results)
-    assert records.read_status(run_dir)["status"] == "cancelled"
+    assert status.read(run_dir)["status"] == "cancelled"
