@@ -46,7 +46,7 @@ zoo: setup
 	$(PY) -m bench.zoo --out zoo
 
 bench: zoo
-	$(PY) -m bench.run $(ARGS)
+	$(PY) -m bench run $(ARGS)
 
 perf: zoo
 	$(PY) -m bench.perf $(ARGS)

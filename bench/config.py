@@ -3,6 +3,7 @@ so an unknown key or a wrong type fails when the config is composed, before any 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -322,7 +323,39 @@ def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: 
     return max(1, int(devices) // int(nodes) // (int(tensor_parallel) * int(pipeline_parallel)))
 
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+def _conf_dir() -> Path:
+    """The Hydra configs: ``bench/conf`` in an installed package (pyproject maps ``conf/``
+    there), ``conf/`` beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    return next((d for d in (here / "conf", here.parent / "conf") if (d / "config.yaml").is_file()), here / "conf")
+
+
+CONF_DIR = _conf_dir()
+RUN_SUFFIX = secrets.token_hex(3)
+"""Ends every run folder name this process makes: two runs started in the same second (or two
+sweeps) get two folders."""
+
+
+def name_problem(value: str, what: str, subfolders: bool = False) -> str | None:
+    """Why ``value`` cannot name a file or folder inside the results folder (None: it can):
+    no absolute path, no ``..`` or ``.``, no backslash, no ``/`` unless ``subfolders``."""
+    parts = str(value).split("/")
+    if (value and not str(value).startswith("/") and "\\" not in str(value) and "\0" not in str(value)
+            and all(p not in ("", ".", "..") for p in parts) and (subfolders or len(parts) == 1)):
+        return None
+    allowed = "folder names joined by '/'" if subfolders else "no '/'"
+    return (f"{what}={value!r} would name a path outside run.results_dir, or no usable one: use a plain "
+            f"name ({allowed}; no '..', no backslash, no leading '/')")
+
+
+def run_folder(results_dir: str, name: str, stamp: str, kind: str = "") -> str:
+    """``hydra.run.dir`` and ``hydra.sweep.dir`` (the ``bench.run_folder`` resolver):
+    ``results_dir/[kind/]name/stamp_RUNSUFFIX``. Refuses an experiment name that would leave
+    ``results_dir``, before Hydra creates the folder."""
+    problem = name_problem(name, "experiment.name", subfolders=True)
+    if problem:
+        raise ValueError(problem)
+    return str(Path(results_dir, kind, name, f"{stamp}_{RUN_SUFFIX}"))
 
 
 def preset_price(preset: str, key: str) -> Any:
@@ -345,6 +378,7 @@ def register() -> None:
 
     OmegaConf.register_new_resolver("bench.replicas", replicas, replace=True)
     OmegaConf.register_new_resolver("bench.price", preset_price, replace=True)
+    OmegaConf.register_new_resolver("bench.run_folder", run_folder, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="bench_schema", node=BenchConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)

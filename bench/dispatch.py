@@ -9,7 +9,10 @@ the engine has ``target`` in flight.
 
 Retries live here too: connection errors, payload errors, timeouts, HTTP 429 and 5xx are
 retried with exponential backoff; any other status, or a server that has exited, fails the
-request at once.
+request at once. A self-hosted server whose requests fail again after a retry and whose
+``/health`` fails too (its engine died; the API process may linger a while) stops the
+dispatcher: every request still queued fails at once, and each kind of retry warning is
+logged once, not once per request.
 """
 
 from __future__ import annotations
@@ -57,12 +60,21 @@ class Dispatcher:
     """``submit(url, payload)`` from any thread; at most ``target`` requests in flight."""
 
     def __init__(self, target: int, timeout_s: float, retries: int, label: str,
-                 alive: Callable[[], bool] = lambda: True, verify_ssl: bool = True):
+                 alive: Callable[[], bool] = lambda: True, verify_ssl: bool = True,
+                 healthy: Callable[[], bool] | None = None):
         self.target = max(1, int(target))
         self.timeout_s = timeout_s
         self.retries = retries
         self.label = label
         self.alive = alive
+        self.healthy = healthy
+        """Asked (off the event loop) when a retried request fails again; None: never (an API)."""
+        self.gone: str | None = None
+        """Why the server is taken for gone; then every request fails at once."""
+        self._warned: set[tuple] = set()
+        self.unlogged_retries = 0
+        self._probe: asyncio.Future | None = None
+        self._probed_at = 0.0
         self.verify_ssl = verify_ssl
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"dispatch-{label}", daemon=True)
@@ -113,6 +125,8 @@ class Dispatcher:
 
         session = await self._client()
         for attempt in range(self.retries + 1):
+            if self.gone:
+                raise RequestFailed(self.gone)
             try:
                 async with self._sem:
                     self.in_flight += 1
@@ -132,15 +146,40 @@ class Dispatcher:
                 if not self.alive():
                     raise RequestFailed(f"{self.label}: the server has exited ({e!r}); finished answers "
                                         f"are kept in the response cache, rerun to complete") from e
+                if self.gone or (attempt and self.healthy is not None and not await self._still_healthy()):
+                    self.gone = self.gone or (
+                        f"{self.label}: the server stopped answering ({e!r}) and its /health fails: its engine "
+                        f"has likely died (the server log in the run folder's servers/ says why); finished "
+                        f"answers are kept in the response cache, rerun to complete")
+                    raise RequestFailed(self.gone) from e
                 if attempt == self.retries:
                     raise RequestFailed(f"{self.label}: {e!r} after {self.retries} retries "
                                         f"(raise run.max_retries or run.request_timeout_s)") from e
                 wait = min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S)
-                log.warning("%s: %r; retry %d/%d in %.0fs", self.label, e, attempt + 1, self.retries, wait)
+                self._warn_once(e, f"{self.label}: {e!r}; retry {attempt + 1}/{self.retries} in {wait:.0f}s "
+                                   f"(further retries for the same reason are not logged)")
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
+    async def _still_healthy(self) -> bool:
+        """One health probe at a time; a probe answers every request that failed meanwhile."""
+        if self._probe is None or self._probe.done() and self.loop.time() - self._probed_at > 1.0:
+            self._probed_at = self.loop.time()
+            self._probe = asyncio.ensure_future(asyncio.to_thread(self.healthy))
+        return await asyncio.shield(self._probe)
+
+    def _warn_once(self, e: BaseException, message: str) -> None:
+        kind = (type(e).__name__, str(e).split(":")[0] if isinstance(e, _Transient) else "")
+        if kind in self._warned:
+            self.unlogged_retries += 1
+            return
+        self._warned.add(kind)
+        log.warning("%s", message)
+
     def close(self) -> None:
+        if self.unlogged_retries:
+            log.info("%s: %d more retries for reasons already logged", self.label, self.unlogged_retries)
+
         async def shutdown():
             if self._session is not None:
                 await self._session.close()

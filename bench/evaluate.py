@@ -90,8 +90,16 @@ class _Metered:
 
     @property
     def api_key(self) -> str:
-        """The key from the environment variable the model's config names (never from config)."""
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else super().api_key
+        """The key in the environment variable the model's config names, and no other: lm-eval's
+        own fallback (``OPENAI_API_KEY``, for any endpoint) would send that key to servers it
+        was never meant for, over plain HTTP too. No variable named: no key."""
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    @property
+    def header(self) -> dict[str, str]:
+        """An ``Authorization`` header only when there is a key to send."""
+        key = self.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _with_progress(self, method, requests, unit: str, **kwargs):
         from tqdm import tqdm

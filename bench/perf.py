@@ -43,6 +43,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from bench.config import CONF_DIR
 from bench.validate import PROJECT_ROOT, resolve_paths
 
 GENERATION_TASKS = ["smoke_arith", "smoke_think"]
@@ -56,7 +57,7 @@ def compose(overrides: list[str]):
 
     import bench.config  # noqa: F401  (registers the schemas)
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
 
 

@@ -18,16 +18,14 @@ import shlex
 import sys
 import textwrap
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from bench.concurrency import Target, target_for
-from bench.config import BenchConfig, HardwareConfig, ModelConfig, Range, SourceKind, SuiteConfig, ThroughputBand
+from bench.config import (CONF_DIR, BenchConfig, HardwareConfig, ModelConfig, Range, SourceKind, SuiteConfig,
+                          ThroughputBand)
 from bench.cost import api_usd, device_usd
 from bench.serve import assign_gpus, devices_needed, server_command
 from bench.validate import max_gen_toks
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -354,7 +352,7 @@ def compose(overrides: list[str]) -> BenchConfig:
     from hydra import compose as hydra_compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
 
 

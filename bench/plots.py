@@ -26,12 +26,19 @@ def _figure(width: float, height: float, panels: int):
 
 
 def _save(fig, path: Path) -> None:
-    """``path`` (a .png name) and the same name in every other format."""
+    """``path`` (a .png name) and the same name in every other format (atomic writes: a full
+    disk is reported with the file's name)."""
+    import io
+
     import matplotlib
+
+    from bench.records import write_atomic
 
     with matplotlib.rc_context(SVG_RC):
         for fmt in FORMATS:
-            fig.savefig(path.with_suffix(f".{fmt}"), dpi=130, metadata={"Date": None} if fmt == "svg" else None)
+            image = io.BytesIO()
+            fig.savefig(image, format=fmt, dpi=130, metadata={"Date": None} if fmt == "svg" else None)
+            write_atomic(path.with_suffix(f".{fmt}"), image.getvalue())
 
 
 def _log_axis(ax, values: pd.Series, label: str) -> None:

@@ -83,7 +83,7 @@ def write_report(run: runs.Run, out: Path, partial: bool = False) -> pd.DataFram
     buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(samples, seed=seed)])
     records.write_atomic(out / "summary.csv", summary.to_csv(index=False))
-    summary.to_parquet(out / "summary.parquet", index=False)
+    records.write_atomic(out / "summary.parquet", summary.to_parquet(index=False))
     # The paper table carries only the counterparts' published rows; report.md shows them all.
     counterparts = published[published["model"].isin(set(reported_as.values()))]
     records.write_atomic(out / "table.tex", paper.table_tex(summary, counterparts))

@@ -26,6 +26,10 @@ from pathlib import Path
 from bench.config import ModelConfig, ServeConfig
 
 GRACE_S = 20.0
+STARTUP_GRACE_S = 2.0
+"""A server stopped while it starts (Ctrl-C, a start-up failure) serves nothing and holds no
+answer: it gets this long after SIGTERM, not GRACE_S (vLLM answers SIGTERM only once its
+engine is up, ~20 s later on a small CPU)."""
 # Set in every server's environment (to the server's log path, unique to a run and model) and
 # inherited by its engine and worker processes, so a leftover process of a given run can be
 # recognised by anyone (the tests do).
@@ -234,6 +238,11 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def health_ok(base: str) -> bool:
+    """``/health`` of a server whose base URL ends in /v1 answers 200."""
+    return _get(base.removesuffix("/v1") + "/health", timeout=5.0)[0] == 200
+
+
 class VllmServer:
     """Context manager: ``with VllmServer(model, log_path) as endpoint: ...``.
 
@@ -277,7 +286,7 @@ class VllmServer:
                     log.write(f"# bench: engine and worker threads reniced to {self.engine_nice}: "
                               f"{', '.join(reniced) or 'none found'}\n".encode())
         except BaseException:
-            self.stop()
+            self.stop(STARTUP_GRACE_S)
             raise
         return Endpoint(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
 
@@ -299,11 +308,11 @@ class VllmServer:
                           f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
                           f"last lines of {self.log_path}:\n{log_tail(self.log_path)}")
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = GRACE_S) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:

@@ -132,6 +132,8 @@ def _add_vs_teacher(df: pd.DataFrame) -> pd.DataFrame:
     teacher = df[df["role"] == "teacher"].set_index("task")
     acc = df["task"].map(teacher["accuracy"]) if not teacher.empty else math.nan
     usd = df["task"].map(teacher["usd"]) if not teacher.empty else math.nan
+    # Undefined (NaN, shown as n/a), not inf, where the teacher scores 0 or costs nothing.
+    acc, usd = (x.where(x > 0) if isinstance(x, pd.Series) else x for x in (acc, usd))
     return df.assign(quality_retained_vs_teacher=df["accuracy"] / acc, cost_ratio_vs_teacher=df["usd"] / usd)
 
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig
+from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,7 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     if len(teachers) > 1:
         errors.append(f"more than one teacher ({', '.join(teachers)}): set role=student or baseline on all but one")
     for key, m in cfg.models.items():
+        errors += [p for p in [name_problem(m.name, f"models.{key}.name")] if p]  # names files in the run folder
         errors += check_source(key, m, will_build)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
@@ -98,7 +99,10 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
     if not suite.tasks:
         errors.append(f"suite '{suite.name}' has no tasks: set suite.tasks=[...]")
     known = set(task_manager.all_tasks)
+    errors += unreadable_task_files(resolve_paths(suite.include_paths))
     for task in suite.tasks:
+        if name_problem(task, "suite.tasks"):
+            errors.append(name_problem(task, "suite.tasks"))
         if task not in known:
             local = sorted(n for n, e in task_manager.task_index.items()
                            if e.yaml_path and any(str(e.yaml_path).startswith(str(p))
@@ -123,6 +127,28 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
                 errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, "
                               f"or drop the task")
         errors += check_generation_fits(key, m, cfg, task_manager)
+    return errors
+
+
+def unreadable_task_files(folders: list[Path]) -> list[str]:
+    """Task YAMLs that do not parse, with the parser's reason, file and line: lm-eval's index
+    skips such a file without a word, and its task then looks unknown."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    errors = []
+    for path in sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*.yaml")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                yaml.load(f, Loader=Loader)  # noqa: S506 - a SafeLoader that also reads !function
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+            why = " ".join(filter(None, (getattr(e, "context", None), getattr(e, "problem", None)))) or str(e)
+            errors.append(f"task file {where}: YAML syntax error ({why}); lm-eval skips the file until it parses")
     return errors
 
 
@@ -240,9 +266,10 @@ def check_context(key: str, m: ModelConfig) -> list[str]:
     return []
 
 
-def check_items(cfg: BenchConfig, task_manager) -> list[str]:
-    """Every task has items to evaluate (loads each task's data, as the run would)."""
-    errors = []
+def check_items(cfg: BenchConfig, task_manager) -> tuple[list[str], dict[str, Any]]:
+    """Every task has items to evaluate (loads each task's data, as the run would); returns the
+    errors and the loaded lm-eval task objects."""
+    errors, tasks = [], {}
     for task in cfg.suite.tasks:
         try:
             loaded = task_manager.load_task_or_group([task])
@@ -251,15 +278,88 @@ def check_items(cfg: BenchConfig, task_manager) -> list[str]:
                 errors.append(f"task '{task}' of suite '{cfg.suite.name}' has no items (its data is empty): "
                               f"fix its data files or drop it from suite.tasks")
                 continue
-            errors.append(f"task '{task}' cannot be loaded ({type(e).__name__}: {str(e)[:200]}): check its "
-                          f"YAML and data files")
+            bad = bad_json_line(task_manager, task)
+            errors.append(f"task '{task}' cannot be loaded ({bad or f'{type(e).__name__}: {str(e)[:500]}'}): "
+                          f"check its YAML and data files")
             continue
         for name, obj in loaded.items():
             docs = getattr(obj, "eval_docs", None)
             if docs is not None and len(docs) == 0:
                 errors.append(f"task '{name}' of suite '{cfg.suite.name}' has no items (its evaluation split "
                               f"is empty): fix its data files or drop it from suite.tasks")
+            elif docs is not None:
+                tasks[name] = obj
+    return errors, tasks
+
+
+def bad_json_line(task_manager, task: str) -> str | None:
+    """The first line that is not JSON in a task's ``dataset_kwargs.data_files`` (for
+    ``dataset_path: json``, whose loader reports a row number and no file)."""
+    import json
+
+    entry = task_manager.task_index.get(task)
+    files = ((entry.cfg if entry is not None else None) or {}).get("dataset_kwargs", {}).get("data_files")
+    spread = list(files.values()) if isinstance(files, dict) else [files]
+    for path in [Path(f) for v in spread for f in (v if isinstance(v, list) else [v]) if isinstance(f, str)]:
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            try:
+                line.strip() and json.loads(line)
+            except ValueError as e:
+                return f"{path}, line {number}: not valid JSON ({e})"
+    return None
+
+
+def check_prompt_lengths(cfg: BenchConfig, tasks: dict[str, Any]) -> list[str]:
+    """Each generation task's longest prompts, counted by each self-hosted model's own (local)
+    tokenizer, must leave room in serve.max_model_len for a generated token: the server would
+    refuse them only once it has started."""
+    errors, prompts = [], {}
+    for key, m in cfg.models.items():
+        folder = Path(m.tokenizer or m.source)
+        if m.source_kind == SourceKind.api or not folder.is_dir():
+            continue  # a hub tokenizer would need the network; an API's context is not ours to set
+        count = prompt_counter(folder, m.mode == Mode.chat)
+        for name, task in tasks.items():
+            if name not in prompts:
+                prompts[name] = longest_prompts(task, cfg.suite)
+            if not prompts[name]:
+                continue
+            tokens = count([p for p, _ in prompts[name]])
+            worst = max(range(len(tokens)), key=tokens.__getitem__)
+            if tokens[worst] >= m.serve.max_model_len:
+                errors.append(f"task '{name}': a prompt of {tokens[worst]} tokens (item {prompts[name][worst][1]}) "
+                              f"does not fit model '{key}' (serve.max_model_len={m.serve.max_model_len}, and "
+                              f"the answer needs room too): raise models.{key}.serve.max_model_len, lower "
+                              f"suite.num_fewshot, or drop the task")
     return errors
+
+
+def longest_prompts(task, suite: SuiteConfig, n: int = 32) -> list[tuple[str, Any]]:
+    """(prompt, item) of the ``n`` longest generation prompts by characters that the run will
+    send (few-shot examples included); tokenizing only these keeps a large task cheap."""
+    if task.get_config("output_type") != "generate_until":
+        return []  # log-likelihood requests are cut to the context by lm-eval itself
+    if suite.num_fewshot is not None:
+        task.set_config(key="num_fewshot", value=suite.num_fewshot)
+    task.set_fewshot_seed(seed=suite.seed)
+    task.build_all_requests(limit=suite.limit, rank=0, world_size=1)
+    items = {inst.args[0]: inst.doc_id for inst in task.instances}
+    return sorted(items.items(), key=lambda item: -len(item[0]))[:n]
+
+
+def prompt_counter(folder: Path, chat: bool):
+    """Prompt lengths in tokens with a model folder's tokenizer (its chat template applied for
+    a chat model, as the server will)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    tok.model_max_length = 2**62  # lengths are compared with serve.max_model_len here, not its config
+    if chat and getattr(tok, "chat_template", None):
+        return lambda texts: [len(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
+                                                           add_generation_prompt=True)) for t in texts]
+    return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=True)["input_ids"]]
 
 
 def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True) -> None:
@@ -277,6 +377,7 @@ def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(),
     if machine:
         errors += check_machine(cfg)
         if not errors:  # loading every task's data is worth it only for a config that can run
-            errors += check_items(cfg, task_manager)
+            errors, tasks = check_items(cfg, task_manager)
+            errors += check_prompt_lengths(cfg, tasks)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import manifest, records
+from bench.status import read as read_status
 
 COPIED = ("config.json", records.PRICES, records.VERSIONS, records.STATUS, *manifest.RECORD_FILES)
 
@@ -61,9 +62,10 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
     if manifest.config_hash(cfg) != man.get("config_sha256"):
         problems.append("config.json does not hash to the manifest's config_sha256 (edited after the run?)")
     checked.append("config hash")
-    status = json.loads((run_dir / records.STATUS).read_text()).get("status") if (run_dir / records.STATUS).exists() else None
-    if status != "success":
-        problems.append(f"run status is {status!r}, not 'success': its records may be incomplete")
+    status = read_status(run_dir)
+    if status.get("status") != "success":
+        problems.append(f"run status is {status.get('status')!r}, not 'success': its records may be incomplete"
+                        + (f" ({status['error']})" if status.get("stale") else ""))
     for name, expected in (man.get("records") or {}).items():
         path = run_dir / name
         if not path.exists():

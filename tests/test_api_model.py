@@ -24,7 +24,7 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
     run_dir = tmp_path / "run"
     with VllmServer(teacher, tmp_path / "vendor" / "server.log") as endpoint:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.run", "~models.tiny_teacher", "~models.tiny_student",
+            [sys.executable, "-m", "bench", "run", "~models.tiny_teacher", "~models.tiny_student",
              "~models.tiny_control", "~models.frontier_api", "+model@models.api=local_api",
              f"models.api.api.base_url={endpoint.base}",
              "suite.limit=15", f"run.results_dir={tmp_path}", f"hydra.run.dir={run_dir}"],

@@ -116,3 +116,55 @@ def test_identity_of_hub_models_is_their_pinned_revision():
     assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
     unpinned = replace(hub, serve=replace(hub.serve, revision=None))
     assert model_identity(unpinned, 0)["revision"] == "unpinned"
+
+
+def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_path, caplog):
+    c = ResponseCache(tmp_path, "f" * 64)
+    good = c.request_key("gen", BODY)
+    c.put(good, {"body": {"i": 1}})
+    c.close()
+    with open(c.path, "a") as f:
+        f.write('{"foo": 1}\n[1, 2]\n"text"\n{"k": "x", "body": "not a dict"}\n{"k": "torn", "bo')
+    with caplog.at_level("WARNING", logger="bench.cache"):
+        again = ResponseCache(tmp_path, "f" * 64)
+        again.put(again.request_key("gen", {**BODY, "prompt": "other"}), {"body": {"i": 2}})
+        again.close()
+    assert again.get(good)["body"] == {"i": 1}
+    assert (again.skipped.foreign, again.skipped.torn) == (4, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(c.path) in warnings[0] and "1 torn" in warnings[0] and "4 not" in warnings[0]
+    # The torn line was ended before the new answer: the next reader loses nothing.
+    assert len(load_entries(c.path)) == 2
+
+
+WRITER = """
+import sys
+from bench.cache import ResponseCache
+cache = ResponseCache(sys.argv[1], "w" * 64)
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(300):
+    cache.put(cache.request_key("gen", {"prompt": str(i)}), {"body": {"i": i, "by": sys.argv[2]}, "pad": "x" * 5000})
+    cache.new_pass()
+cache.close()
+"""
+
+
+def test_two_processes_writing_one_cache_store_each_answer_once(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name], cwd=ROOT, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE) for name in "ab"]
+    for w in writers:
+        assert w.stdout.readline().strip() == "ready"
+    for w in writers:  # both start appending at once
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    for w in writers:
+        assert w.wait(timeout=120) == 0
+    lines = (tmp_path / f"{'w' * 24}.jsonl").read_text().splitlines()
+    keys = [json.loads(line)["k"] for line in lines]  # every line whole
+    assert len(keys) == len(set(keys)) == 300

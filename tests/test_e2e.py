@@ -1,6 +1,6 @@
 """The real pipeline: vLLM servers on the tiny zoo, lm-eval, records, summary, report.
 
-Runs `python -m bench.run` exactly as `make bench` does (the whole default suite, four
+Runs `python -m bench run` exactly as `make bench` does (the whole default suite, four
 models), and checks the run folder, down to the claims the README makes about it.
 """
 
@@ -30,7 +30,7 @@ STAND_IN = "frontier_api"  # the teacher's weights, billed as the API model it s
 def smoke_run(tmp_path_factory, zoo_dir) -> Path:
     results = tmp_path_factory.mktemp("results")
     run_dir = results / "smoke" / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench.run",
+    proc = subprocess.run([sys.executable, "-m", "bench", "run",
                            f"run.results_dir={results}", f"hydra.run.dir={run_dir}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -181,9 +181,9 @@ def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
 
 
 def start_run_until_first_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    """Start `bench.run` and return once the teacher's vLLM server is starting up."""
+    """Start `bench run` and return once the teacher's vLLM server is starting up."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.run", "suite.limit=5", f"run.results_dir={tmp_path}",
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "suite.limit=5", f"run.results_dir={tmp_path}",
                              f"hydra.run.dir={run_dir}"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "servers" / "tiny_teacher.log"

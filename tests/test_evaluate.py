@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -116,3 +118,51 @@ def test_cached_answers_keep_the_times_they_were_answered_at():
     assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
     # Entries from before: the pass's start, the answer's offset in it, and its latency.
     assert _cached_times({"s": 100.0, "t": 4.0, "latency_s": 1.5}) == (102.5, 104.0)
+
+
+def bench_run(tmp_path, *overrides: str, env: dict[str, str]):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "bench", "run", f"run.results_dir={tmp_path}", *overrides],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+
+
+def test_an_endpoint_gets_only_the_key_its_config_names(tmp_path, zoo_dir):
+    from fake_openai import api_only_run, fake_endpoint
+
+    secret = {"OPENAI_API_KEY": "sk-test-SECRET-123", "BENCH_TEST_KEY": "key-for-this-endpoint"}
+    with fake_endpoint() as (base, seen):
+        unnamed = bench_run(tmp_path / "a", *api_only_run(base), env=secret)  # local_api: api_key_env null
+        assert unnamed.returncode == 0, unnamed.stderr[-3000:]
+        assert len(seen.requests) >= 3 and seen.headers("Authorization") == [None] * len(seen.requests)
+        seen.requests.clear()
+        named = bench_run(tmp_path / "b", *api_only_run(base, "models.api.api.api_key_env=BENCH_TEST_KEY"),
+                          env=secret)
+        assert named.returncode == 0, named.stderr[-3000:]
+        assert len(seen.requests) >= 3
+        assert seen.headers("Authorization") == ["Bearer key-for-this-endpoint"] * len(seen.requests)
+    assert all("SECRET" not in json.dumps(h) for _, h, _ in seen.requests)
+
+
+def test_the_harness_sends_its_own_servers_no_key(monkeypatch, zoo_dir):
+    from bench.dispatch import Dispatcher
+    from bench.evaluate import make_lm
+    from fake_openai import fake_endpoint
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123")
+    model, suite = teacher()
+    with fake_endpoint() as (base, seen), Dispatcher(2, 30, 0, model.name) as dispatcher:
+        lm = make_lm(model, base, suite, 2, 30, dispatcher)
+        lm.warm_up(("generate",))
+        lm.generate_until([_instance("1+2=")])
+    assert len(seen.requests) >= 3 and seen.headers("Authorization") == [None] * len(seen.requests)
+
+
+def _instance(prompt: str):
+    from lm_eval.api.instance import Instance
+
+    return Instance("generate_until", {}, (prompt, {"until": ["\n"], "max_gen_toks": 4}), 0)

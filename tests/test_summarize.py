@@ -160,3 +160,16 @@ def test_repeats_are_summarized_over_items(run):
         assert row.repeats == 2 and row.n_items == len(g) // 2 and row.se_method == "item"
         assert row.pass_at_k == 1.0  # the second answer is always right
         assert row.ci95_low <= row.accuracy <= row.ci95_high
+
+
+def test_quality_retained_is_undefined_not_infinite_when_the_teacher_scores_zero(run):
+    from bench.sections import f
+
+    samples, runs, prices = run
+    samples = samples.copy()
+    samples.loc[(samples.role == "teacher") & (samples.task == "b"), "correct"] = 0.0
+    summary = summarize(samples, runs, prices).set_index(["model", "task"])
+    retained = summary.loc[("s", "b")].quality_retained_vs_teacher
+    assert summary.loc[("s", "b")].accuracy > 0 and math.isnan(retained)
+    assert f(retained, ".1%") == "n/a"
+    assert summary.loc[("s", "a")].quality_retained_vs_teacher > 0  # the other task keeps its ratio

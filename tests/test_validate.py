@@ -17,7 +17,7 @@ from conftest import ROOT, compose
 def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path, float]:
     run_dir = tmp_path / "run"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bench.run", f"hydra.run.dir={run_dir}",
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", f"hydra.run.dir={run_dir}",
                            f"run.results_dir={tmp_path}", *overrides],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     return proc, run_dir, time.perf_counter() - t0
@@ -45,14 +45,13 @@ def test_bad_input_fails_before_any_server(tmp_path, zoo_dir, overrides, message
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert message in out
-    assert not (run_dir / "servers").exists(), "a server was started"
-    assert not (run_dir / "samples.jsonl").exists()
+    assert not run_dir.exists(), "a refused run leaves no folder behind"
 
 
 def test_unknown_config_option_lists_the_available_ones(tmp_path):
     proc, _, _ = run_bench(tmp_path, "+model@models.x=llama9")
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    assert proc.returncode == 2, out  # a config Hydra cannot compose is a config error too
     assert "llama9" in out and "tiny_teacher" in out and "tiny_student" in out
 
 
@@ -152,6 +151,91 @@ def test_a_task_without_items_fails_before_any_server(tmp_path, zoo_dir):
 def test_unknown_suite_lists_the_available_ones(tmp_path):
     proc, run_dir, _ = run_bench(tmp_path, "suite=smoek")
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    assert proc.returncode == 2, out
     assert "smoek" in out and "smoke" in out and "r1" in out
     assert not (run_dir / "servers").exists()
+
+
+def test_an_unknown_key_exits_2(tmp_path):
+    proc, run_dir, _ = run_bench(tmp_path, "run.num_concurent=8")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "num_concurent" in out and not run_dir.exists()
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped", "a/../../escaped"])
+def test_an_experiment_name_that_leaves_the_results_folder_is_refused(tmp_path, name):
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", f"run.results_dir={results}",
+                           f"experiment.name={name}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "would name a path outside run.results_dir" in out
+    assert not (tmp_path / "escaped").exists() and not any(results.rglob("*"))
+
+
+def test_a_model_name_that_is_not_a_plain_file_name_is_refused(tmp_path, zoo_dir):
+    proc, run_dir, _ = run_bench(tmp_path, "models.tiny_student.name=../../student")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "models.tiny_student.name='../../student' would name a path outside" in out
+    assert not run_dir.exists() and not (tmp_path.parent / "student.log").exists()
+
+
+def test_a_misspelt_folder_in_the_zoo_is_caught_before_any_server(tmp_path, zoo_dir):
+    proc, run_dir, _ = run_bench(tmp_path, "models.tiny_student.source=${zoo_dir}/tiny_studnet")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "no model folder at" in out and "tiny_studnet" in out
+    assert "Repo id" not in out and not run_dir.exists()
+
+
+def own_task(tmp_path: Path, name: str = "my_arith") -> Path:
+    """A copy of the smoke arithmetic task under another name, in a folder of its own."""
+    import shutil
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    for f in ("data.py", "arith.jsonl"):
+        shutil.copy(ROOT / "bench" / "tasks" / "smoke" / f, tasks / f)
+    text = (ROOT / "bench" / "tasks" / "smoke" / "arith.yaml").read_text()
+    (tasks / "arith.yaml").write_text(text.replace("task: smoke_arith", f"task: {name}").replace("tag: smoke\n", ""))
+    return tasks
+
+
+def test_a_task_yaml_syntax_error_shows_the_parser_error_with_file_and_line(tmp_path, zoo_dir):
+    tasks = own_task(tmp_path)
+    yaml = tasks / "arith.yaml"
+    lines = yaml.read_text().splitlines()
+    bad = next(i for i, line in enumerate(lines) if line.startswith("doc_to_text:"))
+    lines[bad] = 'doc_to_text: "{{question}}'  # an unclosed quote
+    yaml.write_text("\n".join(lines) + "\n")
+    proc, run_dir, _ = run_bench(tmp_path, f"suite.include_paths=[{tasks}]", "suite.tasks=[my_arith]")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"task file {yaml}, line " in out and "YAML syntax error" in out
+    assert not run_dir.exists()
+
+
+def test_a_bad_jsonl_line_is_named_with_its_file_and_line(tmp_path, zoo_dir):
+    tasks = own_task(tmp_path)
+    data = tasks / "arith.jsonl"
+    lines = data.read_text().splitlines()
+    lines[6] = lines[6][:-1]  # a line cut short
+    data.write_text("\n".join(lines) + "\n")
+    proc, run_dir, _ = run_bench(tmp_path, f"suite.include_paths=[{tasks}]", "suite.tasks=[my_arith]")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"{data}, line 7: not valid JSON" in out
+    assert not run_dir.exists()
+
+
+def test_a_prompt_longer_than_the_context_fails_before_any_server(tmp_path, zoo_dir):
+    # Twenty worked examples in front of each question: about 240 characters, and the tiny
+    # models' tokenizer has one token per character, against serve.max_model_len=128.
+    proc, run_dir, seconds = run_bench(tmp_path, "run.only=tiny_student", "suite.tasks=[smoke_arith]",
+                                       "suite.num_fewshot=20", "suite.limit=3")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "does not fit model 'tiny_student' (serve.max_model_len=128" in out
+    assert "starting its vLLM server" not in out and not run_dir.exists()
