@@ -517,6 +517,7 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             repeat=repeat,
             cluster=_cluster(s, cluster_field),
             from_cache=all(r.from_cache for r in reqs),
+            **_wall_span(reqs),
         ))
     leftover = sum(len(q) for q in pending.values())
     if leftover:
@@ -532,6 +533,17 @@ def _cluster(sample: dict, field: str | None) -> str | None:
         raise RuntimeError(f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
                            f"has no such field (fields: {', '.join(sorted(doc))})")
     return str(doc[field])
+
+
+def _wall_span(reqs: list[RequestMeter]) -> dict[str, float | None]:
+    """``sent_at``/``done_at`` of a sample: its first request sent and its last answer received
+    (epoch seconds), from meters that carry both; None when any of its meters does not (or
+    when they are not a forward span, e.g. a relative clock)."""
+    sent = [getattr(r, "sent_at", None) for r in reqs]
+    done = [getattr(r, "done_at", None) for r in reqs]
+    if not reqs or any(v is None for v in (*sent, *done)) or max(done) < min(sent):
+        return {"sent_at": None, "done_at": None}
+    return {"sent_at": float(min(sent)), "done_at": float(max(done))}
 
 
 def _first(values) -> float | None:

@@ -115,10 +115,22 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
         assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
         assert row.usd_per_1k_samples == pytest.approx(usd / len(g) * 1000, rel=1e-12)
         assert row.usd_per_correct == pytest.approx(usd / g.correct.sum(), rel=1e-12)
-        assert row.usd_per_1m_output_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
-        mine = runs[runs.model == row.model]
-        out = samples[samples.model == row.model].completion_tokens.sum()
-        assert row.steady_usd_per_1m_output_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+        # Generation per generated token, log-likelihood scoring (smoke_choice) per processed token.
+        choice = runs.task.isin(["smoke_choice"])
+        mine = runs[(runs.model == row.model) & (choice if row.task == "smoke_choice" else ~choice)]
+        model_samples = samples[(samples.model == row.model) & samples.task.isin(mine.task)]
+        if row.task == "smoke_choice":
+            tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert row.usd_per_1m_processed_tokens == pytest.approx(usd / tokens * 1e6, rel=1e-12)
+            processed = model_samples.prompt_tokens.sum() + model_samples.completion_tokens.sum()
+            assert row.steady_usd_per_1m_processed_tokens == pytest.approx(
+                per_second / (processed / mine.wall_s.sum()) * 1e6)
+            assert pd.isna(row.usd_per_1m_generated_tokens) and pd.isna(row.steady_usd_per_1m_generated_tokens)
+        else:
+            assert row.usd_per_1m_generated_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
+            out = model_samples.completion_tokens.sum()
+            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+            assert pd.isna(row.usd_per_1m_processed_tokens)
         teacher_usd = summary[(summary.role == "teacher") & (summary.task == row.task)].usd.item()
         assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)
 
@@ -293,3 +305,6 @@ def test_bench_verify_passes_then_catches_tampering(smoke_run, tmp_path):
     assert bad.returncode == 1
     assert "samples.jsonl: content differs" in bad.stdout
     assert "scores" in bad.stdout and "summary.csv differs" in bad.stdout
+    # Every derived file is rebuilt and compared, not only the summary.
+    for name in ("paired.csv", "report.md", "table.tex"):
+        assert f"MISMATCH: {name}" in bad.stdout, name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -43,6 +45,34 @@ def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
     assert row.n_requests == 4 and row.prompt_tokens == 20 and row.completion_tokens == 4
     assert row.response == "3" and row.extracted == "0" and row.correct == 1.0
     assert row.latency_s == pytest.approx(0.2)
+
+
+@dataclass(frozen=True)
+class TimedMeter(RequestMeter):
+    """A meter that carries wall-clock send and answer times (epoch seconds)."""
+
+    sent_at: float | None = None
+
+
+def test_wall_clock_span_is_first_send_to_last_answer_and_none_when_not_metered():
+    model, _ = teacher()
+    args = [("1+2=", c) for c in ("3", "4", "13", "2")]
+    sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
+              "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
+    sent, done = (100.3, 100.0, 100.2, 100.1), (100.5, 100.9, 100.4, 100.6)
+    meter = [TimedMeter(("ll", p, c), 5, 1, "length", d - s, done_at=d, sent_at=s)
+             for (p, c), s, d in zip(args, sent, done)]
+    (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len)
+    assert (row.sent_at, row.done_at) == (100.0, 100.9)  # the options run concurrently: 0.9 s, not their sum
+    assert row.latency_s == pytest.approx(sum(d - s for s, d in zip(sent, done)))
+    # Today's meters keep no send time (and their done_at counts from the pass's start): not measured.
+    (row,) = to_records(model, "smoke_choice", [sample],
+                        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05, done_at=1.5) for p, c in args],
+                        count_tokens=len)
+    assert row.sent_at is None and row.done_at is None
+    gen = [TimedMeter(("gen", "1+1="), 4, 1, "stop", 0.2, done_at=50.0, sent_at=60.0)]  # not a forward span
+    (row,) = to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], gen, count_tokens=len)
+    assert row.sent_at is None and row.done_at is None
 
 
 def test_a_sample_without_its_request_is_an_error_not_a_silent_zero():
