@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from omegaconf import OmegaConf
 
@@ -47,30 +45,24 @@ def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
     assert row.latency_s == pytest.approx(0.2)
 
 
-@dataclass(frozen=True)
-class TimedMeter(RequestMeter):
-    """A meter that carries wall-clock send and answer times (epoch seconds)."""
-
-    sent_at: float | None = None
-
-
-def test_wall_clock_span_is_first_send_to_last_answer_and_none_when_not_metered():
+def test_item_span_is_first_send_to_last_answer_and_each_request_keeps_its_own():
     model, _ = teacher()
     args = [("1+2=", c) for c in ("3", "4", "13", "2")]
     sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
               "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
     sent, done = (100.3, 100.0, 100.2, 100.1), (100.5, 100.9, 100.4, 100.6)
-    meter = [TimedMeter(("ll", p, c), 5, 1, "length", d - s, done_at=d, sent_at=s)
+    meter = [RequestMeter(("ll", p, c), 5, 1, "length", d - s, sent_at=s, answered_at=d, task="smoke_choice")
              for (p, c), s, d in zip(args, sent, done)]
-    (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len)
+    requests: list = []
+    (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len, requests_out=requests)
     assert (row.sent_at, row.done_at) == (100.0, 100.9)  # the options run concurrently: 0.9 s, not their sum
     assert row.latency_s == pytest.approx(sum(d - s for s, d in zip(sent, done)))
-    # Today's meters keep no send time (and their done_at counts from the pass's start): not measured.
+    assert [(r.sent_at, r.answered_at, r.kind) for r in requests] == [(s, d, "ll") for s, d in zip(sent, done)]
+    # Meters without times (0: not measured), or not a forward span: no item span.
     (row,) = to_records(model, "smoke_choice", [sample],
-                        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05, done_at=1.5) for p, c in args],
-                        count_tokens=len)
+                        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in args], count_tokens=len)
     assert row.sent_at is None and row.done_at is None
-    gen = [TimedMeter(("gen", "1+1="), 4, 1, "stop", 0.2, done_at=50.0, sent_at=60.0)]  # not a forward span
+    gen = [RequestMeter(("gen", "1+1="), 4, 1, "stop", 0.2, sent_at=60.0, answered_at=50.0)]
     (row,) = to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], gen, count_tokens=len)
     assert row.sent_at is None and row.done_at is None
 
@@ -113,14 +105,14 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
 
     cfg = OmegaConf.to_object(compose(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"]))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
-    lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 3, 60)
+    lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 60, None)
     assert isinstance(lm, MeteredOpenAIChatCompletions)
     assert lm.base_url == "https://api.openai.com/v1/chat/completions" and lm.model == "o1-2024-12-17"
     assert lm.api_key == "sk-test-key"
     payload = lm._create_payload([{"role": "user", "content": "1+1="}], generate=True,
                                  gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0})
     assert payload["max_completion_tokens"] == 64 and "stop" not in payload and payload["temperature"] == 1
-    claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 3, 60)
+    claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 60, None)
     assert type(claude).__name__ == "MeteredChatCompletions"
     assert claude.base_url == "https://api.anthropic.com/v1/chat/completions"
 
@@ -140,14 +132,9 @@ def test_o1_style_payloads_drop_top_p():
     assert gpt["top_p"] == 0.95 and "\n\n" in gpt["stop"]
 
 
-def test_serving_time_is_the_union_of_the_passes_spans():
-    from bench.evaluate import serving_seconds
+def test_cached_answers_keep_the_times_they_were_answered_at():
+    from bench.evaluate import _cached_times
 
-    def m(attempt: str, start: float, done: float) -> RequestMeter:
-        return RequestMeter(("gen", "x"), 1, 1, "stop", 0.1, done_at=done, attempt=attempt, pass_start=start)
-
-    # Two passes one after the other add up; the last answer of each pass ends its span.
-    assert serving_seconds([m("a", 100, 1), m("a", 100, 4), m("b", 200, 3)]) == pytest.approx(7)
-    # Passes side by side overlap: 100-110 and 105-112 cover 12 seconds, not 17.
-    assert serving_seconds([m("a", 100, 10), m("b", 105, 7)]) == pytest.approx(12)
-    assert serving_seconds([]) == 0
+    assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
+    # Entries from before: the pass's start, the answer's offset in it, and its latency.
+    assert _cached_times({"s": 100.0, "t": 4.0, "latency_s": 1.5}) == (102.5, 104.0)
