@@ -33,9 +33,15 @@ def request_kind(g: pd.DataFrame) -> str:
     return LOGLIKELIHOOD if (g["n_requests"] > 1).all() else GENERATE
 
 
-def request_latencies(g: pd.DataFrame) -> pd.Series:
-    """Per-request client latency of each sample: a multiple-choice sample's summed latency over
-    its option requests, which run side by side, is divided by their number (their mean)."""
+def request_latencies(g: pd.DataFrame, requests: pd.DataFrame | None = None) -> pd.Series:
+    """Client latency of each HTTP request of this model x task, send to full response: from
+    ``requests.jsonl`` where the run has it; otherwise from the samples, where a multiple-choice
+    sample's summed latency over its option requests is divided by their number (their mean:
+    records written before ``requests.jsonl`` keep no single option's time)."""
+    if requests is not None and not requests.empty:
+        mine = requests[(requests["model"] == g["model"].iloc[0]) & (requests["task"] == g["task"].iloc[0])]
+        if len(mine):
+            return (mine["answered_at"].astype(float) - mine["sent_at"].astype(float)).reset_index(drop=True)
     return g["latency_s"].astype(float) / g["n_requests"].clip(lower=1)
 
 
@@ -51,7 +57,7 @@ def _live_tokens(g: pd.DataFrame) -> int:
     return int(live["prompt_tokens"].sum() + live["completion_tokens"].sum())
 
 
-def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
+def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | None) -> dict:
     n = len(g)
     k = int(round(g["correct"].sum()))
     wall = float(run["wall_s"])
@@ -63,7 +69,7 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
     server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))
     closed = g["reasoning_closed"]
     kind = request_kind(g)
-    per_request, per_item = request_latencies(g), item_latencies(g)
+    per_request, per_item = request_latencies(g, requests), item_latencies(g)
     p50, p99 = float(per_request.median()), float(np.percentile(per_request, 99))
     return {
         "model": g["model"].iloc[0], "role": g["role"].iloc[0], "task": g["task"].iloc[0],
@@ -98,8 +104,11 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
 
 
 def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
-              model_runs: pd.DataFrame | None = None) -> pd.DataFrame:
+              model_runs: pd.DataFrame | None = None, requests: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per model x task; every number is a function of the records and prices passed in.
+
+    ``requests``: one row per HTTP request (``requests.jsonl``) for per-request latencies; without
+    it (older runs) they are taken from the samples (see ``request_latencies``).
 
     ``model_runs``: when a model's tasks shared one request pool, the server's counters and the
     energy were measured for the model as a whole: the token check is then per model (the same
@@ -109,7 +118,7 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
         if col not in samples:
             samples = samples.assign(**{col: default})
     runs = task_runs.set_index(["model", "task"])
-    rows = [_row(g, runs.loc[(model, task)], prices["models"][model])
+    rows = [_row(g, runs.loc[(model, task)], prices["models"][model], requests)
             for (model, task), g in samples.groupby(["model", "task"], sort=False)]
     df = pd.DataFrame(rows)
     if model_runs is not None and not model_runs.empty:

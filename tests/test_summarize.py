@@ -121,6 +121,32 @@ def test_latency_per_request_and_per_item(run):
     assert "item_latency_p50_s" in summarize(samples.drop(columns=["sent_at", "done_at"]), runs, prices)
 
 
+def test_per_request_latency_comes_from_the_request_records_where_the_run_has_them(run):
+    """One option of each multiple-choice item is slow: the requests' own times show it (p99
+    over 10x p50: a stall), where the samples' mean over an item's options would hide it."""
+    samples, runs, prices = run
+    rng = random.Random(3)
+    requests = []
+    for s in samples[samples.task == "mc"].itertuples():
+        times = [rng.uniform(0.1, 0.2) for _ in range(s.n_requests)]
+        if s.doc_id < 2:
+            times[0] = 5.0
+        requests += [{"model": s.model, "task": s.task, "doc_id": s.doc_id, "repeat": 0, "kind": "ll",
+                      "sent_at": s.sent_at, "answered_at": s.sent_at + t, "prompt_tokens": 1, "completion_tokens": 1,
+                      "from_cache": False} for t in times]
+    requests = pd.DataFrame(requests)
+    summary = summarize(samples, runs, prices, requests=requests).set_index(["model", "task"])
+    for (model, task), row in summary.iterrows():
+        mine = requests[(requests.model == model) & (requests.task == task)]
+        if task != "mc":  # no request records for it: from the samples, as for older runs
+            g = samples[(samples.model == model) & (samples.task == task)]
+            assert row.request_latency_p50_s == pytest.approx(g.latency_s.median())
+            continue
+        latency = mine.answered_at - mine.sent_at
+        assert len(latency) == 80 and row.request_latency_p50_s == pytest.approx(latency.median())
+        assert row.request_latency_p99_s == pytest.approx(latency.quantile(0.99)) and row.latency_stall
+
+
 def test_a_stall_is_flagged():
     rng = random.Random(1)
     rows = fake_records("t", "teacher", "a", [1] * 200, rng)
