@@ -352,10 +352,10 @@ def kappa_matrix(pairs: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 METRIC_LABELS = {
-    "error_consistency": "error consistency (kappa)",
+    "error_consistency": "error consistency (Cohen's κ, right/wrong)",
     "same_wrong_answer": "same wrong answer",
-    "kappa_p": "kappa_p (Goel et al., 2025)",
-    "cohen_kappa_choice": "Cohen's kappa, chosen option",
+    "kappa_p": "κp, chosen option (CAPA; Goel et al., 2025)",
+    "cohen_kappa_choice": "Cohen's κ, chosen option",
     "surface_similarity": "surface similarity",
 }
 """How the report names each metric of ``evidence.csv``."""

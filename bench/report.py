@@ -139,18 +139,19 @@ def evidence_section(run_dir: Path, samples: pd.DataFrame, seed: int, scored: pd
              "Does a model imitate another beyond shared correctness? Two good models agree on right "
              "answers because both are right; a distilled student also agrees with its teacher on the "
              "wrong ones. 95% intervals from a seeded item bootstrap; definitions in `bench/evidence.py`. "
-             "Error consistency is Cohen's kappa on right/wrong, undefined when either model is always right or "
-             "always wrong. On multiple choice, kappa_p is CAPA's kappa_p (Goel et al., 2025, \"Great Models "
-             "Think Alike and this Undermines AI Oversight\", arXiv:2502.04313) on the chosen option: chance "
-             "agreement from the accuracies with errors spread evenly over the wrong options; Cohen's kappa on "
-             "the chosen option, beside it, takes chance from each model's own option frequencies instead."
+             "Error consistency is Cohen's κ on right/wrong, undefined when either model is always right or "
+             "always wrong. On multiple choice, κp (`kappa_p` in `evidence.csv`) is CAPA's κp (Goel et al., 2025, "
+             "\"Great Models Think Alike and this Undermines AI Oversight\", arXiv:2502.04313) on the chosen "
+             "option: chance agreement from the accuracies with errors spread evenly over the wrong options; "
+             "Cohen's κ on the chosen option (`cohen_kappa_choice`), beside it, takes chance from each model's "
+             "own option frequencies instead."
              + (" Items were answered several times: each pair is compared on the first response (repeat 0)."
                 if "repeat" in samples and (samples["repeat"].fillna(0) > 0).any() else ""), "",
              "### Reading", ""]
     lines += evidence.reading(samples, pairs, recognition, seed)
     if not pairs.empty:
-        lines += ["", "### Error consistency matrix (kappa; 1 on the diagonal; undefined where a model is always "
-                  "right or always wrong)", ""]
+        lines += ["", "### Error consistency matrix (Cohen's κ on right/wrong; 1 on the diagonal; undefined where a "
+                  "model is always right or always wrong)", ""]
         for task in dict.fromkeys(pairs["task"]):
             m = evidence.kappa_matrix(pairs, task)
             cell = lambda v: "undefined" if v != v else f"{v:.2f}"  # noqa: E731

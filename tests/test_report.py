@@ -188,8 +188,10 @@ def test_kappa_against_a_teacher_without_errors_reads_undefined_everywhere(tmp_p
     assert len(with_teacher) == 2 * (3 + 1)  # each pair: kappa on every task, kappa_p on the multiple-choice one
     assert with_teacher.value.isna().all() and (with_teacher.note == "undefined: tiny_teacher made no errors").all()
     text = (folder / "report.md").read_text()
-    assert "0.00 [0.00, 0.00]" not in text
+    kappa_lines = [line for line in text.splitlines() if "tiny_teacher" in line and "κ" in line]
+    assert not any("0.00 [0.00, 0.00]" in line for line in kappa_lines)
+    assert sum("| undefined: tiny_teacher made no errors |" in line for line in kappa_lines) == 2 * (3 + 1)
     assert "| tiny_teacher | undefined | undefined | undefined |" in text  # the matrix, diagonal included
-    assert "| smoke_arith | tiny_teacher / tiny_student | error consistency (kappa) | undefined: tiny_teacher made no " \
-           "errors |" in text
+    assert ("| smoke_arith | tiny_teacher / tiny_student | error consistency (Cohen's κ, right/wrong) | undefined: "
+            "tiny_teacher made no errors |") in text
     assert "tiny_teacher made no errors here, so shared errors cannot be measured (error consistency is undefined)" in text
