@@ -1,8 +1,9 @@
 """A synthetic but realistic run folder, written with the real record types, for report tests.
 
 Every file a finished run leaves for the report is there (config.json, prices.json,
-versions.json, status.json, samples.jsonl, task_runs.jsonl, servers.jsonl, recognition.jsonl,
-lm_eval/); only the answers are drawn from a seeded RNG instead of a model.
+versions.json, status.json, samples.jsonl, requests.jsonl, task_runs.jsonl, model_runs.jsonl,
+servers.jsonl, recognition.jsonl, lm_eval/); only the answers and their timing are drawn from a
+seeded RNG instead of a model. Serving times follow from the request intervals as in a real run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from bench import manifest, records
 from bench.cost import prices_used
+from bench.metering import Interval, serving_time, task_shares, utilisation
 
 HARDWARE = {"name": "cpu", "device": "cpu", "device_kind": "cpu-2vcpu", "count": 1, "usd_per_device_hour": 0.0816,
             "price_source": "AWS EC2 on-demand (test)", "price_as_of": "2026-06"}
@@ -112,12 +114,12 @@ def _samples(spec: Spec, rng: random.Random) -> list[records.SampleRecord]:
     return rows
 
 
-def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.SampleRecord], dict]:
+def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.SampleRecord], list]:
     """Send and answer times as a client with ``spec.concurrency`` requests in flight would see
     them, one model x task after another (a multiple-choice item's options run side by side);
-    latencies made consistent with them. Returns the rows and each model x task's serving time."""
+    latencies made consistent with them. Returns the rows and one ``RequestRecord`` per request."""
     rng = random.Random(spec.seed + 1)  # its own stream: the answers do not depend on the timing
-    clock, spans, out = spec.start, {}, []
+    clock, requests, out = spec.start, [], []
     for m in spec.models:
         for t in spec.tasks:
             mine = [r for r in rows if r.model == m.name and r.task == t.name]
@@ -131,10 +133,27 @@ def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.S
                 done = sent + max(options)
                 heapq.heappush(slots, done)
                 out.append(replace(r, latency_s=sum(options), sent_at=sent, done_at=done))
-            end = max(x.done_at for x in out[-len(mine):])
-            spans[(m.name, t.name)] = end - clock
-            clock = end + 1.0
-    return out, spans
+                requests += [records.RequestRecord(
+                    model=r.model, task=r.task, doc_id=r.doc_id, repeat=r.repeat, kind="ll" if t.choices else "gen",
+                    sent_at=sent, answered_at=sent + o, prompt_tokens=r.prompt_tokens // r.n_requests,
+                    completion_tokens=r.completion_tokens // r.n_requests, from_cache=False) for o in options]
+            clock = max(x.done_at for x in out[-len(mine):]) + 1.0
+    return out, requests
+
+
+def _metered(spec: Spec, requests: list) -> tuple[dict, list[records.ModelRun]]:
+    """Each model x task's serving time and each model's record, as the runner derives them
+    from the request intervals (``bench.metering``)."""
+    shares, model_runs = {}, []
+    for m in spec.models:
+        intervals = [Interval(r.task, r.sent_at, r.answered_at, r.prompt_tokens + r.completion_tokens)
+                     for r in requests if r.model == m.name]
+        shares.update({(m.name, task): s for task, s in task_shares(intervals).items()})
+        model_runs.append(records.ModelRun(
+            model=m.name, role=m.role, scheduler="sequential", target_in_flight=spec.concurrency, passes_at_once=1,
+            serving_s=serving_time(intervals), utilisation=utilisation(intervals, spec.concurrency),
+            harness_s=serving_time(intervals) + 1.0, requests_live=len(intervals)))
+    return shares, model_runs
 
 
 def write(folder: Path, spec: Spec | None = None) -> Path:
@@ -150,7 +169,10 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
     samples = _samples(spec, rng)
     spans: dict = {}
     if spec.timed:
-        samples, spans = _timed(spec, samples)
+        samples, requests = _timed(spec, samples)
+        spans, model_runs = _metered(spec, requests)
+        records.append_jsonl(folder / records.REQUESTS, requests)
+        records.append_jsonl(folder / records.MODEL_RUNS, model_runs)
     records.append_jsonl(folder / records.SAMPLES, samples)
     runs = []
     for m in spec.models:
