@@ -12,7 +12,8 @@ Checks, without any model or server:
 - every derived file, rebuilt from the records in a scratch folder, equals the one on disk:
   tables cell by cell (numbers to a relative tolerance of ``RTOL`` and no absolute one, so a
   $ figure of 1e-8 is held to the same standard as an accuracy), the report, LaTeX table and
-  plots byte for byte once the run folder's own path is put back in place of the scratch one.
+  plots byte for byte once the path the report names (its run folder, or the folder it was
+  copied from) is put back in place of the scratch one.
 
 Exit code 0 when all hold, 1 with one line per mismatch otherwise.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -130,9 +132,24 @@ def _first_difference(name: str, stored: str, fresh: str) -> str:
             f"rebuilt {show(b)}")
 
 
+def _put_back_path(stored: str, rebuilt: str, scratch: str) -> str:
+    """``rebuilt`` with the scratch folder's path replaced by the one ``stored`` names in its
+    place (the folder the report was written in: the run folder, or the folder it was copied
+    from), taken from the first line that differs only there; unchanged when none does."""
+    if scratch not in rebuilt:
+        return rebuilt
+    for x, y in zip(stored.splitlines(), rebuilt.splitlines()):
+        if scratch in y:
+            match = re.fullmatch("(.+?)".join(re.escape(part) for part in y.split(scratch)), x)
+            if match and len(set(match.groups())) == 1:
+                return rebuilt.replace(scratch, match.group(1))
+    return rebuilt
+
+
 def compare_outputs(run_dir: Path, scratch: Path) -> list[str]:
     """Every derived file on disk against its rebuilt twin in ``scratch``; paths are the only
-    difference allowed (the rebuilt text names the scratch folder where the original names the run)."""
+    difference allowed (the rebuilt text names the scratch folder where the original names the
+    folder it was written in)."""
     problems = []
     for name in (*TABLES, *TEXTS, *BINARIES):
         mine, fresh = run_dir / name, scratch / name
@@ -144,7 +161,7 @@ def compare_outputs(run_dir: Path, scratch: Path) -> list[str]:
             problems += compare_tables(name, _read_table(mine), _read_table(fresh))
         elif name in TEXTS:
             stored, rebuilt = mine.read_text(encoding="utf-8"), fresh.read_text(encoding="utf-8")
-            rebuilt = rebuilt.replace(str(scratch), str(run_dir))
+            rebuilt = _put_back_path(stored, rebuilt, str(scratch))
             if stored != rebuilt:
                 problems.append(_first_difference(name, stored, rebuilt))
         elif mine.read_bytes() != fresh.read_bytes():
