@@ -117,7 +117,12 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             usd = (fresh * p["input"] + g.cached_prompt_tokens.sum() * p["cached_input"]
                    + g.completion_tokens.sum() * p["output"]) / 1e6
             assert row.usd == pytest.approx(usd, rel=1e-12)
-            assert row.steady_usd_per_1m_output_tokens == p["output"]
+            if row.task == "smoke_choice":  # log-likelihood work: per processed token, never per "output" token
+                assert row.usd_per_1m_processed_tokens == pytest.approx(
+                    usd / (g.prompt_tokens.sum() + g.completion_tokens.sum()) * 1e6, rel=1e-12)
+                assert pd.isna(row.steady_usd_per_1m_generated_tokens)
+            else:
+                assert row.steady_usd_per_1m_generated_tokens == p["output"]
             continue
         assert p["basis"] == "device_time"
         per_second = p["devices"] * p["usd_per_device_hour"] / 3600
