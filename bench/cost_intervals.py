@@ -8,7 +8,9 @@ not serving time); the answers completed per bin form a throughput series, resam
 circular block bootstrap (blocks of consecutive bins, so a stall stays one event). A
 replicate's mean rate r* against the measured r gives a serving time, and a $, of r / r* times
 the measured one. This covers variation within the run only, not run-to-run or
-machine-to-machine differences.
+machine-to-machine differences. When a model's tasks share one request pool (``bench.dispatch``),
+a task's throughput also rises and falls with the other tasks' load over its span; the interval
+includes that variation, so it errs wide rather than narrow.
 
 $ per correct answer also depends on how many answers were right: items are resampled too,
 per task (stratified) and with the same draw for every model (paired), and a replicate's
