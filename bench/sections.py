@@ -259,7 +259,8 @@ def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
     lines += ["*request p50/p99*: client-measured latency of each HTTP request, send to full response "
               "(`requests.jsonl`; for runs without it, a multiple-choice item's mean over its option requests). "
               "*item p50*: an item's first request sent to its last answer received; a multiple-choice item's "
-              "option requests run side by side, so this is not their sum (n/a: no request times recorded). "
+              "option requests overlap (or wait apart in a full request pool), so this is neither their sum nor "
+              "one request's time (n/a: no request times recorded). "
               "*(stall)*: request p99 over 10x its p50.", ""]
     lines += table(["task", "model", "wall s", "device s", "out tok/s", "req/s", "request p50/p99 ms",
                     "item p50 ms", "TTFT p50/p90/p99 ms", "TPOT p50/p90/p99 ms"],

@@ -152,6 +152,25 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
         assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)
 
 
+def test_latency_per_request_and_per_item(smoke_run):
+    """Per request: each HTTP request's own send-to-answer time. Per item: first send to last
+    answer, which for multiple choice covers every option request (sent side by side, or apart
+    when the pool is full: neither their sum nor one request's time)."""
+    summary = pd.read_csv(smoke_run / "summary.csv")
+    requests = pd.DataFrame(records.read_jsonl(smoke_run / "requests.jsonl"))
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
+    for row in summary.itertuples():
+        mine = requests[(requests.model == row.model) & (requests.task == row.task)]
+        assert row.request_latency_p50_s == pytest.approx((mine.answered_at - mine.sent_at).median(), rel=1e-9)
+    choice = samples[(samples.task == "smoke_choice") & (samples.model == "tiny_student")].set_index("doc_id")
+    options = requests[(requests.task == "smoke_choice") & (requests.model == "tiny_student")]
+    longest = (options.answered_at - options.sent_at).groupby(options.doc_id).max()
+    item = choice.done_at - choice.sent_at
+    assert (item >= longest.reindex(item.index) - 1e-9).all()
+    row = summary[(summary.task == "smoke_choice") & (summary.model == "tiny_student")].iloc[0]
+    assert row.item_latency_p50_s == pytest.approx(item.median(), rel=1e-9)
+
+
 def test_token_sums_agree_with_vllm_counters_within_one_percent(smoke_run):
     summary = pd.read_csv(smoke_run / "summary.csv")
     served = summary[summary.model.isin(SELF_HOSTED)]
