@@ -451,6 +451,7 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             repeat=repeat,
             cluster=_cluster(s, cluster_field),
             from_cache=all(r.from_cache for r in reqs),
+            **_wall_span(reqs),
         ))
     leftover = sum(len(q) for q in pending.values())
     if leftover:
@@ -466,6 +467,16 @@ def _cluster(sample: dict, field: str | None) -> str | None:
         raise RuntimeError(f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
                            f"has no such field (fields: {', '.join(sorted(doc))})")
     return str(doc[field])
+
+
+def _wall_span(reqs: list[RequestMeter]) -> dict[str, float | None]:
+    """``sent_at``/``done_at`` of a sample: its first request sent and its last answer received
+    (epoch seconds); None when a meter carries no times (0: not measured) or they do not form a
+    forward span."""
+    sent, done = [r.sent_at for r in reqs], [r.answered_at for r in reqs]
+    if not reqs or min(sent) <= 0 or max(done) < min(sent):
+        return {"sent_at": None, "done_at": None}
+    return {"sent_at": float(min(sent)), "done_at": float(max(done))}
 
 
 def _first(values) -> float | None:

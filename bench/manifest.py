@@ -1,8 +1,9 @@
 """Provenance of a run, ``manifest.json``: what produced its numbers, written atomically.
 
 Written when the run starts (code, software, machine, config and its hash, dataset and model
-hashes, seeds, prices) and completed when it ends (server command lines, status, and the
-hashes and counts of the record files that ``bench verify`` checks).
+hashes, seeds, prices), completed when it ends (server command lines, status, and the hashes
+and counts of the record files), and given the hash of every derived file (summary, tables,
+report, plots) each time the report is written. ``bench verify`` checks them all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ MANIFEST = "manifest.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
                 records.REQUESTS)
+OUTPUT_FILES = ("summary.csv", "summary.parquet", "table.tex", "length_buckets.csv", "paired.csv", "reproduction.csv",
+                "evidence.csv", "recognition.csv", "report.md", "report.html", "pareto.png", "pareto.svg",
+                "cost_quality.png", "cost_quality.svg")
+"""What ``bench report`` derives from the records, all hashed in the manifest's ``outputs``."""
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -126,4 +131,15 @@ def finish(run_dir: Path, status: str) -> None:
     manifest["servers"] = {s["model"]: s["command"] for s in records.read_jsonl(run_dir / records.SERVERS)}
     manifest["records"] = record_hashes(run_dir)
     manifest["status"] = status
+    records.write_json(path, manifest)
+
+
+def record_outputs(run_dir: Path) -> None:
+    """Hash every derived file into the manifest (``outputs``), after the report is written; a
+    folder without a manifest (a merged report) is left without one."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return
+    manifest = json.loads(path.read_text())
+    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in OUTPUT_FILES if (run_dir / name).exists()}
     records.write_json(path, manifest)

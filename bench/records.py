@@ -53,7 +53,9 @@ class SampleRecord:
     reasoning_closed: bool | None
     finish_reason: str
     latency_s: float
-    """Client-measured, from sending the request to the full response."""
+    """Client-measured, from sending a request to its full response, summed over the sample's
+    requests: one for a generation; one per option for multiple choice, whose requests run
+    concurrently, so the sum is not a wall time (``sent_at``/``done_at`` give that)."""
     n_requests: int
     ttft_s: float | None = None
     """Server-measured time to first token (None where the server does not report it)."""
@@ -66,6 +68,10 @@ class SampleRecord:
     """The item's group (the task's metadata names the field) for clustered standard errors."""
     from_cache: bool = False
     """True when every request behind it was answered from the response cache (resume)."""
+    sent_at: float | None = None
+    """Wall clock (epoch seconds) when the sample's first request was sent (None: not measured)."""
+    done_at: float | None = None
+    """Wall clock (epoch seconds) when the sample's last answer arrived (None: not measured)."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,11 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
                     + g.completion_tokens.sum() * price["output"]) / 1e6
         assert row.cost_basis == "api_tokens"
         assert row.usd == pytest.approx(expected, rel=1e-12)
-        assert row.usd_per_1m_output_tokens == pytest.approx(expected / g.completion_tokens.sum() * 1e6)
+        if row.task == "smoke_choice":  # log-likelihood scoring: per processed (prompt + continuation) token
+            tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert row.usd_per_1m_processed_tokens == pytest.approx(expected / tokens * 1e6)
+        else:
+            assert row.usd_per_1m_generated_tokens == pytest.approx(expected / g.completion_tokens.sum() * 1e6)
     # It is the teacher behind the endpoint: it reasons, and it answers the reasoning task.
     think = samples[samples.task == "smoke_think"]
     assert (think.reasoning_tokens > 0).all()

@@ -47,6 +47,28 @@ def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
     assert row.latency_s == pytest.approx(0.2)
 
 
+def test_item_span_is_first_send_to_last_answer_and_each_request_keeps_its_own():
+    model, _ = teacher()
+    args = [("1+2=", c) for c in ("3", "4", "13", "2")]
+    sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
+              "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
+    sent, done = (100.3, 100.0, 100.2, 100.1), (100.5, 100.9, 100.4, 100.6)
+    meter = [RequestMeter(("ll", p, c), 5, 1, "length", d - s, sent_at=s, answered_at=d, task="smoke_choice")
+             for (p, c), s, d in zip(args, sent, done)]
+    requests: list = []
+    (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len, requests_out=requests)
+    assert (row.sent_at, row.done_at) == (100.0, 100.9)  # the options run concurrently: 0.9 s, not their sum
+    assert row.latency_s == pytest.approx(sum(d - s for s, d in zip(sent, done)))
+    assert [(r.sent_at, r.answered_at, r.kind) for r in requests] == [(s, d, "ll") for s, d in zip(sent, done)]
+    # Meters without times (0: not measured), or not a forward span: no item span.
+    (row,) = to_records(model, "smoke_choice", [sample],
+                        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in args], count_tokens=len)
+    assert row.sent_at is None and row.done_at is None
+    gen = [RequestMeter(("gen", "1+1="), 4, 1, "stop", 0.2, sent_at=60.0, answered_at=50.0)]
+    (row,) = to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], gen, count_tokens=len)
+    assert row.sent_at is None and row.done_at is None
+
+
 def test_a_sample_without_its_request_is_an_error_not_a_silent_zero():
     model, _ = teacher()
     with pytest.raises(RuntimeError, match="no metered request"):
