@@ -29,6 +29,7 @@ from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompleti
 from bench.cache import ResponseCache
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.records import SampleRecord
+from bench.repeat import evaluating
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +453,8 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     if frozen:
         gc.freeze()
     try:
-        return _simple_evaluate(lm, task, task_manager, suite, model, overrides)
+        with evaluating(suite.seed, repeat):  # task loaders that vary by repeat read it (GPQA)
+            return _simple_evaluate(lm, task, task_manager, suite, model, overrides)
     finally:
         if frozen:
             gc.unfreeze()
