@@ -5,7 +5,8 @@ One append-only JSONL file per model identity under ``run.cache_dir`` (default
 that cannot:
 
 - the model's identity (:func:`model_key`): a content fingerprint of its weights folder, or
-  its hub id and pinned revision, or an API's endpoint and model id; plus the server
+  its hub id and pinned revision, or an API's endpoint and model id (with the model that id
+  served and the dates it served it, from the preset's lifecycle); plus the server
   arguments that change outputs (dtype, context length, tokenizer, revision, seed,
   generation config, extra flags);
 - the request body as sent (prompt or messages, sampling parameters, per-request seed,
@@ -27,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import lifecycle
 from bench.config import ModelConfig, SourceKind
 
 # Files above this size are fingerprinted by size plus their first and last CHUNK bytes
@@ -67,8 +69,9 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     elif model.source_kind == SourceKind.hub:
         weights = {"hub_id": model.source, "revision": s.revision or "unpinned"}
     else:
+        # An alias's answers are keyed by the model it served and when (bench.lifecycle).
         return {"api": model.api.base_url, "model": model.source, "client": model.api.client,
-                "mode": model.mode.value}
+                "mode": model.mode.value, **lifecycle.identity(model.lifecycle)}
     tokenizer = model.tokenizer
     if tokenizer and Path(tokenizer).is_dir():
         tokenizer = folder_fingerprint(Path(tokenizer))

@@ -124,6 +124,25 @@ class TokenPrice:
 
 
 @dataclass
+class Lifecycle:
+    """What an API model id serves and when, as its vendor documents it (``bench.lifecycle``).
+    Dates are ISO (YYYY-MM-DD); never guessed: a date no vendor page gives stays null."""
+
+    serves: Optional[str] = None
+    """The model behind the id (for an alias, the one it served when ``source`` was read)."""
+    available_from: Optional[str] = None
+    """First day the id served that model."""
+    changed_on: Optional[str] = None
+    """From this day the id serves another model (an alias moved on): refused from then on."""
+    retired_on: Optional[str] = None
+    """The vendor's shutdown date: from this day requests fail, so the model is refused."""
+    source: str = ""
+    """Where the above comes from (vendor page, and which copy of it)."""
+    as_of: str = ""
+    """When that source was read, or the date of the copy read."""
+
+
+@dataclass
 class TrainingCost:
     """Reported training compute, shown beside serving cost (never measured here)."""
 
@@ -153,6 +172,8 @@ class ModelConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     price: TokenPrice = field(default_factory=TokenPrice)
     """Token prices, for models billed by tokens (``${bench.price:PRESET,FIELD}`` takes a preset's)."""
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    """For API models: what the id serves and from when to when; a retired id is refused."""
     billing: Optional[Billing] = None
     """None: api_tokens for API models, device_time for self-hosted ones. A self-hosted model
     billed as api_tokens stands in for an API model (``stands_in_for``): its answers are its
@@ -169,7 +190,9 @@ class ModelConfig:
     """Weights in GPU memory, GB; None: 2 bytes per parameter (bf16). Checked against the GPUs."""
     reasoning: bool = False
     """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
-    budgets its completions with the suite's reasoning lengths."""
+    budgets its completions with the suite's reasoning lengths. For an API model it also
+    decides the request body (``bench.payload``): its vendor fixes sampling, so no
+    temperature, top-p or stop sequences are sent."""
 
 
 @dataclass

@@ -7,11 +7,13 @@ laptop; the few that need the machine the run happens on (its GPUs, its API keys
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from bench import lifecycle
 from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
@@ -45,7 +47,7 @@ def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any
     return None
 
 
-def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
+def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list[str]:
     errors = []
     if cfg.run.only is not None and cfg.run.only not in cfg.models:
         errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
@@ -60,6 +62,7 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
         errors.append(f"more than one teacher ({', '.join(teachers)}): set role=student or baseline on all but one")
     for key, m in cfg.models.items():
         errors += check_source(key, m, will_build)
+        errors += check_lifecycle(key, m, today)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
     return errors
@@ -90,6 +93,43 @@ def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
     elif m.api.client and m.api.client.endswith("chat-completions") != (m.mode == Mode.chat):
         errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
     return errors
+
+
+def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:
+    """An API model whose id is retired, or no longer serves the model the preset measures, is
+    refused before anything starts (a 404 is not retried, so the run would end in error)."""
+    if m.source_kind != SourceKind.api:
+        return []  # a stand-in served here (frontier_api) only borrows an API's prices
+    bad = lifecycle.date_errors(m.lifecycle)
+    if bad:
+        return [f"model '{key}': lifecycle.{', lifecycle.'.join(bad)} must be a date written YYYY-MM-DD"]
+    v = lifecycle.verdict(m, today)
+    if v.usable:
+        return []
+    stand_in = (f"the report shows the paper's reported row '{m.reported_as}' for it" if m.reported_as
+                else "it has no reported row to stand in for it")
+    current = ", ".join(lifecycle_presets(today)) or "none"
+    return [f"model '{key}': {v.reason}; {stand_in}. Drop it from the run (~model@models.{key}), "
+            f"or use a current API preset (available: {current})"]
+
+
+def lifecycle_presets(today: dt.date) -> list[str]:
+    """Vendor API presets in conf/model that can be called today (for error messages)."""
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, Lifecycle
+
+    names = []
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        node = OmegaConf.to_container(OmegaConf.load(path))
+        lc = node.get("lifecycle") or {}
+        if node.get("source_kind") != "api" or not lc.get("serves"):
+            continue
+        m = ModelConfig(name=path.stem, role=Role.baseline, source_kind=SourceKind.api,
+                        source=node["source"], lifecycle=Lifecycle(**lc))
+        if lifecycle.verdict(m, today).usable:
+            names.append(path.stem)
+    return names
 
 
 def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
@@ -262,18 +302,21 @@ def check_items(cfg: BenchConfig, task_manager) -> list[str]:
     return errors
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True) -> None:
+def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True,
+             today: dt.date | None = None) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
     may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
+    ``today`` (default: today's UTC date) is the day API models' lifecycles are checked on.
     """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
             m.source = str(Path(m.source).resolve())
             if m.tokenizer and Path(m.tokenizer).exists():
                 m.tokenizer = str(Path(m.tokenizer).resolve())
-    errors = check_models(cfg, will_build) + check_suite(cfg, task_manager) + check_hardware(cfg)
+    errors = check_models(cfg, will_build, today) + check_suite(cfg, task_manager) + check_hardware(cfg)
     if machine:
         errors += check_machine(cfg)
         if not errors:  # loading every task's data is worth it only for a config that can run

@@ -116,3 +116,17 @@ def test_identity_of_hub_models_is_their_pinned_revision():
     assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
     unpinned = replace(hub, serve=replace(hub.serve, revision=None))
     assert model_identity(unpinned, 0)["revision"] == "unpinned"
+
+
+def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
+    """deepseek-reasoner answered with R1, then R1-0528, V3.1, V3.2 and V4-Flash under one name:
+    the key holds the model the preset says the id serves and the dates it served it."""
+    r1 = models("+model@models.r1=deepseek_r1_api")["r1"]
+    identity = model_identity(r1, 1234)
+    assert (identity["serves"], identity["served_from"], identity["served_until"]) == (
+        "DeepSeek-R1 (January 2025 release)", "2025-01-20", "2025-05-28")
+    later = replace(r1, lifecycle=replace(r1.lifecycle, serves="DeepSeek-V3.1 (thinking)",
+                                          available_from="2025-08-21", changed_on="2025-09-22"))
+    assert key_of(later) != key_of(r1)
+    # Not the stand-in served here: its key is its weights' (the smoke run's keys are unchanged).
+    assert "serves" not in model_identity(models()["tiny_teacher"], 1234)

@@ -69,7 +69,7 @@ def check_offline(*overrides: str, machine: bool = False) -> None:
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["model@models.teacher=deepseek_r1", "run.only=teacher"],
+    (["model@models.teacher=deepseek_r1", "run.only=teacher", "hardware=h100x8"],
      "690 GB of weights over 8 GPU(s) is 86 GB each, but a H100-SXM offers 72 GB"),
     (["hardware=h100", "run.only=r1_distill_qwen_32b"],
      "model 'r1_distill_qwen_32b' needs 2 GPUs (tensor 2 x pipeline 1 x data 1) but hardware=h100 has 1"),
@@ -89,9 +89,72 @@ def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
 
 def test_the_r1_comparison_passes_every_check_that_needs_no_machine():
     check_offline("experiment=r1_distill")
+    check_offline("experiment=r1_distill", *(f"+model@models.{m}={m}" for m in CURRENT_APIS))
     check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1", "hardware=h200x8")
     check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1_2node", "hardware=h100x16",
                   "run.only=teacher")
+
+
+CURRENT_APIS = ("claude_opus_5_api", "gpt62_sol_api", "deepseek_flash_api")
+
+
+def check_on(day: str, *overrides: str) -> None:
+    """Validate offline as if today were ``day``."""
+    import datetime as dt
+
+    from omegaconf import OmegaConf
+
+    from bench.evaluate import task_manager
+    from bench.validate import resolve_paths
+
+    cfg = OmegaConf.to_object(compose(list(overrides)))
+    validate(cfg, task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
+             will_build={"tiny_teacher", "tiny_student", "tiny_control"}, machine=False,
+             today=dt.date.fromisoformat(day))
+
+
+def test_a_retired_api_model_is_refused_and_its_reported_row_named():
+    with pytest.raises(ConfigError) as err:
+        check_offline("experiment=r1_distill", "+model@models.o1_mini_api=o1_mini_api")
+    message = str(err.value)
+    print(message)
+    assert "model 'o1_mini_api': 'o1-mini' (o1-mini) was retired on 2025-10-27" in message
+    assert "OpenAI deprecations page" in message and "as of 2026-08-20" in message
+    assert "the report shows the paper's reported row 'o1-mini' for it" in message
+    assert "Drop it from the run (~model@models.o1_mini_api)" in message
+    assert "current API preset (available: claude_opus_5_api, deepseek_flash_api" in message
+
+
+def test_an_alias_that_moved_on_to_another_model_is_refused():
+    # Before its retirement, deepseek-reasoner already answered with another model than R1.
+    with pytest.raises(ConfigError) as err:
+        check_on("2026-01-15", "experiment=r1_distill", "model@models.teacher=deepseek_r1_api")
+    assert ("'deepseek-reasoner' has served another model than DeepSeek-R1 (January 2025 release) since "
+            "2025-05-28") in str(err.value)
+    assert "reported row 'DeepSeek-R1'" in str(err.value)
+    with pytest.raises(ConfigError, match="was retired on 2026-07-24, and from 2025-05-28 it no longer served"):
+        check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1_api")
+    check_on("2025-03-01", "experiment=r1_distill", "model@models.teacher=deepseek_r1_api")  # R1 then
+
+
+def test_retirement_is_checked_against_the_day_of_the_run():
+    check_on("2026-10-22", "experiment=r1_distill", "+model@models.o1=o1_api")  # its last day
+    with pytest.raises(ConfigError, match="was retired on 2026-10-23"):
+        check_on("2026-10-23", "experiment=r1_distill", "+model@models.o1=o1_api")
+    with pytest.raises(ConfigError, match="is available only from 2026-07-24"):
+        check_on("2026-07-01", "experiment=r1_distill", "+model@models.opus=claude_opus_5_api")
+
+
+def test_the_offline_stand_in_billed_at_a_retired_price_is_not_refused(zoo_dir):
+    """frontier_api is tiny_teacher served here, billed at o1's list price: only models called
+    through an API are refused when their id is retired."""
+    check_offline("experiment=smoke", f"zoo_dir={zoo_dir}")
+
+
+def test_a_lifecycle_date_must_be_a_date():
+    with pytest.raises(ConfigError, match="lifecycle.retired_on must be a date written YYYY-MM-DD"):
+        check_offline("experiment=r1_distill", "+model@models.g=gpt62_sol_api",
+                      "models.g.lifecycle.retired_on=next year")
 
 
 def test_machine_checks_find_no_gpu_and_no_keys_here(monkeypatch):
@@ -102,8 +165,8 @@ def test_machine_checks_find_no_gpu_and_no_keys_here(monkeypatch):
     for env in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY"):
         monkeypatch.delenv(env, raising=False)
     with pytest.raises(ConfigError) as err:
-        check_offline("experiment=r1_distill", machine=True)
-    assert "hardware=h100x8 asks for CUDA GPUs but" in str(err.value)
+        check_offline("experiment=r1_distill", "+model@models.gpt=gpt62_sol_api", machine=True)
+    assert "hardware=h200x8 asks for CUDA GPUs but" in str(err.value)
     assert "OPENAI_API_KEY (its API key) is not set" in str(err.value)
 
 
