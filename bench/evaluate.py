@@ -26,6 +26,7 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
 
+from bench import payload as payload_rules
 from bench.cache import ResponseCache
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.records import SampleRecord
@@ -321,25 +322,21 @@ def request_key(generate: bool, cache_key: Any) -> tuple:
     return ("ll", cache_key[0], cache_key[1])
 
 
+# Bodies: lm-eval's, adapted by the model's payload rules (bench.payload; set in make_lm).
 @register_model("metered-completions")
 class MeteredCompletions(_Metered, LocalCompletionsAPI):
-    pass
+    _create_payload = payload_rules.ruled(LocalCompletionsAPI._create_payload)
 
 
 @register_model("metered-chat-completions")
 class MeteredChatCompletions(_Metered, LocalChatCompletion):
-    pass
+    _create_payload = payload_rules.ruled(LocalChatCompletion._create_payload)
 
 
 @register_model("metered-openai-chat-completions")
 class MeteredOpenAIChatCompletions(_Metered, OpenAIChatCompletion):
-    def _create_payload(self, *args, **kwargs) -> dict:
-        payload = super()._create_payload(*args, **kwargs)
-        if "stop" not in payload:
-            # lm-eval has taken this for a reasoning model (o1, o3, ...: no stop sequences,
-            # temperature 1 only); those reject top_p too.
-            payload.pop("top_p", None)
-        return payload
+    # Not OpenAIChatCompletion's body, which guesses from the model id whether it reasons.
+    _create_payload = payload_rules.ruled(LocalChatCompletion._create_payload)
 
 
 CLIENTS = {"local-completions": MeteredCompletions, "local-chat-completions": MeteredChatCompletions,
@@ -375,6 +372,7 @@ def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_co
         seed=suite.seed,
     )
     lm.api_key_env = model.api.api_key_env if api else None
+    lm.payload_rules = payload_rules.rules_for(model)
     lm.route = route
     lm.retries = max_retries
     lm.cache = cache

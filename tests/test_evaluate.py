@@ -89,25 +89,30 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
     assert lm.api_key == "sk-test-key"
     payload = lm._create_payload([{"role": "user", "content": "1+1="}], generate=True,
                                  gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0})
-    assert payload["max_completion_tokens"] == 64 and "stop" not in payload and payload["temperature"] == 1
+    # o1 reasons (its preset says so): its vendor fixes sampling, so none is sent (bench/payload.py).
+    assert payload["max_completion_tokens"] == 64 and "stop" not in payload and "temperature" not in payload
     claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 3, 60)
     assert type(claude).__name__ == "MeteredChatCompletions"
     assert claude.base_url == "https://api.anthropic.com/v1/chat/completions"
 
 
-def test_o1_style_payloads_drop_top_p():
-    """lm-eval drops stop sequences for o1/o3 models; they reject top_p as well."""
+def test_payloads_follow_the_preset_not_the_model_id():
+    """lm-eval guesses from the id ("o1", any "5") whether a model reasons; the preset decides
+    here (every preset's exact body: tests/test_payload.py)."""
     from bench.evaluate import MeteredOpenAIChatCompletions
+    from bench.payload import PayloadRules
 
-    def payload(model: str) -> dict:
+    def payload(model: str, reasoning: bool) -> dict:
         lm = MeteredOpenAIChatCompletions.__new__(MeteredOpenAIChatCompletions)
         lm.model, lm._max_gen_toks = model, 256
+        lm.payload_rules = PayloadRules(fixed_sampling=reasoning, completion_tokens_field=True,
+                                        drop_empty_stop=True, max_stop=4)
         return lm._create_payload([{"role": "user", "content": "hi"}], generate=True,
                                   gen_kwargs={"until": ["\n\n"], "temperature": 0.6, "top_p": 0.95})
 
-    assert "top_p" not in payload("o1-mini") and "stop" not in payload("o1-mini")
-    gpt = payload("gpt-4o-2024-08-06")
-    assert gpt["top_p"] == 0.95 and "\n\n" in gpt["stop"]
+    assert "top_p" not in payload("o1-mini", True) and "stop" not in payload("o1-mini", True)
+    gpt = payload("gpt-4o-2024-05-13", False)
+    assert (gpt["temperature"], gpt["top_p"], gpt["stop"]) == (0.6, 0.95, ["\n\n"])
 
 
 def test_serving_time_is_the_union_of_the_passes_spans():
