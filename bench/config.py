@@ -184,6 +184,10 @@ class ModelConfig:
     reported_as: Optional[str] = None
     """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
     for reproduction deltas against the reported rows."""
+    context_length: Optional[int] = None
+    """The context the model was built for (``max_position_embeddings`` of its config.json), for
+    hub models: ``serve.max_model_len`` is checked against it offline (``bench plan``), and
+    against the hub's config.json itself where the run's machine can fetch it."""
     params_b: Optional[float] = None
     """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
     weights_gb: Optional[float] = None

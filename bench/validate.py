@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import lifecycle
+from bench import hub, lifecycle
 from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
@@ -63,6 +63,7 @@ def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list
     for key, m in cfg.models.items():
         errors += check_source(key, m, will_build)
         errors += check_lifecycle(key, m, today)
+        errors += check_context(key, m)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
     return errors
@@ -246,7 +247,7 @@ def check_machine(cfg: BenchConfig) -> list[str]:
         if m.serve.port is not None and not port_free(cfg.run.host, m.serve.port):
             errors.append(f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
                           f"it, or unset models.{key}.serve.port (a free port is then picked)")
-        errors += check_context(key, m)
+        errors += check_hub_context(key, m)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api and m.api.api_key_env and not os.environ.get(m.api.api_key_env):
             errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
@@ -266,18 +267,44 @@ def port_free(host: str, port: int) -> bool:
 
 
 def check_context(key: str, m: ModelConfig) -> list[str]:
-    """serve.max_model_len within what the model was built for (its config.json), where on disk."""
-    config = Path(m.source) / "config.json"
-    if m.source_kind != SourceKind.local or not config.is_file():
-        return []
-    import json
+    """serve.max_model_len within the context the model was built for, offline: a local folder's
+    config.json, or a hub preset's ``context_length`` (``check_hub_context`` reads the hub's)."""
+    if m.source_kind == SourceKind.local:
+        config = Path(m.source) / "config.json"
+        if not config.is_file():
+            return []
+        import json
 
-    trained = json.loads(config.read_text()).get("max_position_embeddings")
-    if trained is not None and m.serve.max_model_len > trained:
-        return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of "
-                f"{trained} tokens (max_position_embeddings in {config}): set models.{key}.serve."
-                f"max_model_len to at most {trained}"]
+        return context_errors(key, m, hub.context_of(json.loads(config.read_text())),
+                              f"max_position_embeddings in {config}")
+    if m.source_kind == SourceKind.hub:
+        return context_errors(key, m, m.context_length, f"models.{key}.context_length, from its config.json")
     return []
+
+
+def check_hub_context(key: str, m: ModelConfig) -> list[str]:
+    """The same against the hub's own config.json, fetched alone (or read from the cache) when
+    the run's machine can; without it, the preset's ``context_length`` was already checked."""
+    if m.source_kind != SourceKind.hub:
+        return []
+    config = hub.model_config(m.source, m.serve.revision)
+    trained = hub.context_of(config) if config else None
+    if trained is None:
+        return []
+    errors = context_errors(key, m, trained, f"max_position_embeddings in {m.source}'s config.json")
+    if m.context_length is not None and m.context_length != trained:
+        errors.append(f"model '{key}': context_length={m.context_length} but {m.source}'s config.json says "
+                      f"{trained}: set context_length: {trained} in its preset")
+    return errors
+
+
+def context_errors(key: str, m: ModelConfig, trained: int | None, where: str) -> list[str]:
+    if trained is None or m.serve.max_model_len <= trained:
+        return []
+    return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of {trained} "
+            f"tokens ({where}); vLLM refuses to start it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+            f"positions past {trained} were never trained: set models.{key}.serve.max_model_len to at most "
+            f"{trained}, and its generation.max_gen_toks below that"]
 
 
 def check_items(cfg: BenchConfig, task_manager) -> list[str]:

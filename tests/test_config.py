@@ -177,6 +177,20 @@ def test_every_vendor_api_preset_carries_its_lifecycle_with_a_source():
             assert day is None or dt.date.fromisoformat(day), model
 
 
+def test_every_hub_preset_states_its_context_and_fits_in_it():
+    """vLLM refuses a max_model_len beyond the model's own context; checked on every preset
+    offline from the preset (and at run time against the hub's config.json)."""
+    from bench.config import SourceKind
+
+    for model in options("model"):
+        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        if m.source_kind == SourceKind.hub:
+            assert m.context_length, model
+            assert m.serve.max_model_len <= m.context_length, (model, m.serve.max_model_len, m.context_length)
+            limit = m.generation.max_gen_toks or 32768  # the R1 tasks' own limit
+            assert limit < m.serve.max_model_len, model
+
+
 def test_gpu_presets_fill_the_billed_devices_with_replicas():
     r1 = OmegaConf.to_object(compose(["experiment=r1_distill"])).models
     assert [r1[k].serve.data_parallel_size for k in ("r1_distill_qwen_1p5b", "r1_distill_qwen_32b",

@@ -80,11 +80,45 @@ def check_offline(*overrides: str, machine: bool = False) -> None:
     (["+model@models.base=qwen25_math_1p5b", "models.base.generation.max_gen_toks=null"],
      "task r1_aime24's max_gen_toks=32768 leaves no room for the prompt in model 'base' (serve.max_model_len=4096)"),
     (["suite.max_gen_toks=40000", "run.only=r1_distill_qwen_7b"], "suite.max_gen_toks=40000 leaves no room"),
+    (["models.qwq_32b_preview.serve.max_model_len=36864", "run.only=qwq_32b_preview"],
+     "model 'qwq_32b_preview': serve.max_model_len=36864 is beyond its context of 32768 tokens "
+     "(models.qwq_32b_preview.context_length, from its config.json); vLLM refuses to start it unless "
+     "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
 ])
 def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
     with pytest.raises(ConfigError) as err:
         check_offline("experiment=r1_distill", *overrides)
     assert message in str(err.value)
+
+
+def fake_hub_model(cache: Path, repo: str, config: dict) -> str:
+    """A model laid out in a Hub cache as huggingface_hub leaves it: refs/main, a snapshot."""
+    import json
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    folder = cache / ("models--" + repo.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    (folder / "snapshots" / commit).mkdir(parents=True)
+    (folder / "snapshots" / commit / "config.json").write_text(json.dumps(config))
+    return commit
+
+
+def test_the_hubs_own_config_is_checked_where_the_machine_can_read_it(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from bench.validate import check_hub_context
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    qwq = cfg.models["qwq_32b_preview"]
+    assert check_hub_context("qwq_32b_preview", qwq) == []  # not cached, offline: the preset's figure stands
+    fake_hub_model(tmp_path, "Qwen/QwQ-32B-Preview", {"max_position_embeddings": 16384})
+    [wrong, stale] = check_hub_context("qwq_32b_preview", qwq)
+    assert "serve.max_model_len=32768 is beyond its context of 16384 tokens (max_position_embeddings in " \
+           "Qwen/QwQ-32B-Preview's config.json)" in wrong
+    assert "context_length=32768 but Qwen/QwQ-32B-Preview's config.json says 16384" in stale
 
 
 def test_the_r1_comparison_passes_every_check_that_needs_no_machine():
