@@ -34,6 +34,11 @@ class Billing(str, Enum):
     api_tokens = "api_tokens"  # prompt, cached and completion tokens x the model's ``price``
 
 
+class Scheduler(str, Enum):
+    pooled = "pooled"  # every pass of every task of a model in one request pool
+    sequential = "sequential"  # one pass at a time
+
+
 class Mode(str, Enum):
     completions = "completions"  # lm-eval local-completions: /v1/completions
     chat = "chat"  # lm-eval local-chat-completions: /v1/chat/completions
@@ -298,6 +303,10 @@ class RunConfig:
     """Response cache shared by runs: a rerun resumes, a finished rerun makes no request."""
     reuse_cache: bool = True
     """False: ask every model again (answers are still written to the cache)."""
+    scheduler: Scheduler = Scheduler.pooled
+    """``pooled``: every pass (task x repeat) of a model feeds one request pool that holds
+    ``num_concurrent`` in flight until it drains; ``sequential``: one pass at a time (the old
+    scheduling, kept to check that both give the same records)."""
 
 
 @dataclass

@@ -11,13 +11,10 @@ admits the request, so time spent queueing in the client is not counted).
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import logging
 import os
-import threading
 import time
-import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +26,8 @@ from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompleti
 from bench import payload as payload_rules
 from bench.cache import ResponseCache
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
-from bench.records import SampleRecord
+from bench.dispatch import Dispatcher, Reply, RequestFailed
+from bench.records import RequestRecord, SampleRecord
 from bench.repeat import evaluating
 
 log = logging.getLogger(__name__)
@@ -37,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RequestMeter:
-    """What one HTTP request cost, as the server counted it."""
+    """What one HTTP request cost, as the server counted it, and when it was in flight."""
 
     key: tuple
     prompt_tokens: int
@@ -51,64 +49,45 @@ class RequestMeter:
     """Server-measured mean time between output tokens (None with fewer than two tokens)."""
     queue_s: float | None = None
     from_cache: bool = False
-    done_at: float = 0.0
-    """Seconds from the start of the pass (``attempt``) that produced it to its answer."""
-    attempt: str = ""
-    pass_start: float = 0.0
-    """Wall-clock time (epoch seconds) of that pass's first request."""
+    sent_at: float = 0.0
+    """Wall-clock time (epoch seconds) the request went out (in this run, or in the earlier run
+    whose answer the response cache holds)."""
+    answered_at: float = 0.0
+    task: str = ""
 
 
 WARMUP_TEXT = "warm up: {i}+{i}="
 """Lower-case letters, digits and signs: ordinary tokens for any tokenizer, the tiny zoo's too."""
 
 
-class RequestFailed(RuntimeError):
-    """A request that cannot be answered (after retries where retrying makes sense)."""
-
-
-# Worth retrying: the server is restarting, overloaded or briefly unreachable. A 4xx other
-# than 429 means the request itself is wrong; repeating it cannot help.
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-BACKOFF_S = 1.0
-BACKOFF_MAX_S = 30.0
-
-
 class _Metered:
     """Mixin over lm-eval's TemplateAPI models: same payloads and parsing; metered, cached,
-    retried on transient failures only, and able to start its server on the first cache miss."""
+    sent through the endpoint's shared ``Dispatcher``, and able to have its server started at
+    the first request the cache cannot answer."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.meter: list[RequestMeter] = []
         self.progress_label = str(self.model)
+        self.progress = None
+        """A shared progress bar (one per model); None: each lm-eval call gets its own."""
         self._bar = None
         self.api_key_env: str | None = None
         self.cache: ResponseCache | None = None
         self.route = "/completions"
+        self.dispatcher: Dispatcher | None = None
         self.start_endpoint = None
-        """Called (on the event loop's thread) at the first request the cache cannot answer;
-        returns the base URL ending in /v1. None: ``base_url`` is already live."""
-        self.alive = lambda: True
-        """False once the server process has exited: stop retrying, the run has failed."""
-        self.retries = 3
+        """Called at the first request the cache cannot answer; returns the base URL ending in
+        /v1 once the server is up (and warmed). None: ``base_url`` is already live."""
+        self.task = ""
         self.occurrences: Counter = Counter()
         self.capture: list | None = None
         """When a list: every request's (URL, body) is appended (``make perf`` replays them)."""
-        self.attempt = uuid.uuid4().hex[:12]
-        self.t0: float | None = None
-        self.t0_wall = 0.0
-        self.warmup_kinds: tuple[str, ...] = ()
-        """Request kinds (``generate``, ``loglikelihood``) sent once each to a server this client
-        has just started, before anything is metered: first-request costs (kernel set-up, the
-        first prompt-logprobs pass) are not billed to whichever task happens to come first."""
-        self.on_warm_up = lambda seconds: None
 
-    def new_pass(self) -> None:
-        """Before each lm-eval call: a fresh meter, clock and attempt id for timing. The clock
-        starts at the pass's first request, so request building is not serving time."""
+    def new_pass(self, task: str = "") -> None:
+        """Before each lm-eval call: a fresh meter and occurrence count, and the task it runs."""
         self.meter = []
-        self.attempt = uuid.uuid4().hex[:12]
-        self.t0 = None
+        self.task = task
         self.occurrences = Counter()
 
     @property
@@ -119,6 +98,12 @@ class _Metered:
     def _with_progress(self, method, requests, unit: str, **kwargs):
         from tqdm import tqdm
 
+        if self.progress is not None:
+            self._bar = self.progress
+            try:
+                return method(requests, **kwargs)
+            finally:
+                self._bar = None
         # disable=False wins over TQDM_DISABLE, which the runner sets to mute lm-eval's own bars.
         with tqdm(total=len(requests), desc=self.progress_label, unit=unit, disable=False,
                   mininterval=1.0, dynamic_ncols=True) as self._bar:
@@ -135,103 +120,66 @@ class _Metered:
 
     def _ensure_endpoint(self) -> None:
         if self.start_endpoint is not None:
-            # Blocking on purpose: it runs on the main thread (lm-eval's asyncio.run), which the
-            # server's parent-death signal is tied to, and nothing can proceed without it.
-            t0 = time.perf_counter()
+            # Blocks this pass (nothing can proceed without the server); the server itself is
+            # started on the main thread, which its parent-death signal is tied to.
             base = self.start_endpoint().rstrip("/")
             self.start_endpoint = None
             self.base_url = base + self.route
-            self.on_warm_up(self.warm_up())
-            self.t0 += time.perf_counter() - t0  # serving time excludes start-up and warm-up
-            self.t0_wall += time.perf_counter() - t0
 
-    def warm_up(self) -> float:
-        """A burst of ``num_concurrent`` requests of each kind in ``warmup_kinds``, built by the
-        same payload code as the tasks' requests; returns the seconds taken (not cached, not
-        metered, not billed). A burst, not one request: the first batches of each size pay for
-        kernel set-up (oneDNN primitives, the first prompt-logprobs pass), which would
-        otherwise land on whichever task comes first (make perf: up to 3x on a 1 s task)."""
-        import urllib.request
+    def warm_up(self, kinds: tuple[str, ...]) -> float:
+        """A burst of ``num_concurrent`` requests of each kind in ``kinds`` (``generate``,
+        ``loglikelihood``), built by the same payload code as the tasks' requests; returns the
+        seconds taken (not cached, not metered, not billed). A burst, not one request: the first
+        batches of each size pay for kernel set-up (oneDNN primitives, the first prompt-logprobs
+        pass), which would otherwise land on whichever task comes first (make perf: up to 3x on
+        a 1 s task)."""
         from concurrent.futures import ThreadPoolExecutor
 
         chat = self.route.endswith("chat/completions")
+        width = max(1, self._concurrent)
+
+        def payload(kind: str, i: int) -> dict:
+            text = WARMUP_TEXT.format(i=i % 100)
+            return self._create_payload([{"role": "user", "content": text}] if chat else [text],
+                                        generate=kind == "generate", seed=self._seed,
+                                        gen_kwargs={"until": ["\n"], "max_gen_toks": 8, "temperature": 0}
+                                        if kind == "generate" else None)
 
         def send(kind: str, i: int) -> None:
-            text = WARMUP_TEXT.format(i=i % 100)
-            payload = self._create_payload([{"role": "user", "content": text}] if chat else [text],
-                                           generate=kind == "generate", seed=self._seed,
-                                           gen_kwargs={"until": ["\n"], "max_gen_toks": 8, "temperature": 0}
-                                           if kind == "generate" else None)
-            request = urllib.request.Request(self.base_url, data=json.dumps(payload).encode(), method="POST",
-                                             headers={"Content-Type": "application/json", **self.header})
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    response.read()
+                _post_json(self.base_url, payload(kind, i), self.header, self.timeout)
             except OSError as e:
                 raise RequestFailed(f"{self.model}: the warm-up {kind} request failed ({e!r}); the server "
                                     f"log in the run folder's servers/ says why") from e
 
         t0 = time.perf_counter()
-        width = max(1, self._concurrent)
         with ThreadPoolExecutor(max_workers=width) as pool:
-            for kind in self.warmup_kinds:
+            for kind in kinds:
                 list(pool.map(lambda i, k=kind: send(k, i), range(width)))
         return time.perf_counter() - t0
 
-    async def _post(self, session, sem, payload: dict) -> tuple[dict, float]:
-        """POST with bounded retries and exponential backoff for connection errors, timeouts,
-        429 and 5xx; anything else (or a dead server) raises at once."""
-        import asyncio
-
-        import aiohttp
-
-        for attempt in range(self.retries + 1):
-            try:
-                async with sem:
-                    t0 = time.perf_counter()
-                    async with session.post(self.base_url, json=payload, headers=self.header) as response:
-                        if not response.ok:
-                            text = (await response.text())[:500]
-                            if response.status not in RETRY_STATUS:
-                                raise RequestFailed(f"{self.model}: HTTP {response.status} (not retried): {text}")
-                            raise _Transient(f"HTTP {response.status}: {text}")
-                        outputs = await response.json()
-                    return outputs, time.perf_counter() - t0
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, _Transient) as e:
-                if not self.alive():
-                    raise RequestFailed(f"{self.model}: the server has exited ({e!r}); finished answers "
-                                        f"are kept in the response cache, rerun to complete") from e
-                if attempt == self.retries:
-                    raise RequestFailed(f"{self.model}: {e!r} after {self.retries} retries "
-                                        f"(raise run.max_retries or run.request_timeout_s)") from e
-                wait = min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S)
-                log.warning("%s: %r; retry %d/%d in %.0fs", self.model, e, attempt + 1, self.retries, wait)
-                await asyncio.sleep(wait)
-        raise AssertionError("unreachable")
-
     async def get_batched_requests(self, requests: list, cache_keys: list, *, generate: bool = True,
                                    ctxlens: list | None = None, **kwargs) -> list:
-        """lm-eval's concurrent path without its tenacity wrapper (which retries every error and
-        costs ~0.3 ms of CPU per request in signature inspection): ``_post`` retries what is
-        worth retrying. One request per prompt, ``num_concurrent`` in flight."""
+        """lm-eval's concurrent path, without its tenacity wrapper: one request per prompt,
+        sent through the endpoint's dispatcher (which bounds what is in flight for the whole
+        model and retries what is worth retrying)."""
         import asyncio
 
-        import aiohttp
-
         ctxlens = ctxlens or [None] * len(requests)
-        connector = aiohttp.TCPConnector(limit=self._concurrent, ssl=self.verify_certificate)
-        sem = asyncio.Semaphore(self._concurrent)
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
-            return await asyncio.gather(*(
-                self.amodel_call(session, sem, [message], cache_keys=[key], generate=generate,
-                                 ctxlens=[ctxlen], **kwargs)
-                for message, key, ctxlen in zip(requests, cache_keys, ctxlens)))
+        return await asyncio.gather(*(
+            self.amodel_call(None, None, [message], cache_keys=[key], generate=generate,
+                             ctxlens=[ctxlen], **kwargs)
+            for message, key, ctxlen in zip(requests, cache_keys, ctxlens)))
+
+    async def _send(self, payload: dict) -> Reply:
+        import asyncio
+
+        if self.dispatcher is None:
+            raise RuntimeError(f"{self.model}: no dispatcher (make_lm sets one)")
+        return await asyncio.wrap_future(self.dispatcher.submit(self.base_url, payload, self.header))
 
     async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
                           ctxlens=None, gen_kwargs=None, **kwargs):
-        if self.t0 is None:
-            self.t0, self.t0_wall = time.perf_counter(), time.time()
         payload = self._create_payload(self.create_message(messages), generate=generate,
                                        gen_kwargs=copy.deepcopy(gen_kwargs), seed=self._seed, **kwargs)
         if self.capture is not None:
@@ -240,12 +188,11 @@ class _Metered:
                if self.cache is not None else None)
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
-            outputs, latency, done_at, attempt = hit["body"], hit["latency_s"], hit["t"], hit["a"]
-            pass_start = hit.get("s", 0.0)
+            outputs, sent_at, answered_at = hit["body"], *_cached_times(hit)
         else:
             self._ensure_endpoint()
-            outputs, latency = await self._post(session, sem, payload)
-            done_at, attempt, pass_start = time.perf_counter() - self.t0, self.attempt, self.t0_wall
+            reply = await self._send(payload)
+            outputs, sent_at, answered_at = reply.body, reply.sent_at, reply.answered_at
         if generate:
             answers = self.parse_generations(outputs=outputs)
         else:
@@ -254,8 +201,8 @@ class _Metered:
             # Never let a missing answer be scored as a wrong one.
             raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         if hit is None and self.cache is not None:
-            self.cache.put(key, {"body": outputs, "latency_s": latency, "t": done_at, "a": attempt,
-                                 "s": pass_start})
+            self.cache.put(key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at,
+                                 "done": answered_at})
         usage = outputs.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
@@ -268,47 +215,37 @@ class _Metered:
                 prompt_tokens=round(usage.get("prompt_tokens", 0) * share),
                 completion_tokens=round(usage.get("completion_tokens", 0) * share),
                 finish_reason=choice.get("finish_reason"),
-                latency_s=latency,
+                latency_s=answered_at - sent_at,
                 cached_prompt_tokens=round(cached * share),
                 ttft_s=_seconds(timing.get("time_to_first_token_ms")),
                 tpot_s=_seconds(timing.get("mean_itl_ms")),
                 queue_s=_seconds(timing.get("queue_time_ms")),
                 from_cache=hit is not None,
-                done_at=done_at,
-                attempt=attempt,
-                pass_start=pass_start,
+                sent_at=sent_at,
+                answered_at=answered_at,
+                task=self.task,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
         return answers
 
 
-class _Transient(Exception):
-    pass
+def _cached_times(entry: dict) -> tuple[float, float]:
+    """(sent, answered) wall-clock times of a cached answer; entries written before these were
+    stored hold the pass's start ``s``, the offset ``t`` of the answer and its latency."""
+    if "done" in entry:
+        return entry["sent"], entry["done"]
+    done = entry.get("s", 0.0) + entry.get("t", 0.0)
+    return done - entry.get("latency_s", 0.0), done
 
 
-def serving_seconds(meter: list[RequestMeter]) -> float:
-    """Time the endpoint spent on a task's answers.
+def _post_json(url: str, payload: dict, headers: dict[str, str], timeout: float) -> dict:
+    import urllib.request
 
-    Each pass of the task (``attempt``: in this run, or in an earlier one whose answers came
-    from the cache) spans from its first request to its last kept answer; the serving time is
-    the length of the union of those spans (passes run side by side overlap; an interrupted
-    pass and the rerun that completes it add up). An uninterrupted run and a rerun of it from
-    the cache give the same figure.
-    """
-    spans: dict[str, tuple[float, float]] = {}
-    for m in meter:
-        end = m.pass_start + m.done_at
-        start, last = spans.get(m.attempt, (m.pass_start, end))
-        spans[m.attempt] = (start, max(last, end))
-    total, current = 0.0, None
-    for start, end in sorted(spans.values()):
-        if current is None or start > current[1]:
-            total += current[1] - current[0] if current else 0.0
-            current = (start, end)
-        else:
-            current = (current[0], max(current[1], end))
-    return total + (current[1] - current[0] if current else 0.0)
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -344,13 +281,13 @@ CLIENTS = {"local-completions": MeteredCompletions, "local-chat-completions": Me
 
 
 def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_concurrent: int,
-            max_retries: int, timeout_s: float, cache: ResponseCache | None = None,
-            start_endpoint=None, alive=None, warmup_kinds: tuple[str, ...] = (),
-            on_warm_up=None) -> _Metered:
+            timeout_s: float, dispatcher: Dispatcher | None, cache: ResponseCache | None = None,
+            start_endpoint=None) -> _Metered:
     """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``).
 
-    With ``base_url`` None, ``start_endpoint()`` is called at the first request that
-    ``cache`` cannot answer (a fully cached rerun starts no server).
+    Its requests go through ``dispatcher`` (shared by every client of the endpoint). With
+    ``base_url`` None, ``start_endpoint()`` is called at the first request that ``cache``
+    cannot answer (a fully cached rerun starts no server).
     """
     chat = model.mode == Mode.chat
     api = model.source_kind == SourceKind.api
@@ -366,7 +303,7 @@ def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_co
         tokenizer_backend="huggingface" if tokenizer else None,
         tokenized_requests=False,
         num_concurrent=max(2, num_concurrent),  # the metered path is lm-eval's concurrent one
-        max_retries=1,  # lm-eval retries every error; _Metered._post retries transient ones only
+        max_retries=1,  # lm-eval retries every error; the dispatcher retries transient ones only
         max_length=model.serve.max_model_len,
         timeout=int(timeout_s),
         seed=suite.seed,
@@ -374,15 +311,10 @@ def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_co
     lm.api_key_env = model.api.api_key_env if api else None
     lm.payload_rules = payload_rules.rules_for(model)
     lm.route = route
-    lm.retries = max_retries
     lm.cache = cache
+    lm.dispatcher = dispatcher
     if base_url is None:
         lm.start_endpoint = start_endpoint
-        lm.warmup_kinds = warmup_kinds
-    if on_warm_up is not None:
-        lm.on_warm_up = on_warm_up
-    if alive is not None:
-        lm.alive = alive
     return lm
 
 
@@ -438,24 +370,11 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     ``samples``. Repeat r samples with seed ``suite.seed + r``, so the k responses to an item
     differ and each is reproducible."""
     _lighten_lm_eval()
-    lm.new_pass()
+    lm.new_pass(task)
     lm._seed = suite.seed + repeat
     lm.progress_label = f"{model.name} | {task}" + (f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else "")
-    overrides = gen_overrides(model, suite)
-    # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
-    # garbage collection mid-pass stalls every request in flight by 0.1-0.4 s (make perf).
-    # Frozen, they are skipped by the collector during the pass.
-    # (No gc.collect() first: over that heap it costs ~0.25 s per task; garbage frozen with the
-    # rest goes back to the collector at unfreeze.)
-    frozen = threading.current_thread() is threading.main_thread()
-    if frozen:
-        gc.freeze()
-    try:
-        with evaluating(suite.seed, repeat):  # task loaders that vary by repeat read it (GPQA)
-            return _simple_evaluate(lm, task, task_manager, suite, model, overrides)
-    finally:
-        if frozen:
-            gc.unfreeze()
+    with evaluating(suite.seed, repeat):  # task loaders that vary by repeat read it (GPQA)
+        return _simple_evaluate(lm, task, task_manager, suite, model, gen_overrides(model, suite))
 
 
 def _simple_evaluate(lm, task, task_manager, suite, model, overrides) -> dict:
@@ -475,8 +394,10 @@ def primary_metric(sample: dict) -> str:
 
 
 def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[RequestMeter],
-               count_tokens, repeat: int = 0, cluster_field: str | None = None) -> list[SampleRecord]:
-    """Join lm-eval's logged samples with the metered requests that produced them."""
+               count_tokens, repeat: int = 0, cluster_field: str | None = None,
+               requests_out: list | None = None) -> list[SampleRecord]:
+    """Join lm-eval's logged samples with the metered requests that produced them (and, into
+    ``requests_out``, one ``RequestRecord`` per request)."""
     pending: dict[tuple, deque[RequestMeter]] = defaultdict(deque)
     for m in meter:
         pending[m.key].append(m)
@@ -489,6 +410,11 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             if not pending[key]:
                 raise RuntimeError(f"{model.name}/{task} doc {s['doc_id']}: no metered request for {key!r}")
             reqs.append(pending[key].popleft())
+        if requests_out is not None:
+            requests_out += [RequestRecord(
+                model=model.name, task=task, doc_id=int(s["doc_id"]), repeat=repeat, kind=r.key[0],
+                sent_at=r.sent_at, answered_at=r.answered_at, prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens, from_cache=r.from_cache) for r in reqs]
         if generate:
             response = s["resps"][0][0]
             extracted = s["filtered_resps"][0]

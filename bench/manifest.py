@@ -19,7 +19,8 @@ from bench import records
 
 MANIFEST = "manifest.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS)
+RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
+                records.REQUESTS)
 
 
 def config_hash(resolved: dict[str, Any]) -> str:

@@ -20,6 +20,8 @@ SERVERS = "servers.jsonl"
 STATUS = "status.json"
 PRICES = "prices.json"
 RECOGNITION = "recognition.jsonl"
+REQUESTS = "requests.jsonl"
+MODEL_RUNS = "model_runs.jsonl"
 VERSIONS = "versions.json"
 
 
@@ -65,29 +67,72 @@ class SampleRecord:
 
 @dataclass(frozen=True)
 class TaskRun:
-    """One model evaluated on one task, timed around the whole lm-eval call."""
+    """One model evaluated on one task: its share of the model's serving time."""
 
     model: str
     role: str
     task: str
     n_samples: int
     wall_s: float
+    """Serving time: the task's share of the time the model had requests in flight
+    (``bench.metering``: the whole interval when it ran alone)."""
     started_at: float
     chance: float | None
     """Accuracy of guessing, from the task's metadata (None when the task does not say)."""
     server_prompt_tokens: float | None = None
     server_generation_tokens: float | None = None
     server_requests: float | None = None
-    """The server's own Prometheus counters over this task (None for API models)."""
+    """The server's own Prometheus counters over this task (None for API models, and when the
+    model's tasks shared one request pool: then ``ModelRun`` holds them for the model)."""
     energy_j: float | None = None
-    """GPU energy over the task from NVML (None where NVML is unavailable)."""
+    """GPU energy over the task from NVML (None where NVML is unavailable, or in ``ModelRun``)."""
     requests_live: int = 0
     """Requests this run sent to the endpoint for the task."""
     requests_cached: int = 0
     """Requests answered from the response cache (an earlier, interrupted or finished run)."""
     harness_s: float | None = None
-    """Whole lm-eval call(s) in this run, request building and scoring included; ``wall_s`` is
-    the serving time only (see ``evaluate.serving_seconds``)."""
+    """Whole lm-eval call(s) in this run (runs before pooled scheduling; see ``ModelRun``)."""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One HTTP request: which sample it answered and when it was in flight (``bench.metering``
+    computes serving time, task shares and utilisation from these)."""
+
+    model: str
+    task: str
+    doc_id: int
+    repeat: int
+    kind: str
+    """``gen`` or ``ll``."""
+    sent_at: float
+    answered_at: float
+    prompt_tokens: int
+    completion_tokens: int
+    from_cache: bool
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's passes in a run: how they were scheduled, the time they held the engine,
+    how full they kept it, and the server's own counters over the requests sent."""
+
+    model: str
+    role: str
+    scheduler: str
+    target_in_flight: int
+    passes_at_once: int
+    serving_s: float
+    """Union of every request interval of the model (cached answers included)."""
+    utilisation: float | None
+    """Mean requests in flight over the serving time of this run's live requests / the target."""
+    harness_s: float
+    server_prompt_tokens: float | None = None
+    server_generation_tokens: float | None = None
+    server_requests: float | None = None
+    energy_j: float | None = None
+    requests_live: int = 0
+    requests_cached: int = 0
 
 
 @dataclass(frozen=True)

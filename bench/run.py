@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -52,12 +53,83 @@ def same_answers_key(m: ModelConfig) -> tuple:
             m.tokenizer, s.revision, s.dtype, s.max_model_len, tuple(s.extra_args), m.mode.value)
 
 
+@dataclass
+class Passes:
+    """A model's passes: lm-eval's results and meters, and how they were run."""
+
+    results: list
+    workers: int
+    target: int
+    harness_s: float
+    tokenizer: object
+
+
+def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache, base: str | None,
+                     start_server, capture: list | None = None) -> Passes:
+    """Every pass (task x repeat) of the suite against one model through ``dispatcher``.
+
+    ``base``: the endpoint's base URL when it is live (an API, or a server already up), else
+    None and ``start_server()`` is called on this (the main) thread at the first request the
+    cache cannot answer. ``capture``: a list that receives every request body sent, per pass.
+    """
+    import gc
+
+    from tqdm import tqdm
+
+    from bench import evaluate, schedule
+
+    target = cfg.run.num_concurrent
+    passes = schedule.passes_of(cfg.suite.tasks, cfg.suite.repeats, cfg.run.scheduler.value)
+    workers = schedule.workers_for(len(passes), target, cfg.run.scheduler.value)
+    gate = schedule.ServerGate(start_server)
+
+    def client():
+        lm = evaluate.make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
+                              cache=cache, start_endpoint=gate.base)
+        if capture is not None:
+            lm.capture = []
+        return lm
+
+    spare = [client()]
+    tokenizer = spare[0].tokenizer
+
+    def new_client():
+        lm = spare.pop() if spare else client()
+        lm.progress = bar
+        return lm
+
+    def run_one(lm, p: schedule.Pass) -> schedule.PassResult:
+        if lm.capture is not None:
+            lm.capture = []
+        result = evaluate.run_task(lm, p.task, tm, cfg.suite, model, p.repeat)
+        if capture is not None:
+            capture.append(lm.capture)
+        return schedule.PassResult(p.task, p.repeat, result, lm.meter)
+
+    log.info("%s [%s]: %d tasks x %d repeats, %d passes at a time, %d requests in flight",
+             model.name, model.role.value, len(cfg.suite.tasks), cfg.suite.repeats, workers, target)
+    t0 = time.perf_counter()
+    # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
+    # garbage collection while requests are in flight stalls them all by 0.1-0.4 s (make
+    # perf). Frozen, those objects are skipped by the collector; garbage made meanwhile is
+    # still collected.
+    gc.freeze()
+    try:
+        with tqdm(desc=f"{model.name} | {len(passes)} passes", unit="req", disable=False,
+                  mininterval=1.0, dynamic_ncols=True) as bar:
+            results = schedule.run_passes(passes, run_one, new_client, workers, gate, dispatcher.abort)
+    finally:
+        gc.unfreeze()
+    return Passes(results, workers, target, time.perf_counter() - t0, tokenizer)
+
+
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, identity: dict) -> None:
-    """Every task of the suite (``repeats`` passes each) against one model, then, for the
+    """Every pass of the suite against one model through one request pool, then, for the
     teacher, recognition. Answers come from the response cache where it has them; the server
-    starts at the first request it cannot answer."""
+    starts (on this, the main thread) at the first request it cannot answer."""
     from bench import evaluate
     from bench.cache import ResponseCache, model_key
+    from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
     from bench.energy import EnergyMeter
     from bench.serve import counters_after, scrape_counters
@@ -65,104 +137,80 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     energy = EnergyMeter()
     cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
     kinds = evaluate.request_kinds(tm, cfg.suite.tasks)
-    with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep:
-        def client(base: str | None):
-            return evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.max_retries,
-                                    cfg.run.request_timeout_s, cache=cache, start_endpoint=lambda: ep.base,
-                                    alive=ep.alive, warmup_kinds=kinds, on_warm_up=ep.record_warm_up)
+    baseline: dict[str, float] = {}
+    try:
+        with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
+                Dispatcher(cfg.run.num_concurrent, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
+                           ep.alive) as dispatcher:
+            def start() -> str:
+                base = ep.base
+                warm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.request_timeout_s,
+                                        dispatcher)
+                ep.record_warm_up(warm.warm_up(kinds))
+                baseline.update(scrape_counters(base))  # after the warm-up: only the tasks' requests count
+                return base
 
-        lm = client(ep.base if ep.is_api else None)
-        tok = lm.tokenizer
+            joules0 = energy.joules()
+            done = run_model_passes(model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start)
+            live = sum(not m.from_cache for r in done.results for m in r.meter)
+            server = counters_after(ep.base, baseline, live) if ep.started and not ep.is_api else {}
+            joules = energy.joules() - joules0 if joules0 is not None and live else None
+            tok = done.tokenizer
 
-        def count_tokens(text: str) -> int:
-            # Without a tokenizer (an API model), reasoning length is not counted here.
-            return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
+            def count_tokens(text: str) -> int:
+                # Without a tokenizer (an API model), reasoning length is not counted here.
+                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
 
-        try:
-            for i, task in enumerate(cfg.suite.tasks, 1):
-                log.info("%s [%s] task %d/%d: %s", model.name, model.role.value, i, len(cfg.suite.tasks), task)
-                evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens,
-                              scrape_counters, counters_after, lambda: client(ep.base))
+            write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
+                                done.harness_s, server, joules)
             if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache)
-        finally:
-            cache.close()
+    finally:
+        cache.close()
 
 
-def run_passes(model, task, cfg, tm, lm, ep, new_client) -> list[tuple[int, dict, list]]:
-    """The suite's ``repeats`` passes over a task: (repeat, lm-eval result, meter) each.
-
-    Pass 0 runs first (it may start the server). When it needed the server, the other passes
-    run several at a time, each on its own client, as many as keep about ``run.num_concurrent``
-    requests in flight in all (30 AIME items x 64 repeats one pass at a time would leave a GPU
-    box nearly idle); answers and records are the same either way.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-    from queue import SimpleQueue
-
+def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
+                        target: int, workers: int, harness_s: float, server: dict, energy_j: float | None) -> None:
+    """samples, requests, one task record per task (its share of the serving time) and the
+    model's record, from the passes' lm-eval results and meters."""
     from bench import evaluate
+    from bench.metering import Interval, serving_time, task_shares, utilisation
 
-    def one(client, repeat: int) -> tuple[int, dict, list]:
-        result = evaluate.run_task(client, task, tm, cfg.suite, model, repeat)
-        return repeat, result, client.meter
-
-    done = [one(lm, 0)]
-    rest = list(range(1, cfg.suite.repeats))
-    per_pass = max(1, len(done[0][2]))
-    width = min(len(rest), max(1, cfg.run.num_concurrent // per_pass))
-    asked = any(not m.from_cache for m in done[0][2])
-    if width <= 1 or not asked or not (ep.started or ep.is_api):
-        return done + [one(lm, r) for r in rest]
-    log.info("%s %s: passes 2-%d, %d at a time", model.name, task, cfg.suite.repeats, width)
-    idle: SimpleQueue = SimpleQueue()
-    for _ in range(width):
-        idle.put(new_client())
-
-    def work(repeat: int) -> tuple[int, dict, list]:
-        client = idle.get()
-        try:
-            return one(client, repeat)
-        finally:
-            idle.put(client)
-
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        return done + list(pool.map(work, rest))
-
-
-def evaluate_task(model, task, cfg, run_dir, tm, lm, ep, energy, count_tokens, scrape_counters,
-                  counters_after, new_client) -> None:
-    from bench import evaluate
-
-    served_here = not ep.is_api
-    before = scrape_counters(ep.base) if served_here and ep.started else None
-    joules0 = energy.joules()
-    started, t0 = time.time(), time.perf_counter()
-    rows, meters, result = [], [], None
-    for repeat, result, meter in run_passes(model, task, cfg, tm, lm, ep, new_client):
-        meta = result["configs"][task].get("metadata") or {}
-        rows += evaluate.to_records(model, task, result["samples"][task], meter, count_tokens,
-                                    repeat=repeat, cluster_field=meta.get("cluster_field"))
-        meters += meter
-    harness = time.perf_counter() - t0
-    live = sum(not m.from_cache for m in meters)
-    server: dict = {}
-    if served_here and ep.started:
-        zero = dict.fromkeys(("prompt_tokens", "generation_tokens", "requests"), 0.0)
-        server = counters_after(ep.base, before or zero, live)
-    joules = energy.joules() - joules0 if joules0 is not None and live else None
-    records.append_jsonl(run_dir / records.SAMPLES, rows)
-    records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
-        model=model.name, role=model.role.value, task=task, n_samples=len(rows),
-        wall_s=evaluate.serving_seconds(meters), started_at=started, chance=meta.get("chance"),
-        server_prompt_tokens=server.get("prompt_tokens"),
-        server_generation_tokens=server.get("generation_tokens"),
-        server_requests=server.get("requests"), energy_j=joules,
-        requests_live=live, requests_cached=len(meters) - live, harness_s=harness)])
-    records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
-                       {k: v for k, v in result.items() if k != "samples"})
-    acc = sum(r.correct for r in rows) / len(rows)
-    log.info("%s %s: accuracy %.3f on %d samples in %.1fs (%d requests sent, %d from the cache)",
-             model.name, task, acc, len(rows), harness, live, len(meters) - live)
+    meters = [m for r in results for m in r.meter]
+    intervals = [Interval(m.task, m.sent_at, m.answered_at, m.prompt_tokens + m.completion_tokens) for m in meters]
+    shares = task_shares(intervals)
+    live = [i for i, m in zip(intervals, meters) if not m.from_cache]
+    for task in cfg.suite.tasks:
+        rows, requests, mine = [], [], [r for r in results if r.task == task]
+        meta: dict = {}
+        for r in sorted(mine, key=lambda r: r.repeat):
+            meta = r.result["configs"][task].get("metadata") or {}
+            rows += evaluate.to_records(model, task, r.result["samples"][task], r.meter, count_tokens,
+                                        repeat=r.repeat, cluster_field=meta.get("cluster_field"),
+                                        requests_out=requests)
+        task_meters = [m for r in mine for m in r.meter]
+        n_live = sum(not m.from_cache for m in task_meters)
+        records.append_jsonl(run_dir / records.SAMPLES, rows)
+        records.append_jsonl(run_dir / records.REQUESTS, requests)
+        records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
+            model=model.name, role=model.role.value, task=task, n_samples=len(rows), wall_s=shares.get(task, 0.0),
+            started_at=min((m.sent_at for m in task_meters), default=time.time()), chance=meta.get("chance"),
+            requests_live=n_live, requests_cached=len(task_meters) - n_live)])
+        records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
+                           {k: v for k, v in mine[-1].result.items() if k != "samples"})
+        acc = sum(r.correct for r in rows) / len(rows)
+        log.info("%s %s: accuracy %.3f on %d samples; %.2fs of serving time (%d requests sent, %d from the "
+                 "cache)", model.name, task, acc, len(rows), shares.get(task, 0.0), n_live, len(task_meters) - n_live)
+    records.append_jsonl(run_dir / records.MODEL_RUNS, [records.ModelRun(
+        model=model.name, role=model.role.value, scheduler=cfg.run.scheduler.value, target_in_flight=target,
+        passes_at_once=workers, serving_s=serving_time(intervals),
+        utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
+        server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
+        server_requests=server.get("requests"), energy_j=energy_j,
+        requests_live=len(live), requests_cached=len(meters) - len(live))])
+    if live:
+        log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
+                 utilisation(live, target), target, serving_time(live))
 
 
 def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache) -> None:

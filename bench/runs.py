@@ -47,6 +47,10 @@ class Run:
     origin: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model", "task", "run"]))
     """Which run folder each model x task came from."""
     notes: tuple[str, ...] = ()
+    model_runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per model: scheduling, serving time, utilisation, the server's counters."""
+    requests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per HTTP request: when it was in flight and its tokens."""
 
 
 def _frame(path: Path) -> pd.DataFrame:
@@ -98,7 +102,8 @@ def load(run_dir: Path) -> Run:
                cfg=json.loads((run_dir / "config.json").read_text()), prices=_json(run_dir / records.PRICES),
                versions=_versions(run_dir), generation=generation_settings(run_dir), status=status,
                origin=pd.DataFrame(sources["origin"]) if sources.get("origin") else pairs.reset_index(drop=True),
-               notes=tuple(sources.get("notes", ())))
+               notes=tuple(sources.get("notes", ())), model_runs=_frame(run_dir / records.MODEL_RUNS),
+               requests=_frame(run_dir / records.REQUESTS))
 
 
 def _model_records(run: Run, name: str) -> pd.DataFrame:
@@ -194,6 +199,9 @@ def merge(runs: list[Run]) -> Run:
         for task, g in r.generation.items():
             generation.setdefault(task, g)
     statuses = {r.status for r in runs}
+    model_runs = pd.concat([r.model_runs for r in runs], ignore_index=True)
+    if not model_runs.empty:
+        model_runs = model_runs[model_runs["model"].isin(set(samples["model"]))].drop_duplicates("model")
     return Run(
         folders=tuple(f for r in runs for f in r.folders), samples=samples,
         task_runs=pd.concat([_rows(r.task_runs, p) for r, p in zip(runs, picks)], ignore_index=True),
@@ -203,14 +211,16 @@ def merge(runs: list[Run]) -> Run:
         versions=first.versions, generation=generation,
         status=statuses.pop() if len(statuses) == 1 else "mixed: " + ", ".join(sorted(statuses)),
         origin=pd.concat([p.assign(run=str(r.folders[0])) for r, p in zip(runs, picks)], ignore_index=True),
-        notes=tuple(notes))
+        notes=tuple(notes), model_runs=model_runs,
+        requests=pd.concat([_rows(r.requests, p) for r, p in zip(runs, picks)], ignore_index=True))
 
 
 def write_records(run: Run, out_dir: Path) -> Run:
     """Save a (merged) run's inputs as an ordinary run folder; returns it pointing there."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in ((records.SAMPLES, run.samples), (records.TASK_RUNS, run.task_runs),
-                        (records.SERVERS, run.servers), (records.RECOGNITION, run.recognition)):
+                        (records.SERVERS, run.servers), (records.RECOGNITION, run.recognition),
+                        (records.MODEL_RUNS, run.model_runs), (records.REQUESTS, run.requests)):
         records.write_atomic(out_dir / name, "".join(
             json.dumps({k: None if _missing(v) else v for k, v in row.items()}, sort_keys=True, default=str) + "\n"
             for row in frame.to_dict("records")))

@@ -67,8 +67,13 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
     }
 
 
-def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict) -> pd.DataFrame:
-    """One tidy row per model x task; every number is a function of the records and prices passed in."""
+def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
+              model_runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One tidy row per model x task; every number is a function of the records and prices passed in.
+
+    ``model_runs``: when a model's tasks shared one request pool, the server's counters and the
+    energy were measured for the model as a whole: the token check is then per model (the same
+    figure on each of its rows) and the energy is split in proportion to serving time."""
     for col, default in (("cached_prompt_tokens", 0), ("ttft_s", None), ("tpot_s", None), ("repeat", 0),
                          ("cluster", None), ("extracted", "")):
         if col not in samples:
@@ -77,6 +82,8 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict) -> p
     rows = [_row(g, runs.loc[(model, task)], prices["models"][model])
             for (model, task), g in samples.groupby(["model", "task"], sort=False)]
     df = pd.DataFrame(rows)
+    if model_runs is not None and not model_runs.empty:
+        df = _model_counters(df, samples, model_runs)
     df = _add_model_level(df, prices)
     df = _add_vs_teacher(df)
     df["pareto_optimal"] = False
@@ -86,6 +93,24 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict) -> p
     # Tasks keep the suite's order (first appearance in the records); models go by role.
     df["_t"] = df["task"].map({t: i for i, t in enumerate(dict.fromkeys(samples["task"]))})
     return df.sort_values(["_t", "_r", "model"], kind="stable").drop(columns=["_r", "_t"]).reset_index(drop=True)
+
+
+def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.DataFrame) -> pd.DataFrame:
+    """Token check and energy from the models' records (see ``summarize``)."""
+    df = df.copy()
+    for run in model_runs.drop_duplicates("model", keep="last").itertuples():
+        rows = df["model"] == run.model
+        if not rows.any() or pd.isna(run.server_prompt_tokens):
+            continue
+        server = float(run.server_prompt_tokens) + float(run.server_generation_tokens)
+        live = _live_tokens(samples[samples["model"] == run.model])
+        df.loc[rows, "server_tokens"] = server
+        df.loc[rows, "token_diff_vs_server"] = live / server - 1 if server else math.nan
+        if not pd.isna(run.energy_j):
+            share = df.loc[rows, "wall_s"] / df.loc[rows, "wall_s"].sum()
+            df.loc[rows, "energy_j_per_output_token"] = (float(run.energy_j) * share
+                                                         / df.loc[rows, "completion_tokens"].replace(0, math.nan))
+    return df
 
 
 def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:

@@ -14,6 +14,7 @@ Exit code 0 when all hold, 1 with one line per mismatch otherwise.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -97,6 +98,9 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
         problems.append(f"{m} / {t}: sample records without a task record")
     checked.append(f"{len(samples)} sample records against {len(task_runs)} task records")
 
+    problems += check_serving_times(run_dir, task_runs)
+    checked.append("serving times re-derived from the request intervals")
+
     rescored, plain = 0, {}
     for r in samples:
         mt = (r["model"], r["task"])
@@ -134,6 +138,39 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
                             + " ".join(str(e).split())[:400])
         checked.append("summary.csv recomputed from the records")
     return problems, checked
+
+
+def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
+    """Each task's serving time and each model's serving time and utilisation, recomputed from
+    ``requests.jsonl`` (``bench.metering``); runs written before it existed are skipped."""
+    from bench.metering import Interval, serving_time, task_shares, utilisation
+
+    if not (run_dir / records.REQUESTS).exists():
+        return []
+    problems = []
+    requests = records.read_jsonl(run_dir / records.REQUESTS)
+    models = {r["model"]: r for r in records.read_jsonl(run_dir / records.MODEL_RUNS)}
+    for model in dict.fromkeys(r["model"] for r in requests):
+        mine = [r for r in requests if r["model"] == model]
+        intervals = [Interval(r["task"], r["sent_at"], r["answered_at"], r["prompt_tokens"] + r["completion_tokens"])
+                     for r in mine]
+        shares = task_shares(intervals)
+        for t in task_runs:
+            if t["model"] == model and not math.isclose(t["wall_s"], shares.get(t["task"], 0.0), rel_tol=1e-9,
+                                                        abs_tol=1e-12):
+                problems.append(f"{model} / {t['task']}: wall_s {t['wall_s']!r} but the request intervals give "
+                                f"{shares.get(t['task'], 0.0)!r}")
+        run = models.get(model)
+        if run is None:
+            problems.append(f"{model}: request records without a model record ({records.MODEL_RUNS})")
+            continue
+        if not math.isclose(run["serving_s"], serving_time(intervals), rel_tol=1e-9, abs_tol=1e-12):
+            problems.append(f"{model}: serving_s {run['serving_s']!r} but the request intervals give "
+                            f"{serving_time(intervals)!r}")
+        live = [i for i, r in zip(intervals, mine) if not r["from_cache"]]
+        if live and not math.isclose(run["utilisation"], utilisation(live, run["target_in_flight"]), rel_tol=1e-9):
+            problems.append(f"{model}: utilisation {run['utilisation']!r} does not follow from its live requests")
+    return problems
 
 
 def main(argv: list[str]) -> None:

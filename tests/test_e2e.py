@@ -1,6 +1,7 @@
 """The real pipeline: vLLM servers on the tiny zoo, lm-eval, records, summary, report.
 
-Runs `python -m bench.run` exactly as `make bench` does, on a subset of each task.
+Runs `python -m bench.run` exactly as `make bench` does (the whole default suite, four
+models), and checks the run folder, down to the claims the README makes about it.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from conftest import ROOT
 from test_serve import vllm_children
 
 pytestmark = pytest.mark.e2e
-LIMIT = 40
+ITEMS = 300  # per smoke task (bench/tasks/smoke/*.jsonl)
+SELF_HOSTED = ["tiny_teacher", "tiny_student", "tiny_control"]
+STAND_IN = "frontier_api"  # the teacher's weights, billed as the API model it stands in for
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, zoo_dir) -> Path:
     results = tmp_path_factory.mktemp("results")
     run_dir = results / "smoke" / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench.run", f"suite.limit={LIMIT}",
+    proc = subprocess.run([sys.executable, "-m", "bench.run",
                            f"run.results_dir={results}", f"hydra.run.dir={run_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
+                          cwd=ROOT, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return run_dir
 
@@ -64,14 +67,14 @@ def test_summary_parquet_holds_the_same_table(smoke_run):
 def test_summary_accuracy_is_the_mean_of_the_records(smoke_run):
     summary = pd.read_csv(smoke_run / "summary.csv")
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
-    assert len(summary) == 9  # 3 models x 3 tasks
-    assert set(summary.role) == {"teacher", "student", "control"}
+    assert len(summary) == 12  # 4 models x 3 tasks
+    assert set(summary.role) == {"teacher", "student", "control", "baseline"}
     for _, row in summary.iterrows():
         g = samples[(samples.model == row.model) & (samples.task == row.task)]
-        assert len(g) == row.n == LIMIT
+        assert len(g) == row.n == ITEMS
         assert row.accuracy == pytest.approx(g.correct.mean(), abs=1e-12)
         assert row.completion_tokens == g.completion_tokens.sum()
-        assert g.doc_id.tolist() == list(range(LIMIT))
+        assert g.doc_id.tolist() == list(range(ITEMS))
 
 
 def test_our_accuracy_agrees_with_lm_eval(smoke_run):
@@ -92,8 +95,8 @@ def test_per_sample_metering_is_filled_in(smoke_run):
     assert set(gen.finish_reason) <= {"stop", "length"}
     think = samples[(samples.task == "smoke_think") & (samples.role == "teacher")]
     assert (think.reasoning_tokens > 0).mean() > 0.9
-    # "think:47+85=" is 12 characters; the tokenizer is character-level.
-    assert (think.prompt_tokens == 12).all()
+    # "think:347+285=" is 14 characters; the tokenizer is character-level.
+    assert (think.prompt_tokens == 14).all()
     choice = samples[samples.task == "smoke_choice"]
     assert (choice.n_requests == 4).all()
 
@@ -106,10 +109,19 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
     prices = json.loads((smoke_run / "prices.json").read_text())["models"]
     for row in summary.itertuples():
         p = prices[row.model]
-        assert p["basis"] == "device_time" and p["source"] and p["as_of"]
+        assert p["source"] and p["as_of"]
+        g = samples[(samples.model == row.model) & (samples.task == row.task)]
+        if row.model == STAND_IN:  # list prices per 1M tokens; cached prompt tokens at their own price
+            assert p["basis"] == "api_tokens" and p["stands_in_for"]
+            fresh = g.prompt_tokens.sum() - g.cached_prompt_tokens.sum()
+            usd = (fresh * p["input"] + g.cached_prompt_tokens.sum() * p["cached_input"]
+                   + g.completion_tokens.sum() * p["output"]) / 1e6
+            assert row.usd == pytest.approx(usd, rel=1e-12)
+            assert row.steady_usd_per_1m_output_tokens == p["output"]
+            continue
+        assert p["basis"] == "device_time"
         per_second = p["devices"] * p["usd_per_device_hour"] / 3600
         wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
-        g = samples[(samples.model == row.model) & (samples.task == row.task)]
         usd = wall * per_second
         assert row.usd == pytest.approx(usd, rel=1e-12)
         assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
@@ -125,8 +137,11 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
 
 def test_token_sums_agree_with_vllm_counters_within_one_percent(smoke_run):
     summary = pd.read_csv(smoke_run / "summary.csv")
-    assert summary.token_diff_vs_server.notna().all()
-    assert (summary.token_diff_vs_server.abs() < 0.01).all(), summary[["model", "task", "token_diff_vs_server"]]
+    served = summary[summary.model.isin(SELF_HOSTED)]
+    assert served.token_diff_vs_server.notna().all()
+    assert (served.token_diff_vs_server.abs() < 0.01).all(), served[["model", "task", "token_diff_vs_server"]]
+    # The stand-in was answered from the teacher's cached answers: no server, no counter to check.
+    assert summary[summary.model == STAND_IN].token_diff_vs_server.isna().all()
     report = (smoke_run / "report.md").read_text()
     assert "## Token accounting check" in report and "Largest difference:" in report
 
@@ -204,7 +219,7 @@ def test_report_states_the_paired_teacher_student_difference(smoke_run):
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
     acc = samples.groupby("model").correct.mean()
     diff = row["diff"]  # not row.diff: that is pandas' Series.diff method
-    assert row["n"] == 3 * LIMIT
+    assert row["n"] == 3 * ITEMS
     assert diff == pytest.approx(acc["tiny_student"] - acc["tiny_teacher"])
     assert row["diff_low"] <= diff <= row["diff_high"]
     report = (smoke_run / "report.md").read_text()
@@ -245,11 +260,19 @@ def test_bench_evidence_works_from_disk(smoke_run):
 
 
 def test_fresh_run_shares_no_cached_answer_between_models(smoke_run):
-    """Three models, identical prompts, one empty cache: no model was answered from another's."""
+    """Three served models, identical prompts, one empty cache: none was answered from another's.
+    The stand-in serves the teacher's weights with the teacher's settings, so it is answered
+    from the teacher's answers, every one of them, word for word."""
     runs = pd.DataFrame(records.read_jsonl(smoke_run / "task_runs.jsonl"))
-    assert (runs.requests_cached == 0).all() and (runs.requests_live > 0).all()
+    served = runs[runs.model.isin(SELF_HOSTED)]
+    assert (served.requests_cached == 0).all() and (served.requests_live > 0).all()
+    stand_in = runs[runs.model == STAND_IN]
+    assert (stand_in.requests_live == 0).all() and (stand_in.requests_cached > 0).all()
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
-    assert not samples.from_cache.any()
+    assert not samples[samples.model.isin(SELF_HOSTED)].from_cache.any()
+    key = ["task", "doc_id", "repeat"]
+    pair = samples[samples.model == "tiny_teacher"].merge(samples[samples.model == STAND_IN], on=key)
+    assert len(pair) == 3 * ITEMS and (pair.response_x == pair.response_y).all()
 
 
 def test_manifest_records_what_produced_the_numbers(smoke_run):
@@ -263,10 +286,9 @@ def test_manifest_records_what_produced_the_numbers(smoke_run):
     assert m["device"]["kind"] == "cpu" and m["device"]["count"] >= 1 and m["hostname"]
     assert m["config_sha256"] == config_hash(json.loads((smoke_run / "config.json").read_text()))
     assert any(name.endswith("arith.jsonl") for name in m["datasets"])
-    assert {k: len(v["folder_sha256"]) for k, v in m["models"].items()} == dict.fromkeys(
-        ["tiny_teacher", "tiny_student", "tiny_control"], 64)
+    assert {k: len(v["folder_sha256"]) for k, v in m["models"].items()} == dict.fromkeys(SELF_HOSTED + [STAND_IN], 64)
     assert m["seeds"]["suite"] == 1234
-    assert set(m["servers"]) == {"tiny_teacher", "tiny_student", "tiny_control"}
+    assert set(m["servers"]) == set(SELF_HOSTED)
     assert all("--max-model-len" in cmd for cmd in m["servers"].values())
     assert m["records"]["samples.jsonl"]["sha256"] == file_sha256(smoke_run / "samples.jsonl")
     assert m["prices"]["models"]["tiny_teacher"]["as_of"]
@@ -293,3 +315,11 @@ def test_bench_verify_passes_then_catches_tampering(smoke_run, tmp_path):
     assert bad.returncode == 1
     assert "samples.jsonl: content differs" in bad.stdout
     assert "scores" in bad.stdout and "summary.csv differs" in bad.stdout
+
+
+def test_the_claims_of_the_default_run_hold(smoke_run):
+    """The README's claims about the default (bench.claims), on this machine's full default run."""
+    from bench.claims import check_claims
+
+    failed = [f"{c['claim']}: {c['value']}" for c in check_claims(smoke_run) if not c["holds"]]
+    assert not failed, failed

@@ -83,7 +83,7 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
 
     cfg = OmegaConf.to_object(compose(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"]))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
-    lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 3, 60)
+    lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 60, None)
     assert isinstance(lm, MeteredOpenAIChatCompletions)
     assert lm.base_url == "https://api.openai.com/v1/chat/completions" and lm.model == "o1-2024-12-17"
     assert lm.api_key == "sk-test-key"
@@ -91,7 +91,7 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
                                  gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0})
     # o1 reasons (its preset says so): its vendor fixes sampling, so none is sent (bench/payload.py).
     assert payload["max_completion_tokens"] == 64 and "stop" not in payload and "temperature" not in payload
-    claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 3, 60)
+    claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 60, None)
     assert type(claude).__name__ == "MeteredChatCompletions"
     assert claude.base_url == "https://api.anthropic.com/v1/chat/completions"
 
@@ -115,14 +115,9 @@ def test_payloads_follow_the_preset_not_the_model_id():
     assert (gpt["temperature"], gpt["top_p"], gpt["stop"]) == (0.6, 0.95, ["\n\n"])
 
 
-def test_serving_time_is_the_union_of_the_passes_spans():
-    from bench.evaluate import serving_seconds
+def test_cached_answers_keep_the_times_they_were_answered_at():
+    from bench.evaluate import _cached_times
 
-    def m(attempt: str, start: float, done: float) -> RequestMeter:
-        return RequestMeter(("gen", "x"), 1, 1, "stop", 0.1, done_at=done, attempt=attempt, pass_start=start)
-
-    # Two passes one after the other add up; the last answer of each pass ends its span.
-    assert serving_seconds([m("a", 100, 1), m("a", 100, 4), m("b", 200, 3)]) == pytest.approx(7)
-    # Passes side by side overlap: 100-110 and 105-112 cover 12 seconds, not 17.
-    assert serving_seconds([m("a", 100, 10), m("b", 105, 7)]) == pytest.approx(12)
-    assert serving_seconds([]) == 0
+    assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
+    # Entries from before: the pass's start, the answer's offset in it, and its latency.
+    assert _cached_times({"s": 100.0, "t": 4.0, "latency_s": 1.5}) == (102.5, 104.0)

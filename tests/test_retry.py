@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from omegaconf import OmegaConf
 
-from bench import evaluate
+from bench import dispatch, evaluate
+from bench.dispatch import Dispatcher
 from bench.cache import ResponseCache
 from conftest import compose
 
@@ -67,14 +68,22 @@ def ask(lm) -> list[str]:
     return asyncio.run(go())
 
 
+DISPATCHERS: list[Dispatcher] = []
+
+
 def make(student, base, cache=None, alive=None, retries=3):
     suite = OmegaConf.to_object(compose()).suite
-    return evaluate.make_lm(student, base, suite, 2, retries, 30, cache=cache, alive=alive)
+    dispatcher = Dispatcher(2, 30, retries, student.name, alive or (lambda: True))
+    DISPATCHERS.append(dispatcher)
+    return evaluate.make_lm(student, base, suite, 2, 30, dispatcher, cache=cache)
 
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(evaluate, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(dispatch, "BACKOFF_S", 0.01)
+    yield
+    while DISPATCHERS:
+        DISPATCHERS.pop().close()
 
 
 def test_5xx_and_429_are_retried_then_answered(endpoint, student):
