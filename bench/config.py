@@ -291,6 +291,10 @@ class RunConfig:
     flight tripled generation throughput over 8)."""
     request_timeout_s: float = 600.0
     max_retries: int = 3
+    """Retries of a request after a connection error, a time-out or HTTP 5xx."""
+    retry_window_s: float = 900.0
+    """How long one request keeps being retried from its first attempt; a rate-limited one
+    (HTTP 429) is retried, honouring Retry-After, for as long as this allows."""
     host: str = "127.0.0.1"
     only: Optional[str] = None
     """Serve only this model of the experiment (its key under ``models``): one job per model

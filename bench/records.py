@@ -133,6 +133,10 @@ class ModelRun:
     energy_j: float | None = None
     requests_live: int = 0
     requests_cached: int = 0
+    rate_limited: int = 0
+    """HTTP 429 answers the endpoint gave (each retried; ``bench.dispatch``)."""
+    lowest_in_flight: int | None = None
+    """The fewest requests in flight the dispatcher allowed while 429s came (None: never lowered)."""
 
 
 @dataclass(frozen=True)

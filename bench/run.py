@@ -141,7 +141,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     try:
         with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
                 Dispatcher(cfg.run.num_concurrent, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
-                           ep.alive) as dispatcher:
+                           ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
             def start() -> str:
                 base = ep.base
                 warm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.request_timeout_s,
@@ -162,7 +162,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                 return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
-                                done.harness_s, server, joules)
+                                done.harness_s, server, joules, throttled=dispatcher)
             if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache)
     finally:
@@ -170,9 +170,11 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
 
 def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
-                        target: int, workers: int, harness_s: float, server: dict, energy_j: float | None) -> None:
+                        target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
+                        throttled=None) -> None:
     """samples, requests, one task record per task (its share of the serving time) and the
-    model's record, from the passes' lm-eval results and meters."""
+    model's record, from the passes' lm-eval results and meters (and, from the ``throttled``
+    dispatcher, how often the endpoint rate-limited)."""
     from bench import evaluate
     from bench.metering import Interval, serving_time, task_shares, utilisation
 
@@ -207,7 +209,9 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
         server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
         server_requests=server.get("requests"), energy_j=energy_j,
-        requests_live=len(live), requests_cached=len(meters) - len(live))])
+        requests_live=len(live), requests_cached=len(meters) - len(live),
+        rate_limited=throttled.rate_limited if throttled else 0,
+        lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None)])
     if live:
         log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
                  utilisation(live, target), target, serving_time(live))
