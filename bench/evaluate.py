@@ -29,6 +29,7 @@ from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.dispatch import Dispatcher, Reply, RequestFailed
 from bench.records import RequestRecord, SampleRecord
 from bench.repeat import evaluating
+from bench.usage import read_usage, reasoning_text, split_by_characters
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class RequestMeter:
     whose answer the response cache holds)."""
     answered_at: float = 0.0
     task: str = ""
+    reasoning_tokens: int | None = None
+    """The vendor's count of reasoning tokens (``completion_tokens_details``); None without one."""
+    reasoning_text: str | None = None
+    """Reasoning returned apart from the answer (DeepSeek's ``reasoning_content``)."""
 
 
 WARMUP_TEXT = "warm up: {i}+{i}="
@@ -193,8 +198,12 @@ class _Metered:
             self._ensure_endpoint()
             reply = await self._send(payload)
             outputs, sent_at, answered_at = reply.body, reply.sent_at, reply.answered_at
+        choices = sorted(outputs["choices"], key=lambda c: c["index"])
         if generate:
-            answers = self.parse_generations(outputs=outputs)
+            # A reasoning model cut off at the token limit before it answered sends no answer
+            # (content null): that is an empty answer, scored wrong, not a failed request.
+            answers = [a if a is not None or c.get("finish_reason") != "length" else ""
+                       for a, c in zip(self.parse_generations(outputs=outputs), choices)]
         else:
             answers = self.parse_logprobs(outputs=outputs, tokens=messages, ctxlens=ctxlens)
         if any(a is None for a in answers):
@@ -203,20 +212,18 @@ class _Metered:
         if hit is None and self.cache is not None:
             self.cache.put(key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at,
                                  "done": answered_at})
-        usage = outputs.get("usage") or {}
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = read_usage(outputs)
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
-        choices = sorted(outputs["choices"], key=lambda c: c["index"])
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
         share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
         for rkey, choice in zip(keys, choices):
             self.meter.append(RequestMeter(
                 key=rkey,
-                prompt_tokens=round(usage.get("prompt_tokens", 0) * share),
-                completion_tokens=round(usage.get("completion_tokens", 0) * share),
+                prompt_tokens=round(usage.prompt_tokens * share),
+                completion_tokens=round(usage.completion_tokens * share),
                 finish_reason=choice.get("finish_reason"),
                 latency_s=answered_at - sent_at,
-                cached_prompt_tokens=round(cached * share),
+                cached_prompt_tokens=round(usage.cached_prompt_tokens * share),
                 ttft_s=_seconds(timing.get("time_to_first_token_ms")),
                 tpot_s=_seconds(timing.get("mean_itl_ms")),
                 queue_s=_seconds(timing.get("queue_time_ms")),
@@ -224,6 +231,8 @@ class _Metered:
                 sent_at=sent_at,
                 answered_at=answered_at,
                 task=self.task,
+                reasoning_tokens=None if usage.reasoning_tokens is None else round(usage.reasoning_tokens * share),
+                reasoning_text=reasoning_text(choice) if generate else None,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
@@ -423,17 +432,18 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             best = max(range(len(lls)), key=lls.__getitem__)
             response = s["arguments"][best][1]
             extracted = str(best)
-        thinking = reasoning_span(response, model.think_start, model.think_end) if generate else None
+        reasoning = reasoning_of(model, response, reqs, count_tokens) if generate else NO_REASONING
         metric = primary_metric(s)
         records.append(SampleRecord(
             model=model.name, role=model.role.value, task=task, doc_id=int(s["doc_id"]),
-            prompt=str(getattr(s["arguments"][0][0], "prompt", s["arguments"][0][0])), response=response, extracted=str(extracted),
+            prompt=prompt_text(s["arguments"][0][0]), response=response, extracted=str(extracted),
             target=str(s["target"]), metric=metric, correct=float(s[metric]),
             prompt_tokens=sum(r.prompt_tokens for r in reqs),
             cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),
             completion_tokens=sum(r.completion_tokens for r in reqs),
-            reasoning_tokens=count_tokens(thinking[0]) if thinking else 0,
-            reasoning_closed=thinking[1] if thinking else None,
+            reasoning_tokens=reasoning.tokens,
+            reasoning_closed=reasoning.closed,
+            reasoning=reasoning.text,
             finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
             latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
             n_requests=len(reqs),
@@ -448,6 +458,52 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
     if leftover:
         raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
     return records
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """How long a response reasoned, whether it finished reasoning, and the reasoning text the
+    vendor returned apart from the answer (None where it is part of the response)."""
+
+    tokens: int
+    closed: bool | None
+    text: str | None = None
+
+
+NO_REASONING = Reasoning(0, None)
+
+
+def reasoning_of(model: ModelConfig, response: str, reqs: list[RequestMeter], count_tokens) -> Reasoning:
+    """An API reasoning model's reasoning as its vendor reports it (a count of reasoning tokens,
+    or the reasoning text beside the answer), else the span inside the model's delimiters.
+
+    ``count_tokens(text)`` is the model's tokenizer (None without one). A vendor's count is
+    taken as is; reasoning text without a count is counted with the tokenizer, or, without
+    one, given its share of the completion tokens by characters. A reply that reasoned and
+    then ran out of tokens before answering counts as unclosed."""
+    reported = sum(r.reasoning_tokens or 0 for r in reqs)
+    text = next((r.reasoning_text for r in reqs if r.reasoning_text), None)
+    if reported or text:
+        if not reported:
+            counted = count_tokens(text)
+            reported = counted if counted is not None else split_by_characters(
+                sum(r.completion_tokens for r in reqs), text, response)
+        cut = any(r.finish_reason == "length" for r in reqs) and not response.strip()
+        return Reasoning(reported, not cut, text)
+    thinking = reasoning_span(response, model.think_start, model.think_end)
+    if not thinking:
+        return NO_REASONING
+    return Reasoning(count_tokens(thinking[0]) or 0, thinking[1])
+
+
+def prompt_text(context: Any) -> str:
+    """The prompt as lm-eval logged it: the text for completions; for chat, the JSON list of
+    messages (lm-eval's ``JsonChatStr``, which can reach the samples as a bare 1-tuple)."""
+    if hasattr(context, "prompt"):
+        return str(context.prompt)
+    if isinstance(context, (tuple, list)) and len(context) == 1 and isinstance(context[0], str):
+        return context[0]
+    return str(context)
 
 
 def _cluster(sample: dict, field: str | None) -> str | None:

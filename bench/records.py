@@ -46,7 +46,10 @@ class SampleRecord:
     """Prompt tokens the server reports as served from its prefix cache (billed lower by APIs)."""
     completion_tokens: int
     reasoning_tokens: int
-    """Tokens inside the model's reasoning delimiters (delimiters included); 0 if none."""
+    """Reasoning tokens: the API's own count where it reports one (OpenAI's
+    ``completion_tokens_details.reasoning_tokens``), or the reasoning text it returned apart
+    from the answer, counted; else the tokens inside the model's reasoning delimiters
+    (delimiters included); 0 if none. Billed as output: they are part of ``completion_tokens``."""
     reasoning_closed: bool | None
     finish_reason: str
     latency_s: float
@@ -63,6 +66,10 @@ class SampleRecord:
     """The item's group (the task's metadata names the field) for clustered standard errors."""
     from_cache: bool = False
     """True when every request behind it was answered from the response cache (resume)."""
+    reasoning: str | None = None
+    """Reasoning the vendor returned apart from ``response`` (DeepSeek's ``reasoning_content``);
+    None where the reasoning is part of the response, or hidden (OpenAI's reasoning models
+    report only its length, in ``reasoning_tokens``)."""
 
 
 @dataclass(frozen=True)

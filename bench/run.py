@@ -157,9 +157,9 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             joules = energy.joules() - joules0 if joules0 is not None and live else None
             tok = done.tokenizer
 
-            def count_tokens(text: str) -> int:
-                # Without a tokenizer (an API model), reasoning length is not counted here.
-                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
+            def count_tokens(text: str) -> int | None:
+                # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
+                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
                                 done.harness_s, server, joules, throttled=dispatcher)

@@ -121,3 +121,64 @@ def test_cached_answers_keep_the_times_they_were_answered_at():
     assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
     # Entries from before: the pass's start, the answer's offset in it, and its latency.
     assert _cached_times({"s": 100.0, "t": 4.0, "latency_s": 1.5}) == (102.5, 104.0)
+
+
+# --- reasoning tokens from API models, against a local endpoint in each vendor's shape ---------
+
+@pytest.mark.parametrize("preset,vendor_kwargs", [
+    ("gpt62_sol_api", {"shape": "openai"}),                      # a count, no text
+    ("deepseek_flash_api", {"shape": "deepseek"}),               # text and a count
+    ("deepseek_flash_api", {"shape": "deepseek", "report_reasoning_count": False}),  # text alone
+])
+def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset, vendor_kwargs, tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from bench import records
+    from vendor import Endpoint, Vendor, reasoning_length, run_against
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-local")
+    vendor = Vendor(**vendor_kwargs)
+    with Endpoint(vendor) as base:
+        run_dir = run_against(base, preset, tmp_path)
+    samples = pd.DataFrame(records.read_jsonl(run_dir / records.SAMPLES))
+    expected = samples.prompt.map(lambda p: reasoning_length(json.loads(p)[-1]["content"]))
+    assert (expected > 0).all() and samples.correct.mean() == 1.0
+    if vendor_kwargs.get("report_reasoning_count", True):
+        assert samples.reasoning_tokens.tolist() == expected.tolist()
+    else:  # no count and no tokenizer: the completion tokens split by characters
+        assert (samples.reasoning_tokens - expected).abs().max() <= 1
+    assert (samples.reasoning_closed == True).all()  # noqa: E712
+    if vendor_kwargs["shape"] == "deepseek":
+        assert samples.reasoning.tolist() == ["x" * n for n in expected]
+    else:
+        assert samples.reasoning.isna().all()  # OpenAI hides the reasoning itself
+    # Billed as output: the completion tokens the bill counts hold the reasoning and the answer.
+    assert (samples.completion_tokens == expected + samples.response.str.len()).all()
+    summary = pd.read_csv(run_dir / "summary.csv").iloc[0]
+    price = json.loads((run_dir / "prices.json").read_text())["models"][preset]
+    cached = samples.cached_prompt_tokens.sum()
+    assert cached == (2 * len(samples) if vendor_kwargs["shape"] == "deepseek" else 0)
+    usd = ((samples.prompt_tokens.sum() - cached) * price["input"] + cached * price["cached_input"]
+           + samples.completion_tokens.sum() * price["output"]) / 1e6
+    assert summary.usd == pytest.approx(usd, rel=1e-12) and summary.completion_tokens > expected.sum()
+    # Budget diagnostics: the mean reasoning length is the vendor's, not 0.
+    assert summary.reasoning_tokens_mean == pytest.approx(samples.reasoning_tokens.mean())
+    diagnostics = (run_dir / "report.md").read_text().split("## Budget diagnostics")[1]
+    assert f"| {samples.reasoning_tokens.mean():.1f} |" in diagnostics
+    sent = vendor.hits[0]
+    assert sent.headers["Authorization"] == "Bearer sk-local" and "temperature" not in sent.body
+
+
+def test_a_reasoning_model_cut_off_before_answering_is_an_empty_unclosed_answer():
+    from bench.evaluate import reasoning_of
+
+    model, _ = teacher()
+    cut = RequestMeter(("gen", "q"), 10, 4096, "length", 1.0, reasoning_tokens=4096)
+    r = reasoning_of(model, "", [cut], count_tokens=lambda text: None)
+    assert (r.tokens, r.closed, r.text) == (4096, False, None)
+    done = RequestMeter(("gen", "q"), 10, 300, "stop", 1.0, reasoning_text="abc" * 10)
+    assert reasoning_of(model, "42", [done], count_tokens=len) == type(r)(30, True, "abc" * 10)
