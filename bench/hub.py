@@ -37,6 +37,15 @@ class Resolved:
     Hub: not downloaded yet), or ``unresolved``."""
 
 
+def network_errors() -> tuple[type[BaseException], ...]:
+    """What asking the Hub raises when it cannot answer: OSError (offline mode, a file not in
+    the cache) and the errors of the HTTP client huggingface_hub is built on, which its own
+    ``HfHubHTTPError`` derives from (requests in older versions, an httpx in newer ones)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return (OSError, *HfHubHTTPError.__bases__)
+
+
 def cache_dir() -> Path:
     """The Hub cache, read from the environment at call time (tests point it elsewhere)."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -83,7 +92,7 @@ def resolve(repo_id: str, revision: str | None = None, repo_type: str = "model",
 
         try:
             sha = HfApi().repo_info(repo_id, revision=requested, repo_type=repo_type).sha
-        except OSError:  # no network, gated without a token, no such repo: recorded as unresolved
+        except network_errors():  # no network, gated without a token, no such repo: recorded as unresolved
             sha = None
         if sha:
             return Resolved(repo_id, repo_type, requested, sha, "hub")
@@ -98,8 +107,10 @@ def model_config(repo_id: str, revision: str | None = None) -> dict[str, Any] | 
     from huggingface_hub import hf_hub_download
 
     try:
-        path = hf_hub_download(repo_id, "config.json", revision=revision, local_files_only=offline())
-    except OSError:
+        # The cache and offline mode as the environment says now (huggingface_hub reads both once, at import).
+        path = hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache_dir(),
+                               local_files_only=offline())
+    except network_errors():
         return None
     return json.loads(Path(path).read_text())
 

@@ -91,30 +91,20 @@ def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
     assert message in str(err.value)
 
 
-def fake_hub_model(cache: Path, repo: str, config: dict) -> str:
-    """A model laid out in a Hub cache as huggingface_hub leaves it: refs/main, a snapshot."""
+def test_the_hubs_own_config_is_checked_where_the_machine_can_read_it(tmp_path, monkeypatch):
     import json
 
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    folder = cache / ("models--" + repo.replace("/", "--"))
-    (folder / "refs").mkdir(parents=True)
-    (folder / "refs" / "main").write_text(commit)
-    (folder / "snapshots" / commit).mkdir(parents=True)
-    (folder / "snapshots" / commit / "config.json").write_text(json.dumps(config))
-    return commit
-
-
-def test_the_hubs_own_config_is_checked_where_the_machine_can_read_it(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
     from bench.validate import check_hub_context
+    from hubcache import fake_repo
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
     qwq = cfg.models["qwq_32b_preview"]
     assert check_hub_context("qwq_32b_preview", qwq) == []  # not cached, offline: the preset's figure stands
-    fake_hub_model(tmp_path, "Qwen/QwQ-32B-Preview", {"max_position_embeddings": 16384})
+    fake_repo(tmp_path, "Qwen/QwQ-32B-Preview", {"config.json": json.dumps({"max_position_embeddings": 16384})})
     [wrong, stale] = check_hub_context("qwq_32b_preview", qwq)
     assert "serve.max_model_len=32768 is beyond its context of 16384 tokens (max_position_embeddings in " \
            "Qwen/QwQ-32B-Preview's config.json)" in wrong
@@ -252,3 +242,49 @@ def test_unknown_suite_lists_the_available_ones(tmp_path):
     assert proc.returncode != 0
     assert "smoek" in out and "smoke" in out and "r1" in out
     assert not (run_dir / "servers").exists()
+
+
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_is_refused_past_its_context_or_from_its_retirement(preset, zoo_dir):
+    """Self-hosted presets: a max_model_len one past the model's context (the preset's
+    context_length, or the local folder's config.json) is refused with its message, the
+    context itself is not. API presets: refused from the day they are retired (or serve
+    another model), not the day before."""
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from bench.config import SourceKind
+    from bench.validate import check_context, check_lifecycle
+
+    m = OmegaConf.to_object(compose([f"zoo_dir={zoo_dir}", f"+model@models.x={preset}"])).models["x"]
+    if m.source_kind != SourceKind.api:
+        context = (m.context_length if m.source_kind == SourceKind.hub else
+                   json.loads((Path(m.source) / "config.json").read_text())["max_position_embeddings"])
+        assert context and m.serve.max_model_len <= context, preset
+        m.serve.max_model_len = context
+        assert check_context("x", m) == []
+        m.serve.max_model_len = context + 1
+        [message] = check_context("x", m)
+        assert message.startswith(f"model 'x': serve.max_model_len={context + 1} is beyond its context of "
+                                  f"{context} tokens (")
+        assert "unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1" in message
+        assert f"set models.x.serve.max_model_len to at most {context}" in message
+        return
+    lc = m.lifecycle
+    ends = [dt.date.fromisoformat(d) for d in (lc.changed_on, lc.retired_on) if d]
+    if not ends:  # current: usable on the day this was written, and later (no end date known)
+        assert check_lifecycle("x", m, dt.date(2026, 11, 29)) == [], preset
+        return
+    end = min(ends)
+    assert check_lifecycle("x", m, end - dt.timedelta(days=1)) == [], preset
+    [message] = check_lifecycle("x", m, end)
+    said = (f"was retired on {lc.retired_on}" if end == dt.date.fromisoformat(lc.retired_on or "9999-12-31")
+            else f"has served another model than {lc.serves} since {lc.changed_on}")
+    assert message.startswith(f"model 'x': {m.source!r}") and said in message, message
+    assert "~model@models.x" in message
