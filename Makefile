@@ -3,6 +3,7 @@
 # make setup   create or refresh .venv;  make zoo   build the tiny models;  make clean
 # make perf    harness overhead over raw vLLM on the smoke generation tasks (a benchmark: prints figures)
 # make plan    what `make bench` would serve, on which GPUs, and its tokens, time and $ (nothing started)
+# make fetch   download the Hub models and data sets of `make bench ARGS=...` ahead of the run
 # make test-deps   Chromium and LaTeX for the browser and pdflatex tests (skipped without them)
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ TORCH_INDEX_URL ?=
 
 STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 
-.PHONY: setup zoo bench perf plan test test-deps report clean
+.PHONY: setup zoo bench perf plan fetch test test-deps report clean
 
 setup: $(STAMP)
 
@@ -52,6 +53,9 @@ perf: zoo
 
 plan: setup
 	$(PY) -m bench plan $(ARGS)
+
+fetch: setup
+	$(PY) -m bench fetch $(ARGS)
 
 test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)

@@ -316,6 +316,9 @@ def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_co
         max_length=model.serve.max_model_len,
         timeout=int(timeout_s),
         seed=suite.seed,
+        # A hub model's tokenizer at the revision its server loads (vLLM's tokenizer revision
+        # follows --revision).
+        revision=(model.serve.revision or "main") if model.source_kind == SourceKind.hub else "main",
     )
     lm.api_key_env = model.api.api_key_env if api else None
     lm.payload_rules = payload_rules.rules_for(model)

@@ -131,3 +131,51 @@ def task_dataset(task_cfg: dict[str, Any]) -> tuple[str, str | None, str | None]
     if not repo or not re.match(r"^[\w.-]+/[\w.-]+$", str(repo)) or "data_files" in kwargs:
         return None
     return str(repo), task_cfg.get("dataset_name") or kwargs.get("name"), kwargs.get("revision")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One Hub repository a run reads: a model's weights or a task's data set."""
+
+    repo_id: str
+    repo_type: str
+    revision: str | None
+    """The pin (a preset's ``serve.revision``, a task's ``dataset_kwargs.revision``), or None: main."""
+    used_by: tuple[str, ...]
+    """Model keys or task names."""
+
+
+def sources(cfg, task_manager) -> list[Source]:
+    """Every Hub model and data set a run of ``cfg`` reads (local folders and APIs need none)."""
+    from bench.config import SourceKind
+
+    found: dict[tuple, list[str]] = {}
+    for key, m in cfg.models.items():
+        if m.source_kind == SourceKind.hub:
+            found.setdefault((m.source, "model", m.serve.revision), []).append(key)
+    for task in cfg.suite.tasks:
+        entry = task_manager.task_index.get(task)
+        spec = task_dataset(entry.cfg or {}) if entry is not None and entry.cfg else None
+        if spec is not None:
+            repo, _name, revision = spec
+            found.setdefault((repo, "dataset", revision), []).append(task)
+    return [Source(repo, kind, rev, tuple(users)) for (repo, kind, rev), users in found.items()]
+
+
+def snapshot_bytes(repo_id: str, commit: str, repo_type: str = "model") -> int:
+    """Bytes on disk of a cached snapshot (its files are links to shared blobs)."""
+    folder = repo_folder(repo_id, repo_type) / "snapshots" / commit
+    blobs = {p.resolve() for p in folder.rglob("*") if p.is_file()}
+    return sum(b.stat().st_size for b in blobs)
+
+
+def matches(name: str, patterns: list[str] | None) -> bool:
+    from fnmatch import fnmatch
+
+    return patterns is None or any(fnmatch(name, p) for p in patterns)
+
+
+def bytes_missing(files: list[tuple[str, int]], patterns: list[str] | None, cached: set[str]) -> int:
+    """Bytes still to download: files of a repository revision (name, size) that ``patterns``
+    select and the cached snapshot lacks."""
+    return sum(size for name, size in files if matches(name, patterns) and name not in cached)

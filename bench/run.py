@@ -251,7 +251,7 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
-    from bench import manifest, report
+    from bench import hub, manifest, report
     from bench.cache import model_identity
     from bench.cost import prices_used
     from bench.evaluate import task_manager
@@ -268,13 +268,16 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     records.write_json(run_dir / "config.json", resolved)
     records.write_json(run_dir / records.PRICES, prices)
     records.write_json(run_dir / records.VERSIONS, versions)
-    manifest.start(run_dir, resolved, identities, include_paths, versions, prices)
+    sources = hub.sources(cfg, tm)
+    manifest.start(run_dir, resolved, identities, include_paths, versions, prices, manifest.hub_revisions(sources))
     startup = time.perf_counter() - _IMPORTED_AT
     log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
              "servers start when a model needs one", startup)
     set_status(run_dir, "running", started_at=time.time(), harness_startup_s=startup)
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm, identities[model.name])
+    if sources:  # the snapshots the servers and data loaders actually read
+        manifest.update(run_dir, hub=manifest.hub_revisions(sources, ask_hub=False))
     set_status(run_dir, "success", finished_at=time.time())
     summary = report.build(run_dir)
     link_latest(run_dir, Path(cfg.run.results_dir))

@@ -107,15 +107,25 @@ def test_reuse_false_asks_again_but_still_records(tmp_path):
     assert ResponseCache(tmp_path, "b" * 64).get(k) is not None
 
 
-def test_identity_of_hub_models_is_their_pinned_revision():
+def test_identity_of_hub_models_is_the_commit_their_revision_resolves_to(tmp_path, monkeypatch):
     from bench.config import SourceKind
+    from hubcache import fake_repo
 
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     student = models()["tiny_student"]
-    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="abc"))
+    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="v1"))
     ident = model_identity(hub, 0)
-    assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
+    assert (ident["hub_id"], ident["revision"], ident["commit"]) == ("org/model", "v1", None)  # not cached, offline
     unpinned = replace(hub, serve=replace(hub.serve, revision=None))
-    assert model_identity(unpinned, 0)["revision"] == "unpinned"
+    assert model_identity(unpinned, 0)["revision"] == "main"
+    first = fake_repo(tmp_path, "org/model", {"config.json": "{}"}, refs=("main",))
+    assert model_identity(unpinned, 0)["commit"] == first
+    # The branch moved on and the cache holds the new snapshot: other weights, another key.
+    second = fake_repo(tmp_path, "org/model", {"config.json": '{"x": 1}'}, refs=("main",), commit="f" * 40)
+    assert model_identity(unpinned, 0)["commit"] == second != first
+    pinned = replace(hub, serve=replace(hub.serve, revision=first))
+    assert model_identity(pinned, 0)["commit"] == first  # a pinned commit is its own resolution
 
 
 def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
