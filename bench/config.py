@@ -249,6 +249,11 @@ class SuiteConfig:
     seed: int = 1234
     budget: dict[str, TaskBudget] = field(default_factory=dict)
     """Per task: size and expected token counts, for ``bench plan``."""
+    teacher_recognition: bool = True
+    """Score every generation of every model under the self-hosted teacher (one prompt-scoring
+    request per generation, prompt and response as its prompt). ``bench plan`` prints what it
+    costs; a suite whose estimate dwarfs the rest turns it off (``run.teacher_recognition``
+    overrides this either way)."""
 
 
 @dataclass
@@ -280,6 +285,12 @@ class HardwareConfig:
     (serve.distributed_executor_backend=ray)."""
     throughput: list[ThroughputBand] = field(default_factory=list)
     """Assumed output tokens/s per device, by model size, for ``bench plan`` only."""
+    prefill_per_output_token: Range = field(default_factory=lambda: Range(4.0, 15.0))
+    """Prompt tokens a server scores (prompt log-probabilities, nothing generated) in the time
+    it generates one output token at high concurrency: ``bench plan``'s estimate of teacher
+    recognition. An assumption, order of magnitude only: prefill is compute-bound and batches
+    whole prompts, decoding is bound by memory bandwidth, and every scored token comes back as
+    JSON."""
     engine_nice: Optional[int] = None
     """Nice value for each vLLM server's engine and worker processes (None: leave them). On a
     CPU box with few cores, 19 lets the API server admit requests before the engine steps
@@ -310,8 +321,9 @@ class RunConfig:
     only: Optional[str] = None
     """Serve only this model of the experiment (its key under ``models``): one job per model
     in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
-    teacher_recognition: bool = True
-    """Score every model's generations under the (self-hosted) teacher: distillation evidence."""
+    teacher_recognition: Optional[bool] = None
+    """Score every model's generations under the (self-hosted) teacher, distillation evidence;
+    None: as the suite says (``suite.teacher_recognition``)."""
     build_zoo: bool = True
     """Build the tiny zoo first when a model lives in it and it is missing."""
     cache_dir: str = "${run.results_dir}/cache"
@@ -332,6 +344,11 @@ class BenchConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     run: RunConfig = field(default_factory=RunConfig)
     zoo_dir: str = "zoo"
+
+    @property
+    def teacher_recognition(self) -> bool:
+        """Whether the teacher scores the generations: ``run.teacher_recognition``, else the suite's."""
+        return self.suite.teacher_recognition if self.run.teacher_recognition is None else self.run.teacher_recognition
 
     def __post_init__(self) -> None:
         # run.only narrows the experiment to one model; an unknown key is left for validation

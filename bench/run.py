@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import records
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, validate
 
 log = logging.getLogger("bench")
@@ -163,7 +163,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
                                 done.harness_s, server, joules, throttled=dispatcher)
-            if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
+            if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache)
     finally:
         cache.close()
@@ -222,9 +222,10 @@ def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig,
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
+    chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
     scored, live = score_generations(ep, teacher.name, tokenizer, rows, cfg.run.num_concurrent,
-                                     cfg.run.request_timeout_s, cache)
+                                     cfg.run.request_timeout_s, cache, chat)
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
     log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
              teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)

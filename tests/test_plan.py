@@ -11,7 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench.config import Range, TaskBudget, ThroughputBand
-from bench.plan import Span, api_seconds, hosted_seconds, plan, render, sig, task_plan, throughput_band
+from bench.plan import (Span, api_seconds, hosted_seconds, plan, render, sig, span, task_plan, throughput_band, total,
+                        usd)
 from conftest import ROOT, compose
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY")
@@ -107,6 +108,40 @@ def test_render_says_what_it_could_not_estimate():
     text = render(cfg, plan(cfg, gens, ["r1_distill_qwen_7b"]), gens)
     assert "no time or $ estimate: no params_b" in text
     assert "\n  total" in text and "?" in next(line for line in text.splitlines() if line.startswith("  total"))
+
+
+def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
+    from bench.plan import recognition_plan
+
+    cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "+model@models.gpt62_sol_api=gpt62_sol_api"]))
+    assert cfg.teacher_recognition is False  # suite r1 turns it off: the estimate below dwarfs the rest
+    gens = {t: {"max_gen_toks": 32768} for t in cfg.suite.tasks}
+    plans = plan(cfg, gens, list(cfg.models))
+    r = recognition_plan(cfg, plans, set(cfg.suite.tasks))
+    per_model = sum(b.items for b in cfg.suite.budget.values()) * cfg.suite.repeats
+    assert r.teacher == "teacher" and not r.enabled and r.requests == per_model * len(cfg.models)
+    # Every generation of every model comes back as a prompt: prompts plus outputs, all models.
+    assert r.prompt_tokens.low == pytest.approx(sum(p.prompt_tokens + p.output_tokens.low for p in plans))
+    teacher = next(p for p in plans if p.key == "teacher")
+    band, hw = throughput_band(cfg.hardware, teacher.model.params_b), cfg.hardware
+    assert r.seconds.high == pytest.approx(r.prompt_tokens.high / (band.tokens_per_s.low
+                                           * hw.prefill_per_output_token.low * 8))
+    assert r.usd.high == pytest.approx(r.seconds.high * hw.count * hw.usd_per_device_hour / 3600)
+    off = " ".join(render(cfg, plans, gens, r).split())  # prose is wrapped
+    assert f"Teacher recognition is off (suite.teacher_recognition of suite r1): it would add {r.requests:,} " in off
+    assert "teacher scores" not in off
+    on_cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "run.teacher_recognition=true"]))
+    on_plans = plan(on_cfg, gens, list(on_cfg.models))
+    on = recognition_plan(on_cfg, on_plans, set(on_cfg.suite.tasks))
+    text = render(on_cfg, on_plans, gens, on)
+    assert on.enabled and "Teacher recognition is on (run.teacher_recognition)" in " ".join(text.split())
+    total_line = next(line for line in text.splitlines() if line.startswith("  total"))
+    assert total_line.endswith(span(total([p.usd for p in on_plans] + [on.usd]), usd))
+    assert not total_line.endswith(span(total([p.usd for p in on_plans]), usd))
+    # Only generations are scored: a log-likelihood task (smoke_choice) sends none.
+    smoke = OmegaConf.to_object(compose([]))
+    smoke_plans = plan(smoke, {}, list(smoke.models))
+    assert recognition_plan(smoke, smoke_plans, {"smoke_arith", "smoke_think"}).requests == 2 * 300 * len(smoke.models)
 
 
 def test_significant_figures():
