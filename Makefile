@@ -1,7 +1,8 @@
 # make bench   run the default experiment (smoke on the tiny zoo without a GPU); ARGS="..." for Hydra overrides
 # make test    run the test suite (builds the venv and the zoo first when needed)
 # make setup   create or refresh .venv;  make zoo   build the tiny models;  make clean
-# make perf    harness overhead over raw vLLM on the smoke generation tasks (a benchmark: prints figures)
+# make perf    harness overhead over raw vLLM and plain lm-eval on the smoke generation tasks (prints figures)
+# make repro   the default run under other CPU kernel sets, side by side (prints one table; ARGS="--fresh 3" etc.)
 # make plan    what `make bench` would serve, on which GPUs, and its tokens, time and $ (nothing started)
 # make fetch   download the Hub models and data sets of `make bench ARGS=...` ahead of the run
 # make test-deps   Chromium and LaTeX for the browser and pdflatex tests (skipped without them)
@@ -21,7 +22,7 @@ TORCH_INDEX_URL ?=
 
 STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 
-.PHONY: setup zoo bench perf plan fetch test test-deps report clean
+.PHONY: setup zoo bench perf repro plan fetch test test-deps report clean
 
 setup: $(STAMP)
 
@@ -50,6 +51,9 @@ bench: zoo
 
 perf: zoo
 	$(PY) -m bench.perf $(ARGS)
+
+repro: zoo
+	$(PY) -m bench.repro $(ARGS)
 
 plan: setup
 	$(PY) -m bench plan $(ARGS)

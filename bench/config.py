@@ -122,6 +122,9 @@ class ApiConfig:
     openai-chat-completions (OpenAI's own API: max_completion_tokens, o1/o3 sampling rules)."""
     stream_tokens_per_s: Optional[Range] = None
     """Output tokens/s of one request: an assumption, used only by ``bench plan``'s estimate."""
+    max_in_flight: int = 64
+    """Requests in flight to this API (the dispatcher's target): the vendor's rate limits for
+    your tier bound it, not a server's memory."""
     max_tokens_excludes_reasoning: bool = False
     """The endpoint's max_tokens bounds the answer only and the (billed) reasoning comes on
     top, as on DeepSeek's reasoner API: ``bench plan`` does not cut its estimate at the limit."""
@@ -208,6 +211,10 @@ class ModelConfig:
     """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
     weights_gb: Optional[float] = None
     """Weights in GPU memory, GB; None: 2 bytes per parameter (bf16). Checked against the GPUs."""
+    kv_bytes_per_token: Optional[int] = None
+    """KV-cache bytes per token, from the model's config.json: 2 x layers x KV heads x head dim
+    x bytes per value (bf16: 2); MLA models store layers x (KV latent rank + RoPE dim) x bytes.
+    Sizes the requests in flight per replica (``bench/concurrency.py``); None: the hardware's cap."""
     reasoning: bool = False
     """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
     budgets its completions with the suite's reasoning lengths. For an API model it also
@@ -296,6 +303,16 @@ class HardwareConfig:
     CPU box with few cores, 19 lets the API server admit requests before the engine steps
     (see ``serve.deprioritize_engine``); GPU boxes leave it unset."""
     throughput_source: str = ""
+    max_in_flight_per_replica: int = 256
+    """The most requests one model replica is given at once (``bench/concurrency.py``): vLLM's
+    own default ``max_num_seqs`` for the device (vllm/engine/arg_utils.py: 1024 on H100/H200-class
+    GPUs, 256 on others), or what ``make perf`` measured best on a small CPU box."""
+    sequence_tokens_per_s: Optional[Range] = None
+    """Decode speed of one sequence in a full batch (an assumption, for ``bench plan``'s drain
+    time: the last request of a model's pool decodes alone). None: no drain added."""
+    reserve_gb: float = 4.0
+    """Memory per device that is neither weights nor KV cache (activations of vLLM's profiling
+    pass, CUDA graphs, communication buffers): an assumption, for the KV-cache estimate."""
 
 
 @dataclass
@@ -308,9 +325,10 @@ class ExperimentConfig:
 class RunConfig:
     results_dir: str = "results"
     seed: int = 1234
-    num_concurrent: int = 64
-    """Requests in flight per server: continuous batching needs many (on 2 CPU cores, 64 in
-    flight tripled generation throughput over 8)."""
+    num_concurrent: Optional[int] = None
+    """Requests in flight per model, for every model; None: each model's own target
+    (``bench/concurrency.py``: a server's KV-cache capacity per replica, an API's
+    ``api.max_in_flight``)."""
     request_timeout_s: float = 600.0
     max_retries: int = 3
     """Retries of a request after a connection error, a time-out or HTTP 5xx."""

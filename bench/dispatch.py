@@ -187,7 +187,8 @@ class Dispatcher:
         if now + wait > deadline:
             raise RequestFailed(f"{self.label}: {e!r}; gave up, as the next retry (in {wait:.0f}s) would "
                                 f"pass run.retry_window_s={self.retry_window_s:g}s since the first attempt: "
-                                f"raise it, or lower run.num_concurrent below the endpoint's rate limit") from e
+                                f"raise it, or send fewer requests at once (the model's api.max_in_flight, "
+                                f"or run.num_concurrent) than the endpoint's rate limit allows") from e
         if status == 429:
             self.rate_limited += 1
             if retry_after is not None:

@@ -5,7 +5,8 @@
     python -m bench.perf --model tiny_student --limit 100
 
 One vLLM server (its start-up and warm-up are reported, not counted), the smoke suite's
-generation tasks (``smoke_arith``, ``smoke_think``), ``run.num_concurrent`` requests in flight.
+generation tasks (``smoke_arith``, ``smoke_think``), the model's target in flight
+(``bench/concurrency.py``; ``run.num_concurrent=N`` overrides it).
 Three workloads, each measured side by side in the same round, in alternating order:
 
 - **single** (repeats = 1, the tasks' own greedy decoding) and **long_tail** (repeats = 8 at
@@ -110,13 +111,13 @@ def raw_pass(bodies: list[tuple[str, dict]], concurrency: int, timeout_s: float)
     return {"seconds": secs, "generation_s": secs, "requests": len(bodies), "output_tokens": tokens}
 
 
-def peer_pass(model, cfg, base: str, repeats: int, gen_kwargs: dict) -> dict:
+def peer_pass(model, cfg, base: str, repeats: int, gen_kwargs: dict, target: int) -> dict:
     """Plain lm-eval on the same server, in a child process (timed after its imports)."""
     spec = {
         "tasks": GENERATION_TASKS, "include": [str(p) for p in resolve_paths(cfg.suite.include_paths)],
         "model_args": {"model": model.name, "base_url": base.rstrip("/") + "/completions",
                        "tokenizer": model.tokenizer or model.source, "tokenizer_backend": "huggingface",
-                       "tokenized_requests": False, "num_concurrent": cfg.run.num_concurrent,
+                       "tokenized_requests": False, "num_concurrent": target,
                        "max_length": model.serve.max_model_len, "timeout": int(cfg.run.request_timeout_s)},
         "seeds": [cfg.suite.seed + r for r in range(repeats)], "limit": cfg.suite.limit,
         "gen_kwargs": gen_kwargs,
@@ -174,7 +175,7 @@ def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: s
             else:
                 if bodies is None:  # raw first: replay what the harness sends (the same every round)
                     bodies = cfgs["bodies"][which]
-                got[side] = _rates(raw_pass(bodies, cfg.run.num_concurrent, cfg.run.request_timeout_s))
+                got[side] = _rates(raw_pass(bodies, dispatcher.target, cfg.run.request_timeout_s))
         got["ratio_generation"] = got["harness"]["generation_s"] / got["raw"]["seconds"]
         got["ratio_end_to_end"] = got["harness"]["seconds"] / got["raw"]["seconds"]
         print(f"  {which} round {i + 1}: harness {got['harness']['generation_s']:.2f}s generating, "
@@ -191,7 +192,8 @@ def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: s
                 h.pop("bodies")
                 got[side] = h
             else:
-                got[side] = peer_pass(model, cfg, base, cfg.suite.repeats, gen_overrides(model, cfg.suite))
+                got[side] = peer_pass(model, cfg, base, cfg.suite.repeats, gen_overrides(model, cfg.suite),
+                                      dispatcher.target)
         if got["harness"]["samples"] != got["plain"]["samples"]:
             raise RuntimeError(f"peer {label}: the harness scored {got['harness']['samples']} samples, plain "
                                f"lm-eval {got['plain']['samples']}: not the same work")
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
 
     from bench import evaluate
+    from bench.concurrency import target_for
     from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
     from bench.run import quiet_lm_eval
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     if model is None:
         parser.error(f"no model {args.model!r} in the experiment; have {[m.name for m in cfg.models.values()]}")
     tm = evaluate.task_manager(resolve_paths(cfg.suite.include_paths), GENERATION_TASKS)
-    target = cfg.run.num_concurrent
+    target = target_for(model, cfg).total
     per: dict = {w: [] for w in workloads}
     with tempfile.TemporaryDirectory() as tmp, \
             ModelEndpoint(model, Path(tmp), cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.concurrency import Target, target_for
 from bench.config import (BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig,
                           ThroughputBand)
 from bench.cost import api_usd, device_usd
@@ -68,6 +69,8 @@ class ModelPlan:
     command: tuple[str, ...] | None
     seconds: Span | None
     usd: Span | None
+    target: Target
+    """Requests in flight, as ``bench run`` sets them (``bench/concurrency.py``)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -103,11 +106,20 @@ def throughput_band(hardware: HardwareConfig, params_b: float | None) -> Through
     return min(fits, key=lambda b: b.up_to_params_b) if fits else None
 
 
-def hosted_seconds(tokens: Span, band: ThroughputBand, devices: int) -> Span:
-    """Server start-up plus decoding at the band's per-device rate on every device it holds."""
+def hosted_seconds(tokens: Span, band: ThroughputBand, devices: int, drain_s: float = 0.0) -> Span:
+    """Server start-up plus decoding at the band's per-device rate on every device it holds;
+    the high figure adds ``drain_s``, the pool's last request decoding at one sequence's speed
+    after everything else is done (once per model: the scheduler keeps the target in flight
+    until the pool drains)."""
     rate = band.tokens_per_s
     return Span(band.startup_s.low + tokens.low / (rate.high * devices),
-                band.startup_s.high + tokens.high / (rate.low * devices))
+                band.startup_s.high + tokens.high / (rate.low * devices) + drain_s)
+
+
+def drain_seconds(hw: HardwareConfig, tasks: list[TaskPlan]) -> float:
+    """The longest generation the suite allows, at the slowest per-sequence decode speed."""
+    longest = max((t.max_gen_toks or 0 for t in tasks if t.samples), default=0)
+    return longest / hw.sequence_tokens_per_s.low if hw.sequence_tokens_per_s is not None and longest else 0.0
 
 
 def api_seconds(tokens: Span, per_request: Range, samples: int, concurrency: int) -> Span:
@@ -115,23 +127,23 @@ def api_seconds(tokens: Span, per_request: Range, samples: int, concurrency: int
     return Span(tokens.low / (per_request.high * streams), tokens.high / (per_request.low * streams))
 
 
-def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan]) -> ModelPlan:
+def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], target: Target) -> ModelPlan:
     notes = []
     seconds = None
     if m.api.stream_tokens_per_s is None:
         notes.append(f"no time estimate: set models.{key}.api.stream_tokens_per_s (output tokens/s of one request)")
     else:
         tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
-                                                cfg.run.num_concurrent)) for t in tasks]
+                                                target.total)) for t in tasks]
         seconds = sum((t.seconds for t in tasks), ZERO)
     price = {"input": m.price.input, "cached_input": m.price.cached_input, "output": m.price.output}
     prompt = int(sum(t.prompt_tokens for t in tasks))
     out = sum((t.output_tokens for t in tasks), ZERO)
     usd = Span(api_usd(prompt, 0, int(out.low), price), api_usd(prompt, 0, int(out.high), price))
-    return ModelPlan(key, m, tuple(tasks), None, None, seconds, usd, tuple(notes))
+    return ModelPlan(key, m, tuple(tasks), None, None, seconds, usd, target, tuple(notes))
 
 
-def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan]) -> ModelPlan:
+def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], target: Target) -> ModelPlan:
     hw = cfg.hardware
     visible = [str(i) for i in range(hw.count // hw.nodes)] if hw.device == "cuda" else []
     gpus = assign_gpus(m.serve, visible)
@@ -144,11 +156,11 @@ def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan
                      f"(set models.{key}.params_b, or add a band to conf/hardware/{hw.name}.yaml)")
     else:
         out = sum((t.output_tokens for t in tasks), ZERO)
-        seconds = hosted_seconds(out, band, devices_needed(m.serve))
+        seconds = hosted_seconds(out, band, devices_needed(m.serve), drain_seconds(hw, tasks))
         usd = Span(device_usd(seconds.low, hw.count, hw.usd_per_device_hour),
                    device_usd(seconds.high, hw.count, hw.usd_per_device_hour))
     return ModelPlan(key, m, tuple(tasks), tuple(gpus) if gpus else None, tuple(command), seconds, usd,
-                     tuple(notes))
+                     target, tuple(notes))
 
 
 def plan(cfg: BenchConfig, task_gens: dict[str, dict[str, Any]], order: list[str]) -> list[ModelPlan]:
@@ -158,7 +170,7 @@ def plan(cfg: BenchConfig, task_gens: dict[str, dict[str, Any]], order: list[str
         m = cfg.models[key]
         tasks = [task_plan(m, cfg.suite, t, task_gens.get(t, {})) for t in cfg.suite.tasks]
         build = plan_api if m.source_kind == SourceKind.api else plan_hosted
-        plans.append(build(key, m, cfg, tasks))
+        plans.append(build(key, m, cfg, tasks, target_for(m, cfg, task_gens)))
     return plans
 
 
@@ -297,7 +309,8 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
                ", each server on the first GPUs of the box, so no two hold a GPU at once; the box is billed "
                "while each is served (API models are priced by tokens alone)." if hw.device == "cuda" else "."),
            ""]
-    rows = [["model", "role", "served by", "GPUs", "tp x pp x dp", "max new", "output tokens", "time", "$"]]
+    rows = [["model", "role", "served by", "GPUs", "tp x pp x dp", "in flight", "max new", "output tokens", "time",
+             "$"]]
     for p in plans:
         by, where = served_by(p, hw)
         s = p.model.serve
@@ -307,17 +320,17 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
         cap = f"{limits.pop():,}" if len(limits) == 1 and None not in limits else "per task"
         if p.model.api.max_tokens_excludes_reasoning:
             cap += " + reasoning"
-        rows.append([p.key, p.model.role.value, by, where, par, cap, span(p.output_tokens, tokens),
-                     span(p.seconds, duration), span(p.usd, usd)])
+        rows.append([p.key, p.model.role.value, by, where, par, f"{p.target.total:,}", cap,
+                     span(p.output_tokens, tokens), span(p.seconds, duration), span(p.usd, usd)])
     on = recognition is not None and recognition.enabled
     if on:
-        rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "-", "-",
+        rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "", "-", "-",
                      span(recognition.seconds, duration), span(recognition.usd, usd)])
     extra = [(recognition.seconds, recognition.usd)] if on else []
-    rows.append(["total", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
+    rows.append(["total", "", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
                  span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
                  span(total([p.usd for p in plans] + [u for _, u in extra]), usd)])
-    out += table(rows, {6, 7, 8})
+    out += table(rows, {5, 7, 8, 9})
     out.append(f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
                f"models run one after another; a sweep with run.only=... runs them side by side)")
     if recognition is not None:
@@ -348,13 +361,24 @@ def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
         out.append(f"  - teacher recognition: prompt tokens scored at {hw.prefill_per_output_token.low:g}-"
                    f"{hw.prefill_per_output_token.high:g} x the output token rate (hardware.prefill_per_output_token,"
                    f" an assumption)")
+        drain = (f"; the high figure adds the pool's drain: its longest allowed generation at "
+                 f"{hw.sequence_tokens_per_s.low:g} tokens/s for one sequence (hardware.sequence_tokens_per_s)"
+                 if hw.sequence_tokens_per_s is not None else "")
         out.append("  - a server's time: its start-up, then output tokens / (rate per GPU x GPUs it holds), "
-                   "which needs hundreds of sequences in flight (a run of a few items is bounded by its "
-                   "longest generation instead); prompt processing is left out (decoding dominates)")
+                   "with the requests in flight held at the model's target until the pool drains (a run "
+                   "of a few items is bounded by its longest generation instead)" + drain
+                   + "; prompt processing is left out (decoding dominates)")
+        out.append(f"  - requests in flight (bench/concurrency.py): min(hardware.max_in_flight_per_replica="
+                   f"{hw.max_in_flight_per_replica}, KV-cache tokens of a replica / mean tokens per request) "
+                   f"x replicas, with {hw.reserve_gb:g} GB per GPU reserved beside weights and KV cache")
+        for p in plans:
+            if p.command:
+                out.append(f"  - {p.key}: {p.target.rule}")
     apis = [p for p in plans if p.model.source_kind == SourceKind.api]
     if apis:
-        out.append(f"  - an API's time: run.num_concurrent={cfg.run.num_concurrent} requests in flight and no "
-                   f"rate limit (a 429 is retried, so a low tier takes longer)")
+        out.append("  - an API's time: api.max_in_flight requests in flight (" + ", ".join(
+            f"{p.key} {p.target.total}" for p in apis) + ") and no rate limit (a 429 is retried, so a low "
+            "tier takes longer)")
     for p in apis:
         m, rate = p.model, p.model.api.stream_tokens_per_s
         speed = f"{rate.low:g}-{rate.high:g} output tokens/s per request (assumption), " if rate else ""

@@ -140,6 +140,10 @@ class ModelRun:
     energy_j: float | None = None
     requests_live: int = 0
     requests_cached: int = 0
+    target_rule: str = ""
+    """How ``target_in_flight`` was reached (``bench/concurrency.py``)."""
+    server_kv_cache_tokens: int | None = None
+    """KV-cache tokens the server reported allocating (all replicas), to check the rule against."""
     rate_limited: int = 0
     """HTTP 429 answers the endpoint gave (each retried; ``bench.dispatch``)."""
     lowest_in_flight: int | None = None

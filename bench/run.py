@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import records
 from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
-from bench.validate import ConfigError, resolve_paths, validate
+from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
 log = logging.getLogger("bench")
 _IMPORTED_AT = time.perf_counter()
@@ -78,7 +78,7 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
 
     from bench import evaluate, schedule
 
-    target = cfg.run.num_concurrent
+    target = dispatcher.target
     passes = schedule.passes_of(cfg.suite.tasks, cfg.suite.repeats, cfg.run.scheduler.value)
     workers = schedule.workers_for(len(passes), target, cfg.run.scheduler.value)
     gate = schedule.ServerGate(start_server)
@@ -129,25 +129,30 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     starts (on this, the main thread) at the first request it cannot answer."""
     from bench import evaluate
     from bench.cache import ResponseCache, model_key
+    from bench.concurrency import target_for
     from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
     from bench.energy import EnergyMeter
-    from bench.serve import counters_after, scrape_counters
+    from bench.serve import counters_after, kv_cache_tokens, scrape_counters
 
     energy = EnergyMeter()
     cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
     kinds = evaluate.request_kinds(tm, cfg.suite.tasks)
+    target = target_for(model, cfg, {t: task_generation(tm, t) for t in cfg.suite.tasks})
+    log.info("%s: %d requests in flight (%s)", model.name, target.total, target.rule)
     baseline: dict[str, float] = {}
+    server_kv: dict[str, int | None] = {}
     try:
         with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
-                Dispatcher(cfg.run.num_concurrent, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
+                Dispatcher(target.total, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
                            ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
             def start() -> str:
                 base = ep.base
-                warm = evaluate.make_lm(model, base, cfg.suite, cfg.run.num_concurrent, cfg.run.request_timeout_s,
+                warm = evaluate.make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s,
                                         dispatcher)
                 ep.record_warm_up(warm.warm_up(kinds))
                 baseline.update(scrape_counters(base))  # after the warm-up: only the tasks' requests count
+                server_kv["tokens"] = kv_cache_tokens(base)
                 return base
 
             joules0 = energy.joules()
@@ -162,16 +167,17 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                 return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
-                                done.harness_s, server, joules, throttled=dispatcher)
+                                done.harness_s, server, joules, target_rule=target.rule,
+                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher)
             if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
-                recognize_generations(ep, model, tok, cfg, run_dir, cache)
+                recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
     finally:
         cache.close()
 
 
 def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
                         target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
-                        throttled=None) -> None:
+                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None) -> None:
     """samples, requests, one task record per task (its share of the serving time) and the
     model's record, from the passes' lm-eval results and meters (and, from the ``throttled``
     dispatcher, how often the endpoint rate-limited)."""
@@ -205,6 +211,7 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
                  "cache)", model.name, task, acc, len(rows), shares.get(task, 0.0), n_live, len(task_meters) - n_live)
     records.append_jsonl(run_dir / records.MODEL_RUNS, [records.ModelRun(
         model=model.name, role=model.role.value, scheduler=cfg.run.scheduler.value, target_in_flight=target,
+        target_rule=target_rule, server_kv_cache_tokens=server_kv_tokens,
         passes_at_once=workers, serving_s=serving_time(intervals),
         utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
         server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
@@ -217,14 +224,15 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
                  utilisation(live, target), target, serving_time(live))
 
 
-def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache) -> None:
+def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache,
+                          in_flight: int) -> None:
     """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
     chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
-    scored, live = score_generations(ep, teacher.name, tokenizer, rows, cfg.run.num_concurrent,
+    scored, live = score_generations(ep, teacher.name, tokenizer, rows, in_flight,
                                      cfg.run.request_timeout_s, cache, chat)
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
     log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",

@@ -68,6 +68,14 @@ def scrape_counters(base: str) -> dict[str, float]:
     return totals
 
 
+def kv_cache_tokens(base: str) -> int | None:
+    """The KV-cache tokens the server allocated (``vllm:cache_config_info``), or None."""
+    from bench.concurrency import server_kv_tokens
+
+    status, body = _get(base.removesuffix("/v1") + "/metrics", timeout=10.0)
+    return server_kv_tokens(body.decode()) if status == 200 else None
+
+
 def counters_after(base: str, before: dict[str, float], requests: int, timeout_s: float = 10.0) -> dict[str, float]:
     """Counter increase since ``before``, once the server has counted all ``requests``.
 

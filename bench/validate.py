@@ -192,7 +192,7 @@ def check_hardware(cfg: BenchConfig) -> list[str]:
     if hw.usd_per_device_hour < 0 or hw.count < 1 or hw.nodes < 1 or hw.count % hw.nodes:
         errors.append("hardware.usd_per_device_hour must be >= 0, hardware.count >= 1, and "
                       "hardware.count a multiple of hardware.nodes")
-    if cfg.run.num_concurrent < 1:
+    if cfg.run.num_concurrent is not None and cfg.run.num_concurrent < 1:
         errors.append("run.num_concurrent must be at least 1")
     per_node = hw.count // max(hw.nodes, 1)
     for key, m in cfg.models.items():

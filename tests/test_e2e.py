@@ -323,3 +323,16 @@ def test_the_claims_of_the_default_run_hold(smoke_run):
 
     failed = [f"{c['claim']}: {c['value']}" for c in check_claims(smoke_run) if not c["holds"]]
     assert not failed, failed
+
+
+def test_each_model_ran_as_one_pool_at_its_target(smoke_run):
+    """model_runs.jsonl: the target, how it was reached, the server's KV cache, utilisation."""
+    runs = {r["model"]: r for r in records.read_jsonl(smoke_run / records.MODEL_RUNS)}
+    assert set(runs) == set(SELF_HOSTED) | {STAND_IN}
+    for name in SELF_HOSTED:
+        r = runs[name]
+        assert r["scheduler"] == "pooled" and r["target_in_flight"] == 64 and "max_in_flight_per_replica" in r["target_rule"]
+        assert r["server_kv_cache_tokens"] > 64 * 32  # the server could hold the target's requests
+        assert 0.5 < r["utilisation"] <= 1.0 + 1e-9
+        assert r["server_requests"] == r["requests_live"] > 0
+    assert runs[STAND_IN]["requests_live"] == 0 and runs[STAND_IN]["utilisation"] is None

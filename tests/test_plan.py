@@ -92,8 +92,10 @@ def test_time_and_cost_follow_the_config_figures():
     hosted = plans["r1_distill_qwen_1p5b"]
     assert hosted.gpus == tuple(str(i) for i in range(8))
     band = throughput_band(cfg.hardware, 1.8)
-    expected = hosted_seconds(hosted.output_tokens, band, devices=8)
-    assert hosted.seconds == expected
+    # the high figure adds the pool's drain: 32,768 tokens at the slowest per-sequence speed
+    drain = 32768 / cfg.hardware.sequence_tokens_per_s.low
+    expected = hosted_seconds(hosted.output_tokens, band, devices=8, drain_s=drain)
+    assert hosted.seconds == expected and expected.high > hosted_seconds(hosted.output_tokens, band, 8).high
     assert hosted.usd.high == pytest.approx(expected.high * 8 * cfg.hardware.usd_per_device_hour / 3600)
     api = plans["gpt62_sol_api"]
     price = cfg.models["gpt62_sol_api"].price
