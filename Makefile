@@ -4,6 +4,7 @@
 # make perf    harness overhead over raw vLLM and plain lm-eval on the smoke generation tasks (prints figures)
 # make repro   the default run under other CPU kernel sets, side by side (prints one table; ARGS="--fresh 3" etc.)
 # make plan    what `make bench` would serve, on which GPUs, and its tokens, time and $ (nothing started)
+# make fetch   download the Hub models and data sets of `make bench ARGS=...` ahead of the run
 # make test-deps   Chromium and LaTeX for the browser and pdflatex tests (skipped without them)
 
 PYTHON ?= python3
@@ -21,7 +22,7 @@ TORCH_INDEX_URL ?=
 
 STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 
-.PHONY: setup zoo bench perf repro plan test test-deps report clean
+.PHONY: setup zoo bench perf repro plan fetch test test-deps report clean
 
 setup: $(STAMP)
 
@@ -56,6 +57,9 @@ repro: zoo
 
 plan: setup
 	$(PY) -m bench plan $(ARGS)
+
+fetch: setup
+	$(PY) -m bench fetch $(ARGS)
 
 test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)

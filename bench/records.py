@@ -49,7 +49,10 @@ class SampleRecord:
     """Prompt tokens the server reports as served from its prefix cache (billed lower by APIs)."""
     completion_tokens: int
     reasoning_tokens: int
-    """Tokens inside the model's reasoning delimiters (delimiters included); 0 if none."""
+    """Reasoning tokens: the API's own count where it reports one (OpenAI's
+    ``completion_tokens_details.reasoning_tokens``), or the reasoning text it returned apart
+    from the answer, counted; else the tokens inside the model's reasoning delimiters
+    (delimiters included); 0 if none. Billed as output: they are part of ``completion_tokens``."""
     reasoning_closed: bool | None
     finish_reason: str
     latency_s: float
@@ -72,6 +75,10 @@ class SampleRecord:
     """Wall clock (epoch seconds) when the sample's first request was sent (None: not measured)."""
     done_at: float | None = None
     """Wall clock (epoch seconds) when the sample's last answer arrived (None: not measured)."""
+    reasoning: str | None = None
+    """Reasoning the vendor returned apart from ``response`` (DeepSeek's ``reasoning_content``);
+    None where the reasoning is part of the response, or hidden (OpenAI's reasoning models
+    report only its length, in ``reasoning_tokens``)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,10 @@ class ModelRun:
     """How ``target_in_flight`` was reached (``bench/concurrency.py``)."""
     server_kv_cache_tokens: int | None = None
     """KV-cache tokens the server reported allocating (all replicas), to check the rule against."""
+    rate_limited: int = 0
+    """HTTP 429 answers the endpoint gave (each retried; ``bench.dispatch``)."""
+    lowest_in_flight: int | None = None
+    """The fewest requests in flight the dispatcher allowed while 429s came (None: never lowered)."""
 
 
 @dataclass(frozen=True)

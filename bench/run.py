@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import records, status
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
 log = logging.getLogger("bench")
@@ -146,7 +146,8 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     try:
         with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
                 Dispatcher(target.total, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
-                           ep.alive, healthy=None if ep.is_api else ep.healthy) as dispatcher:
+                           ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed,
+                           healthy=None if ep.is_api else ep.healthy) as dispatcher:
             def start() -> str:
                 base = ep.base
                 warm = evaluate.make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s,
@@ -163,14 +164,14 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             joules = energy.joules() - joules0 if joules0 is not None and live else None
             tok = done.tokenizer
 
-            def count_tokens(text: str) -> int:
-                # Without a tokenizer (an API model), reasoning length is not counted here.
-                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
+            def count_tokens(text: str) -> int | None:
+                # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
+                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
                                 done.harness_s, server, joules, target_rule=target.rule,
-                                server_kv_tokens=server_kv.get("tokens"))
-            if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
+                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher)
+            if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
     finally:
         cache.close()
@@ -178,9 +179,10 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
 def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
                         target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
-                        target_rule: str = "", server_kv_tokens: int | None = None) -> None:
+                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None) -> None:
     """samples, requests, one task record per task (its share of the serving time) and the
-    model's record, from the passes' lm-eval results and meters."""
+    model's record, from the passes' lm-eval results and meters (and, from the ``throttled``
+    dispatcher, how often the endpoint rate-limited)."""
     from bench import evaluate
     from bench.metering import Interval, serving_time, task_shares, utilisation
 
@@ -216,7 +218,9 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
         server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
         server_requests=server.get("requests"), energy_j=energy_j,
-        requests_live=len(live), requests_cached=len(meters) - len(live))])
+        requests_live=len(live), requests_cached=len(meters) - len(live),
+        rate_limited=throttled.rate_limited if throttled else 0,
+        lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None)])
     if live:
         log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
                  utilisation(live, target), target, serving_time(live))
@@ -228,9 +232,10 @@ def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig,
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
+    chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
     scored, live = score_generations(ep, teacher.name, tokenizer, rows, in_flight,
-                                     cfg.run.request_timeout_s, cache)
+                                     cfg.run.request_timeout_s, cache, chat)
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
     log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
              teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)
@@ -260,7 +265,7 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
-    from bench import manifest, report
+    from bench import hub, manifest, report
     from bench.cache import model_identity
     from bench.cost import prices_used
     from bench.evaluate import task_manager
@@ -278,13 +283,16 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     records.write_json(run_dir / "config.json", resolved)
     records.write_json(run_dir / records.PRICES, prices)
     records.write_json(run_dir / records.VERSIONS, versions)
-    manifest.start(run_dir, resolved, identities, include_paths, versions, prices)
+    sources = hub.sources(cfg, tm)
+    manifest.start(run_dir, resolved, identities, include_paths, versions, prices, manifest.hub_revisions(sources))
     startup = time.perf_counter() - _IMPORTED_AT
     log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
              "servers start when a model needs one", startup)
     status.start(run_dir, harness_startup_s=startup)
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm, identities[model.name])
+    if sources:  # the snapshots the servers and data loaders actually read
+        manifest.update(run_dir, hub=manifest.hub_revisions(sources, ask_hub=False))
     summary = report.build(run_dir)  # the report is part of the run: success once it is written
     status.finish(run_dir, "success", finished_at=time.time())
     link_latest(run_dir, Path(cfg.run.results_dir))

@@ -7,11 +7,13 @@ laptop; the few that need the machine the run happens on (its GPUs, its API keys
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from bench import hub, lifecycle
 from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
@@ -45,7 +47,7 @@ def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any
     return None
 
 
-def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
+def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list[str]:
     errors = []
     if cfg.run.only is not None and cfg.run.only not in cfg.models:
         errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
@@ -61,6 +63,8 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     for key, m in cfg.models.items():
         errors += [p for p in [name_problem(m.name, f"models.{key}.name")] if p]  # names files in the run folder
         errors += check_source(key, m, will_build)
+        errors += check_lifecycle(key, m, today)
+        errors += check_context(key, m)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
     return errors
@@ -91,6 +95,43 @@ def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
     elif m.api.client and m.api.client.endswith("chat-completions") != (m.mode == Mode.chat):
         errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
     return errors
+
+
+def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:
+    """An API model whose id is retired, or no longer serves the model the preset measures, is
+    refused before anything starts (a 404 is not retried, so the run would end in error)."""
+    if m.source_kind != SourceKind.api:
+        return []  # a stand-in served here (frontier_api) only borrows an API's prices
+    bad = lifecycle.date_errors(m.lifecycle)
+    if bad:
+        return [f"model '{key}': lifecycle.{', lifecycle.'.join(bad)} must be a date written YYYY-MM-DD"]
+    v = lifecycle.verdict(m, today)
+    if v.usable:
+        return []
+    stand_in = (f"the report shows the paper's reported row '{m.reported_as}' for it" if m.reported_as
+                else "it has no reported row to stand in for it")
+    current = ", ".join(lifecycle_presets(today)) or "none"
+    return [f"model '{key}': {v.reason}; {stand_in}. Drop it from the run (~model@models.{key}), "
+            f"or use a current API preset (available: {current})"]
+
+
+def lifecycle_presets(today: dt.date) -> list[str]:
+    """Vendor API presets in conf/model that can be called today (for error messages)."""
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, Lifecycle
+
+    names = []
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        node = OmegaConf.to_container(OmegaConf.load(path))
+        lc = node.get("lifecycle") or {}
+        if node.get("source_kind") != "api" or not lc.get("serves"):
+            continue
+        m = ModelConfig(name=path.stem, role=Role.baseline, source_kind=SourceKind.api,
+                        source=node["source"], lifecycle=Lifecycle(**lc))
+        if lifecycle.verdict(m, today).usable:
+            names.append(path.stem)
+    return names
 
 
 def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
@@ -232,7 +273,7 @@ def check_machine(cfg: BenchConfig) -> list[str]:
         if m.serve.port is not None and not port_free(cfg.run.host, m.serve.port):
             errors.append(f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
                           f"it, or unset models.{key}.serve.port (a free port is then picked)")
-        errors += check_context(key, m)
+        errors += check_hub_context(key, m)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api and m.api.api_key_env and not os.environ.get(m.api.api_key_env):
             errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
@@ -252,18 +293,44 @@ def port_free(host: str, port: int) -> bool:
 
 
 def check_context(key: str, m: ModelConfig) -> list[str]:
-    """serve.max_model_len within what the model was built for (its config.json), where on disk."""
-    config = Path(m.source) / "config.json"
-    if m.source_kind != SourceKind.local or not config.is_file():
-        return []
-    import json
+    """serve.max_model_len within the context the model was built for, offline: a local folder's
+    config.json, or a hub preset's ``context_length`` (``check_hub_context`` reads the hub's)."""
+    if m.source_kind == SourceKind.local:
+        config = Path(m.source) / "config.json"
+        if not config.is_file():
+            return []
+        import json
 
-    trained = json.loads(config.read_text()).get("max_position_embeddings")
-    if trained is not None and m.serve.max_model_len > trained:
-        return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of "
-                f"{trained} tokens (max_position_embeddings in {config}): set models.{key}.serve."
-                f"max_model_len to at most {trained}"]
+        return context_errors(key, m, hub.context_of(json.loads(config.read_text())),
+                              f"max_position_embeddings in {config}")
+    if m.source_kind == SourceKind.hub:
+        return context_errors(key, m, m.context_length, f"models.{key}.context_length, from its config.json")
     return []
+
+
+def check_hub_context(key: str, m: ModelConfig) -> list[str]:
+    """The same against the hub's own config.json, fetched alone (or read from the cache) when
+    the run's machine can; without it, the preset's ``context_length`` was already checked."""
+    if m.source_kind != SourceKind.hub:
+        return []
+    config = hub.model_config(m.source, m.serve.revision)
+    trained = hub.context_of(config) if config else None
+    if trained is None:
+        return []
+    errors = context_errors(key, m, trained, f"max_position_embeddings in {m.source}'s config.json")
+    if m.context_length is not None and m.context_length != trained:
+        errors.append(f"model '{key}': context_length={m.context_length} but {m.source}'s config.json says "
+                      f"{trained}: set context_length: {trained} in its preset")
+    return errors
+
+
+def context_errors(key: str, m: ModelConfig, trained: int | None, where: str) -> list[str]:
+    if trained is None or m.serve.max_model_len <= trained:
+        return []
+    return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of {trained} "
+            f"tokens ({where}); vLLM refuses to start it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+            f"positions past {trained} were never trained: set models.{key}.serve.max_model_len to at most "
+            f"{trained}, and its generation.max_gen_toks below that"]
 
 
 def check_items(cfg: BenchConfig, task_manager) -> tuple[list[str], dict[str, Any]]:
@@ -362,18 +429,21 @@ def prompt_counter(folder: Path, chat: bool):
     return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=True)["input_ids"]]
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True) -> None:
+def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True,
+             today: dt.date | None = None) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
     may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
+    ``today`` (default: today's UTC date) is the day API models' lifecycles are checked on.
     """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
             m.source = str(Path(m.source).resolve())
             if m.tokenizer and Path(m.tokenizer).exists():
                 m.tokenizer = str(Path(m.tokenizer).resolve())
-    errors = check_models(cfg, will_build) + check_suite(cfg, task_manager) + check_hardware(cfg)
+    errors = check_models(cfg, will_build, today) + check_suite(cfg, task_manager) + check_hardware(cfg)
     if machine:
         errors += check_machine(cfg)
         if not errors:  # loading every task's data is worth it only for a config that can run

@@ -107,15 +107,39 @@ def test_reuse_false_asks_again_but_still_records(tmp_path):
     assert ResponseCache(tmp_path, "b" * 64).get(k) is not None
 
 
-def test_identity_of_hub_models_is_their_pinned_revision():
+def test_identity_of_hub_models_is_the_commit_their_revision_resolves_to(tmp_path, monkeypatch):
     from bench.config import SourceKind
+    from hubcache import fake_repo
 
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     student = models()["tiny_student"]
-    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="abc"))
+    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="v1"))
     ident = model_identity(hub, 0)
-    assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
+    assert (ident["hub_id"], ident["revision"], ident["commit"]) == ("org/model", "v1", None)  # not cached, offline
     unpinned = replace(hub, serve=replace(hub.serve, revision=None))
-    assert model_identity(unpinned, 0)["revision"] == "unpinned"
+    assert model_identity(unpinned, 0)["revision"] == "main"
+    first = fake_repo(tmp_path, "org/model", {"config.json": "{}"}, refs=("main",))
+    assert model_identity(unpinned, 0)["commit"] == first
+    # The branch moved on and the cache holds the new snapshot: other weights, another key.
+    second = fake_repo(tmp_path, "org/model", {"config.json": '{"x": 1}'}, refs=("main",), commit="f" * 40)
+    assert model_identity(unpinned, 0)["commit"] == second != first
+    pinned = replace(hub, serve=replace(hub.serve, revision=first))
+    assert model_identity(pinned, 0)["commit"] == first  # a pinned commit is its own resolution
+
+
+def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
+    """deepseek-reasoner answered with R1, then R1-0528, V3.1, V3.2 and V4-Flash under one name:
+    the key holds the model the preset says the id serves and the dates it served it."""
+    r1 = models("+model@models.r1=deepseek_r1_api")["r1"]
+    identity = model_identity(r1, 1234)
+    assert (identity["serves"], identity["served_from"], identity["served_until"]) == (
+        "DeepSeek-R1 (January 2025 release)", "2025-01-20", "2025-05-28")
+    later = replace(r1, lifecycle=replace(r1.lifecycle, serves="DeepSeek-V3.1 (thinking)",
+                                          available_from="2025-08-21", changed_on="2025-09-22"))
+    assert key_of(later) != key_of(r1)
+    # Not the stand-in served here: its key is its weights' (the smoke run's keys are unchanged).
+    assert "serves" not in model_identity(models()["tiny_teacher"], 1234)
 
 
 def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_path, caplog):
