@@ -23,8 +23,8 @@ def test_override_applies_to_every_model():
 
 
 def test_api_models_take_their_own_limit():
-    cfg = compose(["experiment=r1_distill", "models.teacher.api.max_in_flight=12"])
-    t = target_for(cfg.models["teacher"], cfg)
+    cfg = compose(["+model@models.api=local_api", "models.api.api.max_in_flight=12"])
+    t = target_for(cfg.models["api"], cfg)
     assert t.total == 12 and "api.max_in_flight" in t.rule
 
 
