@@ -25,7 +25,8 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
     with VllmServer(teacher, tmp_path / "vendor" / "server.log") as endpoint:
         proc = subprocess.run(
             [sys.executable, "-m", "bench", "run", "~models.tiny_teacher", "~models.tiny_student",
-             "~models.tiny_control", "+model@models.api=local_api", f"models.api.api.base_url={endpoint.base}",
+             "~models.tiny_control", "~models.frontier_api", "+model@models.api=local_api",
+             f"models.api.api.base_url={endpoint.base}",
              "suite.limit=15", f"run.results_dir={tmp_path}", f"hydra.run.dir={run_dir}"],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -48,4 +49,4 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
     # It is the teacher behind the endpoint: it reasons, and it answers the reasoning task.
     think = samples[samples.task == "smoke_think"]
     assert (think.reasoning_tokens > 0).all()
-    assert summary.set_index("task").accuracy["smoke_think"] > 0.8
+    assert summary.set_index("task").accuracy["smoke_think"] > 0.5  # the student: ~0.35, the control: ~0.02
