@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bench.validate import PROJECT_ROOT
+
 # Makes every Python process of a variant (the harness, vLLM's server, engine and workers) see
 # the CPU features named in BENCH_CPU_FEATURES_OFF as absent (see repro_env/sitecustomize.py).
 ENV_HOOK = Path(__file__).resolve().parent / "repro_env"
