@@ -5,6 +5,7 @@
 # make perf    harness overhead over raw vLLM and plain lm-eval on the smoke generation tasks (prints figures)
 # make repro   the default run under other CPU kernel sets, side by side (prints one table; ARGS="--fresh 3" etc.)
 # make plan    what `make bench` would serve, on which GPUs, and its tokens, time and $ (nothing started)
+# make fetch   download the Hub models and data sets of `make bench ARGS=...` ahead of the run
 # make test-deps   Chromium and LaTeX for the browser and pdflatex tests (skipped without them)
 
 PYTHON ?= python3
@@ -27,7 +28,7 @@ STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 GPU_DEFAULT ?= experiment=r1_quick
 DEFAULT_EXPERIMENT := $(if $(findstring experiment=,$(ARGS)),,$(if $(filter cuda,$(VLLM_BUILD)),$(GPU_DEFAULT)))
 
-.PHONY: setup zoo bench perf repro plan test test-deps report clean
+.PHONY: setup zoo bench perf repro plan fetch test test-deps report clean
 
 setup: $(STAMP)
 
@@ -52,7 +53,7 @@ zoo: setup
 	$(PY) -m bench.zoo --out zoo
 
 bench: zoo
-	$(PY) -m bench.run $(DEFAULT_EXPERIMENT) $(ARGS)
+	$(PY) -m bench run $(DEFAULT_EXPERIMENT) $(ARGS)
 
 perf: zoo
 	$(PY) -m bench.perf $(ARGS)
@@ -62,6 +63,9 @@ repro: zoo
 
 plan: setup
 	$(PY) -m bench plan $(DEFAULT_EXPERIMENT) $(ARGS)
+
+fetch: setup
+	$(PY) -m bench fetch $(DEFAULT_EXPERIMENT) $(ARGS)
 
 test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)

@@ -40,12 +40,17 @@ def gated_dataset(task_manager, task: str) -> str | None:
     cfg = (entry.cfg if entry is not None else None) or {}
     if not (cfg.get("metadata") or {}).get("gated"):
         return None
-    return str(cfg.get("dataset_path"))
+    from bench.hub import task_dataset
+
+    if "hub_snapshot" in cfg["metadata"]:
+        return None  # read from its copy in the Hub cache (hub.use_cached_snapshots)
+    spec = task_dataset(cfg)
+    return spec[0] if spec else None
 
 
 def missing(cfg: BenchConfig, task_manager) -> list[Missing]:
     """Every API model without its key and every gated task without a token or a cached copy."""
-    from bench.hubcache import HUB_ID, snapshot
+    from bench import hub
 
     out = []
     for key, m in cfg.models.items():
@@ -55,10 +60,10 @@ def missing(cfg: BenchConfig, task_manager) -> list[Missing]:
     token = None
     for task in cfg.suite.tasks:
         dataset = gated_dataset(task_manager, task)
-        if dataset is None or not HUB_ID.match(dataset):
-            continue  # not gated, or already pointed at its copy in the Hub cache (bench/hubcache.py)
+        if dataset is None:
+            continue  # not gated, or already pointed at its copy in the Hub cache
         token = token or hub_token()
-        if token is None and snapshot(dataset) is None:
+        if token is None and hub.cached_commit(dataset, None, "dataset") is None:
             out.append(Missing("task", task, f"its data set {dataset} is gated on the Hugging Face Hub: accept "
                                              f"its terms there and export HF_TOKEN"))
     return out

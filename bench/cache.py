@@ -5,7 +5,9 @@ One append-only JSONL file per model identity under ``run.cache_dir`` (default
 that cannot:
 
 - the model's identity (:func:`model_key`): a content fingerprint of its weights folder, or
-  its hub id and pinned revision, or an API's endpoint and model id; plus the server
+  its hub id, the revision asked for and the commit it resolves to (``bench.hub``: the
+  cached snapshot's, else the Hub's), or an API's endpoint and model id (with the model that id
+  served and the dates it served it, from the preset's lifecycle); plus the server
   arguments that change outputs (dtype, context length, tokenizer, revision, seed,
   generation config, extra flags);
 - the request body as sent (prompt or messages, sampling parameters, per-request seed,
@@ -19,15 +21,21 @@ lm-eval's own response cache is keyed without the model (lm-eval issue 2715) and
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import hub, lifecycle, records
 from bench.config import ModelConfig, SourceKind
+
+log = logging.getLogger(__name__)
 
 # Files above this size are fingerprinted by size plus their first and last CHUNK bytes
 # (a 70B checkpoint is 140 GB; hashing it all on every run is not affordable).
@@ -65,10 +73,12 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     if model.source_kind == SourceKind.local:
         weights = {"folder_sha256": folder_fingerprint(Path(model.source))}
     elif model.source_kind == SourceKind.hub:
-        weights = {"hub_id": model.source, "revision": s.revision or "unpinned"}
+        resolved = hub.resolve(model.source, s.revision)
+        weights = {"hub_id": model.source, "revision": resolved.requested, "commit": resolved.commit}
     else:
+        # An alias's answers are keyed by the model it served and when (bench.lifecycle).
         return {"api": model.api.base_url, "model": model.source, "client": model.api.client,
-                "mode": model.mode.value}
+                "mode": model.mode.value, **lifecycle.identity(model.lifecycle)}
     tokenizer = model.tokenizer
     if tokenizer and Path(tokenizer).is_dir():
         tokenizer = folder_fingerprint(Path(tokenizer))
@@ -86,26 +96,55 @@ def model_key(identity: dict[str, Any]) -> str:
     return _sha(identity)
 
 
-def load_entries(path: Path) -> dict[str, dict]:
-    """Key -> entry; lines torn by a killed writer are skipped (their requests are redone)."""
-    entries: dict[str, dict] = {}
-    if not path.exists():
-        return entries
-    with open(path, "rb") as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
+@dataclass
+class Skipped:
+    """Cache lines that hold no answer: torn by a killed writer, or valid JSON of another shape
+    (an edited or foreign file). Their requests are simply asked again."""
+
+    torn: int = 0
+    foreign: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.torn or self.foreign)
+
+
+def _parse(data: bytes, entries: dict[str, dict], skipped: Skipped) -> None:
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            skipped.torn += 1
+            continue
+        if isinstance(e, dict) and isinstance(e.get("k"), str) and isinstance(e.get("body"), dict):
             entries[e["k"]] = e
+        else:
+            skipped.foreign += 1
+
+
+def load_entries(path: Path) -> dict[str, dict]:
+    """Key -> entry of a cache file; lines that hold no answer are skipped (see ``Skipped``)."""
+    entries: dict[str, dict] = {}
+    if path.exists():
+        _parse(path.read_bytes(), entries, Skipped())
     return entries
 
 
 class ResponseCache:
-    """Answers of one model identity, loaded at open, appended (one write per line) as they come.
+    """Answers of one model identity, loaded at open, appended (one line each) as they come.
 
-    A torn last line (the harness was killed mid-write) is skipped on read. Appends are single
-    ``os.write`` calls on an ``O_APPEND`` descriptor, so concurrent runs do not interleave lines.
+    Lines that hold no answer (torn by a killed writer, or foreign JSON) are skipped and
+    counted, with one warning per cache file. Two runs may share a file (started together,
+    or a sweep's jobs on one model): each append happens under an exclusive ``flock`` on it,
+    after reading what other writers appended since this one last looked, so an answer is
+    stored once, a torn line is ended before anything follows it, and lines never interleave.
+
+    Why a lock on the JSONL file and not SQLite in WAL mode: the file stays append-only text
+    that survives a torn write and that existing caches already are; the lock is held for one
+    append of a few KB, nothing next to a model's answer; and ``flock`` works wherever the
+    results folder does (Linux maps it to a byte-range lock on NFS), while SQLite's WAL needs
+    memory shared on one host and its documentation warns against network file systems.
     """
 
     def __init__(self, folder: Path, key: str, reuse: bool = True):
@@ -113,11 +152,39 @@ class ResponseCache:
         self.key = key
         self.reuse = reuse
         self.entries: dict[str, dict] = {}
-        if reuse:
-            self.entries = load_entries(self.path)
+        self.skipped = Skipped()
+        self._offset = 0
+        """Bytes of the file already read into ``entries``."""
         self._occurrences: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self._lock = threading.Lock()
+        """Held while writing to the file."""
+        self._pending: list[tuple[str, dict, bytes]] = []
+        self._pending_lock = threading.Lock()
         self._fd: int | None = None
+        self._warned = False
+        self._torn_at: int | None = None
+        """Where an unended line starts that has been counted already."""
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_SH)  # writers append under LOCK_EX: none is mid-line now
+                self._read_new(f.fileno())
+                self._count_torn_tail(os.fstat(f.fileno()).st_size)
+        self._warn()
+
+    def _read_new(self, fd: int) -> None:
+        """Entries appended since the last read, up to the last complete line."""
+        data = os.pread(fd, max(0, os.fstat(fd).st_size - self._offset), self._offset)
+        end = data.rfind(b"\n") + 1
+        _parse(data[:end], self.entries, self.skipped)
+        self._offset += end
+
+    def _warn(self) -> None:
+        if self.skipped and not self._warned:
+            self._warned = True
+            log.warning("%s: skipped %d line(s) that hold no answer (%d torn by a killed writer, %d not cache "
+                        "entries); their requests are asked again", self.path, self.skipped.torn + self.skipped.foreign,
+                        self.skipped.torn, self.skipped.foreign)
 
     def new_pass(self) -> None:
         """Occurrence counts restart with each pass of a task (lm-eval builds its requests anew)."""
@@ -129,7 +196,7 @@ class ResponseCache:
         body = {k: v for k, v in body.items() if k not in ("model", "stream")}
         h = _sha([self.key, kind, body])
         counter = self._occurrences if occurrences is None else occurrences
-        with self._lock:
+        with self._count_lock:
             n = counter[h]
             counter[h] += 1
         return _sha([h, n])
@@ -138,19 +205,89 @@ class ResponseCache:
         return self.entries.get(key) if self.reuse else None
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
+        """Store an answer, unless another writer of the file already has (then its entry is
+        kept, and this one's is dropped: the two are answers to the same request).
+
+        Group commit: the answer joins a queue, and whichever thread holds the write lock appends
+        everything queued in one write under one ``flock``. Hundreds of request threads taking
+        the lock in turn, each for a few system calls, spent their time handing the GIL back and
+        forth (at 300 answers/s the lock, not the engine, set the pace)."""
         entry = {"k": key, **entry}
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-        with self._lock:
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-                size = os.fstat(self._fd).st_size
-                if size and os.pread(self._fd, 1, size - 1) != b"\n":
-                    os.write(self._fd, b"\n")  # end a line torn by a killed writer
-            os.write(self._fd, line)
-            self.entries[key] = entry
+        with self._pending_lock:
+            self._pending.append((key, entry, line))
+        self._drain(block=False)
+        self._warn()
+
+    def _drain(self, block: bool) -> None:
+        """Write what is queued. A thread that finds the lock taken leaves its answer to the
+        holder, which looks at the queue again each time it lets the lock go."""
+        while True:
+            if not self._lock.acquire(blocking=block):
+                return
+            try:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                if batch:
+                    self._write(batch)
+            finally:
+                self._lock.release()
+            with self._pending_lock:
+                if not self._pending:
+                    return
+
+    def _write(self, batch: list[tuple[str, dict, bytes]]) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            self._append(batch)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _count_torn_tail(self, size: int) -> bool:
+        """Whether the file ends in an unended line (its writer was killed: writers hold the
+        lock while they write); counted once."""
+        torn = size > self._offset
+        if torn and self._torn_at != self._offset:
+            self._torn_at = self._offset
+            self.skipped.torn += 1
+        return torn
+
+    def _append(self, batch: list[tuple[str, dict, bytes]]) -> None:
+        """Under the file lock: catch up with other writers, end a torn line, append the batch's
+        lines (with ``reuse``, not those whose key another writer has stored meanwhile)."""
+        fd = self._fd
+        size = os.fstat(fd).st_size
+        if size > self._offset:
+            self._read_new(fd)
+        new: list[tuple[str, dict, bytes]] = []
+        keys: set[str] = set()
+        for key, entry, line in batch:
+            if not (self.reuse and (key in self.entries or key in keys)):
+                new.append((key, entry, line))
+                keys.add(key)
+        data = b"".join(line for _, _, line in new)
+        if self._count_torn_tail(size):
+            data = b"\n" + data
+        if not data:
+            return
+        with records.no_space_names(self.path, len(data)):
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError:
+                os.ftruncate(fd, size)  # no torn line of ours is left behind
+                raise
+        self._offset = size + len(data)
+        for key, entry, _ in new:
+            if not (self.reuse and key in self.entries):
+                self.entries[key] = entry
 
     def close(self) -> None:
+        self._drain(block=True)
         with self._lock:
             if self._fd is not None:
                 os.fsync(self._fd)

@@ -2,6 +2,7 @@
 
     bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
     bench plan [HYDRA OVERRIDES ...]     # what a run would serve, on which GPUs, and its tokens, time and $
+    bench fetch [HYDRA OVERRIDES ...]    # download its Hub models and data sets ahead (HF_HUB_OFFLINE=1: check)
     bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md/.html and the plots from records
                                          # (several runs: merged into --out, default results/merged/<time>)
     bench evidence RUN_DIR               # distillation evidence from the records (evidence.md)
@@ -73,6 +74,10 @@ def main() -> None:
         from bench import plan
 
         plan.main(rest)
+    elif command == "fetch":
+        from bench import fetch
+
+        fetch.main(rest)
     elif command == "report":
         report_main(rest)
     elif command == "evidence":
@@ -86,7 +91,7 @@ def main() -> None:
 
         zoo.main(rest)
     else:
-        raise SystemExit(f"unknown command {command!r} (available: run, plan, report, verify, evidence, zoo)")
+        raise SystemExit(f"unknown command {command!r} (available: run, plan, fetch, report, verify, evidence, zoo)")
 
 
 if __name__ == "__main__":

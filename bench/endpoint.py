@@ -77,6 +77,13 @@ class ModelEndpoint:
         proc = self.server.proc if self.server is not None else None
         return self.is_api or proc is None or proc.poll() is None
 
+    def healthy(self) -> bool:
+        """Whether the server this harness started still answers ``/health`` (it fails once the
+        engine has died, while the API process may linger)."""
+        from bench.serve import health_ok
+
+        return self.alive() and (self.endpoint is None or health_ok(self.endpoint.base))
+
     def close(self) -> None:
         if self.server is None:
             return

@@ -23,10 +23,13 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
 
+from bench import payload as payload_rules
 from bench.cache import ResponseCache
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.dispatch import Dispatcher, Reply, RequestFailed
 from bench.records import RequestRecord, SampleRecord
+from bench.repeat import evaluating
+from bench.usage import read_usage, reasoning_text, split_by_characters
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ class RequestMeter:
     whose answer the response cache holds)."""
     answered_at: float = 0.0
     task: str = ""
+    reasoning_tokens: int | None = None
+    """The vendor's count of reasoning tokens (``completion_tokens_details``); None without one."""
+    reasoning_text: str | None = None
+    """Reasoning returned apart from the answer (DeepSeek's ``reasoning_content``)."""
 
 
 WARMUP_TEXT = "warm up: {i}+{i}="
@@ -90,8 +97,16 @@ class _Metered:
 
     @property
     def api_key(self) -> str:
-        """The key from the environment variable the model's config names (never from config)."""
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else super().api_key
+        """The key in the environment variable the model's config names, and no other: lm-eval's
+        own fallback (``OPENAI_API_KEY``, for any endpoint) would send that key to servers it
+        was never meant for, over plain HTTP too. No variable named: no key."""
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    @property
+    def header(self) -> dict[str, str]:
+        """An ``Authorization`` header only when there is a key to send."""
+        key = self.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _with_progress(self, method, requests, unit: str, **kwargs):
         from tqdm import tqdm
@@ -191,8 +206,12 @@ class _Metered:
             self._ensure_endpoint()
             reply = await self._send(payload)
             outputs, sent_at, answered_at = reply.body, reply.sent_at, reply.answered_at
+        choices = sorted(outputs["choices"], key=lambda c: c["index"])
         if generate:
-            answers = self.parse_generations(outputs=outputs)
+            # A reasoning model cut off at the token limit before it answered sends no answer
+            # (content null): that is an empty answer, scored wrong, not a failed request.
+            answers = [a if a is not None or c.get("finish_reason") != "length" else ""
+                       for a, c in zip(self.parse_generations(outputs=outputs), choices)]
         else:
             answers = self.parse_logprobs(outputs=outputs, tokens=messages, ctxlens=ctxlens)
         if any(a is None for a in answers):
@@ -201,20 +220,18 @@ class _Metered:
         if hit is None and self.cache is not None:
             self.cache.put(key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at,
                                  "done": answered_at})
-        usage = outputs.get("usage") or {}
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = read_usage(outputs)
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
-        choices = sorted(outputs["choices"], key=lambda c: c["index"])
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
         share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
         for rkey, choice in zip(keys, choices):
             self.meter.append(RequestMeter(
                 key=rkey,
-                prompt_tokens=round(usage.get("prompt_tokens", 0) * share),
-                completion_tokens=round(usage.get("completion_tokens", 0) * share),
+                prompt_tokens=round(usage.prompt_tokens * share),
+                completion_tokens=round(usage.completion_tokens * share),
                 finish_reason=choice.get("finish_reason"),
                 latency_s=answered_at - sent_at,
-                cached_prompt_tokens=round(cached * share),
+                cached_prompt_tokens=round(usage.cached_prompt_tokens * share),
                 ttft_s=_seconds(timing.get("time_to_first_token_ms")),
                 tpot_s=_seconds(timing.get("mean_itl_ms")),
                 queue_s=_seconds(timing.get("queue_time_ms")),
@@ -222,6 +239,8 @@ class _Metered:
                 sent_at=sent_at,
                 answered_at=answered_at,
                 task=self.task,
+                reasoning_tokens=None if usage.reasoning_tokens is None else round(usage.reasoning_tokens * share),
+                reasoning_text=reasoning_text(choice) if generate else None,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
@@ -257,25 +276,21 @@ def request_key(generate: bool, cache_key: Any) -> tuple:
     return ("ll", cache_key[0], cache_key[1])
 
 
+# Bodies: lm-eval's, adapted by the model's payload rules (bench.payload; set in make_lm).
 @register_model("metered-completions")
 class MeteredCompletions(_Metered, LocalCompletionsAPI):
-    pass
+    _create_payload = payload_rules.ruled(LocalCompletionsAPI._create_payload)
 
 
 @register_model("metered-chat-completions")
 class MeteredChatCompletions(_Metered, LocalChatCompletion):
-    pass
+    _create_payload = payload_rules.ruled(LocalChatCompletion._create_payload)
 
 
 @register_model("metered-openai-chat-completions")
 class MeteredOpenAIChatCompletions(_Metered, OpenAIChatCompletion):
-    def _create_payload(self, *args, **kwargs) -> dict:
-        payload = super()._create_payload(*args, **kwargs)
-        if "stop" not in payload:
-            # lm-eval has taken this for a reasoning model (o1, o3, ...: no stop sequences,
-            # temperature 1 only); those reject top_p too.
-            payload.pop("top_p", None)
-        return payload
+    # Not OpenAIChatCompletion's body, which guesses from the model id whether it reasons.
+    _create_payload = payload_rules.ruled(LocalChatCompletion._create_payload)
 
 
 CLIENTS = {"local-completions": MeteredCompletions, "local-chat-completions": MeteredChatCompletions,
@@ -309,8 +324,12 @@ def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_co
         max_length=model.serve.max_model_len,
         timeout=int(timeout_s),
         seed=suite.seed,
+        # A hub model's tokenizer at the revision its server loads (vLLM's tokenizer revision
+        # follows --revision).
+        revision=(model.serve.revision or "main") if model.source_kind == SourceKind.hub else "main",
     )
     lm.api_key_env = model.api.api_key_env if api else None
+    lm.payload_rules = payload_rules.rules_for(model)
     lm.route = route
     lm.cache = cache
     lm.dispatcher = dispatcher
@@ -374,7 +393,8 @@ def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: M
     lm.new_pass(task)
     lm._seed = suite.seed + repeat
     lm.progress_label = f"{model.name} | {task}" + (f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else "")
-    return _simple_evaluate(lm, task, task_manager, suite, model, gen_overrides(model, suite))
+    with evaluating(suite.seed, repeat):  # task loaders that vary by repeat read it (GPQA)
+        return _simple_evaluate(lm, task, task_manager, suite, model, gen_overrides(model, suite))
 
 
 def _simple_evaluate(lm, task, task_manager, suite, model, overrides) -> dict:
@@ -423,17 +443,18 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             best = max(range(len(lls)), key=lls.__getitem__)
             response = s["arguments"][best][1]
             extracted = str(best)
-        thinking = reasoning_span(response, model.think_start, model.think_end) if generate else None
+        reasoning = reasoning_of(model, response, reqs, count_tokens) if generate else NO_REASONING
         metric = primary_metric(s)
         records.append(SampleRecord(
             model=model.name, role=model.role.value, task=task, doc_id=int(s["doc_id"]),
-            prompt=str(getattr(s["arguments"][0][0], "prompt", s["arguments"][0][0])), response=response, extracted=str(extracted),
+            prompt=prompt_text(s["arguments"][0][0]), response=response, extracted=str(extracted),
             target=str(s["target"]), metric=metric, correct=float(s[metric]),
             prompt_tokens=sum(r.prompt_tokens for r in reqs),
             cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),
             completion_tokens=sum(r.completion_tokens for r in reqs),
-            reasoning_tokens=count_tokens(thinking[0]) if thinking else 0,
-            reasoning_closed=thinking[1] if thinking else None,
+            reasoning_tokens=reasoning.tokens,
+            reasoning_closed=reasoning.closed,
+            reasoning=reasoning.text,
             finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
             latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
             n_requests=len(reqs),
@@ -443,11 +464,58 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             repeat=repeat,
             cluster=_cluster(s, cluster_field),
             from_cache=all(r.from_cache for r in reqs),
+            **_wall_span(reqs),
         ))
     leftover = sum(len(q) for q in pending.values())
     if leftover:
         raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
     return records
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """How long a response reasoned, whether it finished reasoning, and the reasoning text the
+    vendor returned apart from the answer (None where it is part of the response)."""
+
+    tokens: int
+    closed: bool | None
+    text: str | None = None
+
+
+NO_REASONING = Reasoning(0, None)
+
+
+def reasoning_of(model: ModelConfig, response: str, reqs: list[RequestMeter], count_tokens) -> Reasoning:
+    """An API reasoning model's reasoning as its vendor reports it (a count of reasoning tokens,
+    or the reasoning text beside the answer), else the span inside the model's delimiters.
+
+    ``count_tokens(text)`` is the model's tokenizer (None without one). A vendor's count is
+    taken as is; reasoning text without a count is counted with the tokenizer, or, without
+    one, given its share of the completion tokens by characters. A reply that reasoned and
+    then ran out of tokens before answering counts as unclosed."""
+    reported = sum(r.reasoning_tokens or 0 for r in reqs)
+    text = next((r.reasoning_text for r in reqs if r.reasoning_text), None)
+    if reported or text:
+        if not reported:
+            counted = count_tokens(text)
+            reported = counted if counted is not None else split_by_characters(
+                sum(r.completion_tokens for r in reqs), text, response)
+        cut = any(r.finish_reason == "length" for r in reqs) and not response.strip()
+        return Reasoning(reported, not cut, text)
+    thinking = reasoning_span(response, model.think_start, model.think_end)
+    if not thinking:
+        return NO_REASONING
+    return Reasoning(count_tokens(thinking[0]) or 0, thinking[1])
+
+
+def prompt_text(context: Any) -> str:
+    """The prompt as lm-eval logged it: the text for completions; for chat, the JSON list of
+    messages (lm-eval's ``JsonChatStr``, which can reach the samples as a bare 1-tuple)."""
+    if hasattr(context, "prompt"):
+        return str(context.prompt)
+    if isinstance(context, (tuple, list)) and len(context) == 1 and isinstance(context[0], str):
+        return context[0]
+    return str(context)
 
 
 def _cluster(sample: dict, field: str | None) -> str | None:
@@ -458,6 +526,16 @@ def _cluster(sample: dict, field: str | None) -> str | None:
         raise RuntimeError(f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
                            f"has no such field (fields: {', '.join(sorted(doc))})")
     return str(doc[field])
+
+
+def _wall_span(reqs: list[RequestMeter]) -> dict[str, float | None]:
+    """``sent_at``/``done_at`` of a sample: its first request sent and its last answer received
+    (epoch seconds); None when a meter carries no times (0: not measured) or they do not form a
+    forward span."""
+    sent, done = [r.sent_at for r in reqs], [r.answered_at for r in reqs]
+    if not reqs or min(sent) <= 0 or max(done) < min(sent):
+        return {"sent_at": None, "done_at": None}
+    return {"sent_at": float(min(sent)), "done_at": float(max(done))}
 
 
 def _first(values) -> float | None:
@@ -488,7 +566,7 @@ def task_manager(include_paths: list[Path], tasks: list[str]):
     """
     from lm_eval.tasks import TaskManager
 
-    from bench.hubcache import use_cached_snapshots
+    from bench.hub import use_cached_snapshots
 
     paths = [str(p) for p in include_paths if p.is_dir()]
     tm = None

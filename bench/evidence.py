@@ -6,16 +6,22 @@ Two good models agree on right answers because both are right. A model distilled
 also agrees with it on the *wrong* answers and in the surface of its text. Per pair of models,
 over the items both answered (each with a seeded item-bootstrap 95% interval):
 
-- error consistency kappa: observed agreement on right/wrong against the agreement
-  p1*p2 + (1-p1)*(1-p2) that the two accuracies alone imply. Defined as 0 when exactly one
-  model is always right or always wrong (its agreement is then fully explained by accuracy);
-  undefined (NaN) when the expected agreement is 1 (both always right, or both always wrong).
+- error consistency kappa (Cohen's kappa on right/wrong): observed agreement on right/wrong
+  against the agreement p1*p2 + (1-p1)*(1-p2) that the two accuracies alone imply. Undefined
+  (NaN, shown as "undefined") when either model is always right or always wrong: its
+  agreement with the other is then fixed by the accuracies (the formula gives 0 or 0/0), so
+  against a teacher that made no errors there is nothing to measure.
 - same wrong answer: among items both got wrong, the share where they gave the same answer.
   Undefined (NaN) when no item is wrong for both. Chance rate for k-way multiple choice
   1/(k-1); for free-form answers there is no chance model, so read it against a control pair.
-- kappa_p (multiple choice): agreement on the chosen option against
-  p1*p2 + (1-p1)*(1-p2)/(k-1), the agreement expected from the accuracies with errors spread
-  evenly over the k-1 wrong options.
+- kappa_p (multiple choice): CAPA's kappa_p (Goel et al., 2025, "Great Models Think Alike and
+  this Undermines AI Oversight", arXiv:2502.04313) on the chosen option (one-hot predictions):
+  agreement on the chosen option against p1*p2 + (1-p1)*(1-p2)/(k-1), the agreement the
+  accuracies imply when errors spread evenly over the k-1 wrong options. Undefined when either
+  model is always right (the agreement is then its accuracy, whatever the errors).
+- cohen_kappa_choice (multiple choice): Cohen's kappa on the chosen option, chance agreement
+  from the two models' own option frequencies (sum over options of q1_j * q2_j), which does not
+  assume errors spread evenly. Undefined when both always choose the same single option.
 - surface similarity (generation tasks): mean character n-gram (n = 1..3) Dice overlap of the
   two raw generations; 1 for identical texts.
 - teacher recognition: the teacher's mean log-probability per token of another model's
@@ -45,7 +51,8 @@ def _kappa(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
 def _error_consistency_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """error_consistency along the last axis (one value per bootstrap resample)."""
     pa, pb = a.mean(axis=-1), b.mean(axis=-1)
-    return _kappa((a == b).mean(axis=-1), pa * pb + (1 - pa) * (1 - pb))
+    fixed = (pa * (1 - pa) == 0) | (pb * (1 - pb) == 0)  # a model always right or always wrong
+    return np.where(fixed, np.nan, _kappa((a == b).mean(axis=-1), pa * pb + (1 - pa) * (1 - pb)))
 
 
 def error_consistency(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,17 +73,34 @@ def same_wrong_rate(a_ok: np.ndarray, b_ok: np.ndarray, a_ans: np.ndarray, b_ans
     return float(_same_wrong_rows(both_wrong, np.asarray(a_ans) == np.asarray(b_ans)))
 
 
-def _choice_kappa_rows(a_ok: np.ndarray, b_ok: np.ndarray, same: np.ndarray, k: int) -> np.ndarray:
+def _kappa_p_rows(a_ok: np.ndarray, b_ok: np.ndarray, same: np.ndarray, k: int) -> np.ndarray:
     pa, pb = a_ok.mean(axis=-1), b_ok.mean(axis=-1)
-    return _kappa(same.mean(axis=-1), pa * pb + (1 - pa) * (1 - pb) / (k - 1))
+    always_right = (pa == 1) | (pb == 1)
+    return np.where(always_right, np.nan, _kappa(same.mean(axis=-1), pa * pb + (1 - pa) * (1 - pb) / (k - 1)))
 
 
-def choice_kappa(a_ok: np.ndarray, b_ok: np.ndarray, a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> float:
-    """Agreement on the chosen option, corrected for what the accuracies imply (k options)."""
+def kappa_p(a_ok: np.ndarray, b_ok: np.ndarray, a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> float:
+    """kappa_p (Goel et al., 2025) on the chosen option: agreement corrected for what the
+    accuracies imply when errors spread evenly over the k-1 wrong options."""
     if len(a_ok) == 0 or k < 2:
         return math.nan
     same = np.asarray(a_choice) == np.asarray(b_choice)
-    return float(_choice_kappa_rows(np.asarray(a_ok, float), np.asarray(b_ok, float), same, k))
+    return float(_kappa_p_rows(np.asarray(a_ok, float), np.asarray(b_ok, float), same, k))
+
+
+def _cohen_rows(a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> np.ndarray:
+    """Cohen's kappa on option indices 0..k-1 along the last axis."""
+    options = np.arange(k)
+    qa = (a_choice[..., None] == options).mean(axis=-2)
+    qb = (b_choice[..., None] == options).mean(axis=-2)
+    return _kappa((a_choice == b_choice).mean(axis=-1), (qa * qb).sum(axis=-1))
+
+
+def cohen_kappa_choice(a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> float:
+    """Cohen's kappa on the chosen options (0..k-1), chance from each model's own option frequencies."""
+    if len(a_choice) == 0:
+        return math.nan
+    return float(_cohen_rows(np.asarray(a_choice, dtype=int), np.asarray(b_choice, dtype=int), k))
 
 
 def _ngrams(text: str, n: int) -> Counter:
@@ -109,6 +133,22 @@ class PairMetric:
     high: float
     n: int
     chance: float
+    note: str = ""
+    """Why the value is undefined (NaN), or has no interval; empty otherwise."""
+
+
+def _undefined(metric: str, a: str, b: str, ok_a: np.ndarray, ok_b: np.ndarray) -> str:
+    """Why ``metric`` is undefined for this pair (see the module docstring)."""
+    if not len(ok_a):
+        return "undefined: no shared items"
+    if metric == "cohen_kappa_choice":
+        return "undefined: both always chose the same option"
+    for name, ok in ((a, ok_a), (b, ok_b)):
+        if ok.all():
+            return f"undefined: {name} made no errors"
+        if not ok.any() and metric == "error_consistency":
+            return f"undefined: {name} was never right"
+    return "undefined: no item both got wrong" if metric == "same_wrong_answer" else "undefined"
 
 
 def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
@@ -136,7 +176,10 @@ def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, r
         "same_wrong_answer": (lambda i: _same_wrong_rows(both_wrong[i], same[i]), 1 / (k - 1) if k else math.nan),
     }
     if k:
-        stats["choice_kappa"] = (lambda i: _choice_kappa_rows(ok_a[i], ok_b[i], same[i], k), math.nan)
+        stats["kappa_p"] = (lambda i: _kappa_p_rows(ok_a[i], ok_b[i], same[i], k), math.nan)
+        ch_a = pd.to_numeric(wide["extracted"][a], errors="coerce").fillna(-1).to_numpy(dtype=int)
+        ch_b = pd.to_numeric(wide["extracted"][b], errors="coerce").fillna(-1).to_numpy(dtype=int)
+        stats["cohen_kappa_choice"] = (lambda i: _cohen_rows(ch_a[i], ch_b[i], k), math.nan)
     else:
         sim = np.array([surface_similarity(x, y) for x, y in zip(wide["response"][a], wide["response"][b])])
         stats["surface_similarity"] = (lambda i: sim[i].mean(axis=-1), math.nan)
@@ -145,7 +188,9 @@ def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, r
     for name, (stat, chance) in stats.items():
         low, high = _interval(stat, n, rng, n_boot)
         value = float(stat(everything)) if n else math.nan
-        out.append(PairMetric(task, a, b, name, value, low, high, n, chance))
+        note = (_undefined(name, a, b, ok_a == 1, ok_b == 1) if math.isnan(value)
+                else "no interval: most resamples undefined" if math.isnan(low) else "")
+        out.append(PairMetric(task, a, b, name, value, low, high, n, chance, note))
     return out
 
 
@@ -238,8 +283,14 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
                 if ks is None or kc is None:
                     continue
                 teacher_errors = int((samples[(samples.task == task) & (samples.model == t)].correct == 0).sum())
-                if teacher_errors == 0 or math.isnan(ks.value) or math.isnan(kc.value):
-                    lines.append(f"- **{task}**: {t} made no errors here, so shared errors cannot be measured.")
+                if teacher_errors == 0:
+                    lines.append(f"- **{task}**: {t} made no errors here, so shared errors cannot be measured "
+                                 "(error consistency is undefined).")
+                    continue
+                if math.isnan(ks.value) or math.isnan(kc.value):
+                    why = "; ".join(dict.fromkeys(n for n in (ks.note, kc.note) if n))
+                    lines.append(f"- **{task}**: error consistency with {t} is {why or 'undefined'}, so shared "
+                                 "errors cannot be compared.")
                     continue
                 d, lo, hi = paired_difference(samples, t, s, c, task, seed)
                 sw, cw = metric(task, s, "same_wrong_answer"), metric(task, c, "same_wrong_answer")
@@ -286,12 +337,32 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
 
 
 def kappa_matrix(pairs: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Error consistency between every two models on one task, as a symmetric matrix."""
+    """Error consistency between every two models on one task, as a symmetric matrix: 1 on the
+    diagonal, except for a model always right or always wrong, whose kappa is undefined (NaN)."""
     rows = pairs[(pairs.task == task) & (pairs.metric == "error_consistency")]
     models = list(dict.fromkeys([*rows.model_a, *rows.model_b]))
     m = pd.DataFrame(np.nan, index=models, columns=models)
     for r in rows.itertuples():
         m.loc[r.model_a, r.model_b] = m.loc[r.model_b, r.model_a] = r.value
+    notes = set(rows["note"].fillna("")) if "note" in rows else set()
     for x in models:
-        m.loc[x, x] = 1.0
+        degenerate = {f"undefined: {x} made no errors", f"undefined: {x} was never right"} & notes
+        m.loc[x, x] = math.nan if degenerate else 1.0
     return m
+
+
+METRIC_LABELS = {
+    "error_consistency": "error consistency (Cohen's κ, right/wrong)",
+    "same_wrong_answer": "same wrong answer",
+    "kappa_p": "κp, chosen option (CAPA; Goel et al., 2025)",
+    "cohen_kappa_choice": "Cohen's κ, chosen option",
+    "surface_similarity": "surface similarity",
+}
+"""How the report names each metric of ``evidence.csv``."""
+
+
+def value_text(p) -> str:
+    """One evidence.csv row's value for a table: the value with its interval, or why it has none."""
+    if math.isnan(p.value):
+        return p.note if isinstance(p.note, str) and p.note else "undefined"
+    return _ci(p.value, p.low, p.high)

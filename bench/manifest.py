@@ -1,8 +1,10 @@
 """Provenance of a run, ``manifest.json``: what produced its numbers, written atomically.
 
 Written when the run starts (code, software, machine, config and its hash, dataset and model
-hashes, seeds, prices) and completed when it ends (server command lines, status, and the
-hashes and counts of the record files that ``bench verify`` checks).
+hashes, the commits of the Hub models and data sets, seeds, prices), completed when it ends
+(server command lines, status, the Hub commits again as the cache then holds them, and the
+hashes and counts of the record files), and given the hash of every derived file (summary,
+tables, report, plots) each time the report is written. ``bench verify`` checks them all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ MANIFEST = "manifest.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
                 records.REQUESTS)
+OUTPUT_FILES = ("summary.csv", "summary.parquet", "table.tex", "length_buckets.csv", "paired.csv", "reproduction.csv",
+                "evidence.csv", "recognition.csv", "report.md", "report.html", "pareto.png", "pareto.svg",
+                "cost_quality.png", "cost_quality.svg")
+"""What ``bench report`` derives from the records, all hashed in the manifest's ``outputs``."""
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -88,8 +94,20 @@ def dataset_hashes(include_paths: list[Path]) -> dict[str, str]:
     return out
 
 
+def hub_revisions(sources: list, ask_hub: bool = True) -> list[dict[str, Any]]:
+    """The commit each Hub repository of the run resolves to (``bench.hub.resolve``), with the
+    models or tasks that read it. Before the run, a repository not yet downloaded is asked of
+    the Hub; after it, the cache holds the snapshot that was actually used."""
+    from dataclasses import asdict
+
+    from bench import hub
+
+    return [{**asdict(hub.resolve(s.repo_id, s.revision, s.repo_type, ask_hub=ask_hub)), "used_by": list(s.used_by)}
+            for s in sources]
+
+
 def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], include_paths: list[Path],
-          versions: dict[str, str], prices: dict[str, Any]) -> dict[str, Any]:
+          versions: dict[str, str], prices: dict[str, Any], hub: list[dict] | None = None) -> dict[str, Any]:
     manifest = {
         "git": git_state(),
         "software": versions,
@@ -99,6 +117,7 @@ def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], 
         "config": resolved,
         "datasets": dataset_hashes(include_paths),
         "models": identities,
+        "hub": hub or [],
         "seeds": {"run": resolved["run"]["seed"], "suite": resolved["suite"]["seed"],
                   "per_repeat": "suite seed + repeat index"},
         "prices": prices,
@@ -121,6 +140,13 @@ def record_hashes(run_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def update(run_dir: Path, **fields: Any) -> None:
+    """Set top-level fields of the manifest (atomically)."""
+    path = run_dir / MANIFEST
+    if path.exists():
+        records.write_json(path, {**json.loads(path.read_text()), **fields})
+
+
 def finish(run_dir: Path, status: str) -> None:
     """Add the server command lines, the record files' hashes and the final status."""
     path = run_dir / MANIFEST
@@ -130,4 +156,15 @@ def finish(run_dir: Path, status: str) -> None:
     manifest["servers"] = {s["model"]: s["command"] for s in records.read_jsonl(run_dir / records.SERVERS)}
     manifest["records"] = record_hashes(run_dir)
     manifest["status"] = status
+    records.write_json(path, manifest)
+
+
+def record_outputs(run_dir: Path) -> None:
+    """Hash every derived file into the manifest (``outputs``), after the report is written; a
+    folder without a manifest (a merged report) is left without one."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return
+    manifest = json.loads(path.read_text())
+    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in OUTPUT_FILES if (run_dir / name).exists()}
     records.write_json(path, manifest)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from bench.config import CONF_DIR
 from bench.validate import PROJECT_ROOT, resolve_paths
 
 GENERATION_TASKS = ["smoke_arith", "smoke_think"]
@@ -56,7 +57,7 @@ def compose(overrides: list[str]):
 
     import bench.config  # noqa: F401  (registers the schemas)
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
 
 
@@ -257,7 +258,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp, \
             ModelEndpoint(model, simulation_ready(Path(tmp), model, cfg, tm), cfg.run.host, cfg.run.seed,
                           cfg.hardware.engine_nice) as ep, \
-            Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive) as dispatcher:
+            Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive,
+                       retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0

@@ -18,16 +18,14 @@ import shlex
 import sys
 import textwrap
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from bench.concurrency import Target, target_for
-from bench.config import BenchConfig, HardwareConfig, ModelConfig, Range, SourceKind, SuiteConfig, ThroughputBand
+from bench.config import (CONF_DIR, BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig,
+                          ThroughputBand)
 from bench.cost import api_usd, device_usd
 from bench.serve import assign_gpus, devices_needed, server_command
 from bench.validate import max_gen_toks
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -173,6 +171,44 @@ def plan(cfg: BenchConfig, task_gens: dict[str, dict[str, Any]], order: list[str
     return plans
 
 
+@dataclass(frozen=True)
+class RecognitionPlan:
+    """The teacher scoring every generation of every model, its own included: one request per
+    generation, prompt and response as the prompt, log-probabilities echoed, nothing generated."""
+
+    teacher: str
+    enabled: bool
+    requests: int
+    prompt_tokens: Span
+    seconds: Span | None
+    usd: Span | None
+    note: str = ""
+
+
+def recognition_plan(cfg: BenchConfig, plans: list[ModelPlan], generative: set[str]) -> RecognitionPlan | None:
+    """What teacher recognition costs (None without a self-hosted teacher): the teacher's
+    throughput band, sped up by ``hardware.prefill_per_output_token`` (prompts are scored,
+    not generated), on the devices its server holds, billed like its own serving. Pure."""
+    teacher = next((p for p in plans if p.model.role == Role.teacher), None)
+    if teacher is None or teacher.model.source_kind == SourceKind.api:
+        return None
+    tasks = [t for p in plans for t in p.tasks if t.task in generative]
+    tokens = Span(sum(t.prompt_tokens + t.output_tokens.low for t in tasks),
+                  sum(t.prompt_tokens + t.output_tokens.high for t in tasks))
+    hw, m = cfg.hardware, teacher.model
+    band = throughput_band(hw, m.params_b)
+    if band is None:
+        return RecognitionPlan(teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, None,
+                               None, f"no time or $ estimate: no throughput band of hardware={hw.name} for it")
+    devices, speedup = devices_needed(m.serve), hw.prefill_per_output_token
+    seconds = Span(tokens.low / (band.tokens_per_s.high * speedup.high * devices),
+                   tokens.high / (band.tokens_per_s.low * speedup.low * devices))
+    usd_span = Span(device_usd(seconds.low, hw.count, hw.usd_per_device_hour),
+                    device_usd(seconds.high, hw.count, hw.usd_per_device_hour))
+    return RecognitionPlan(teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, seconds,
+                           usd_span)
+
+
 def total(spans: list[Span | None]) -> Span | None:
     """The sum, or None when any part is unknown (a partial total would mislead)."""
     return None if any(s is None for s in spans) else sum(spans, ZERO)
@@ -230,12 +266,12 @@ def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
 
 
 def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]],
-           gated: list[str] = ()) -> str:
+           recognition: RecognitionPlan | None = None, gated: list[str] = ()) -> str:
     """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
     out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
            "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
            "API keys) are left for `bench run`.", ""]
-    out += suite_section(cfg.suite, task_gens) + [""] + models_section(cfg, plans)
+    out += suite_section(cfg.suite, task_gens) + [""] + models_section(cfg, plans, recognition)
     out += ["", "Servers (exact command lines; PORT is a free port picked at start):"]
     out += [f"  {p.key}: " + (f"CUDA_VISIBLE_DEVICES={','.join(p.gpus)} " if p.gpus else "") + shlex.join(p.command)
             for p in plans if p.command] or ["  none (API models only)"]
@@ -262,7 +298,7 @@ def suite_section(suite: SuiteConfig, task_gens: dict[str, dict[str, Any]]) -> l
         "  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
 
 
-def models_section(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
+def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: RecognitionPlan | None = None) -> list[str]:
     hw = cfg.hardware
     out = [f"Hardware {hw.name}: {hw.count} x {hw.device_kind}" + (f" over {hw.nodes} nodes" if hw.nodes > 1 else "")
            + f", ${hw.usd_per_device_hour:g} per device-hour ({hw.price_source}; {hw.price_as_of}).",
@@ -283,15 +319,35 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
             cap += " + reasoning"
         rows.append([p.key, p.model.role.value, by, where, par, f"{p.target.total:,}", cap,
                      span(p.output_tokens, tokens), span(p.seconds, duration), span(p.usd, usd)])
+    on = recognition is not None and recognition.enabled
+    if on:
+        rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "", "-", "-",
+                     span(recognition.seconds, duration), span(recognition.usd, usd)])
+    extra = [(recognition.seconds, recognition.usd)] if on else []
     rows.append(["total", "", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
-                 span(total([p.seconds for p in plans]), duration), span(total([p.usd for p in plans]), usd)])
+                 span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
+                 span(total([p.usd for p in plans] + [u for _, u in extra]), usd)])
     out += table(rows, {5, 7, 8, 9})
     out.append(f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
                f"models run one after another; a sweep with run.only=... runs them side by side)")
+    if recognition is not None:
+        out += ["", recognition_line(cfg, recognition)]
     notes = [f"{p.key}: {n}" for p in plans for n in p.notes]
     notes += [f"task {t}: no budget (items, token lengths) in suite.budget; left out of the estimate"
               for t in cfg.suite.tasks if t not in cfg.suite.budget]
     return out + (["", "Not estimated:"] + [f"  - {n}" for n in notes] if notes else [])
+
+
+def recognition_line(cfg: BenchConfig, r: RecognitionPlan) -> str:
+    where = ("run.teacher_recognition" if cfg.run.teacher_recognition is not None
+             else f"suite.teacher_recognition of suite {cfg.suite.name}")
+    cost = (f"{r.requests:,} prompt-scoring requests to {r.teacher}'s server (every generation of every model, "
+            f"prompt and response echoed with log-probabilities), {span(r.prompt_tokens, tokens)} prompt tokens, "
+            f"{span(r.seconds, duration)}, {span(r.usd, usd)}" + (f" ({r.note})" if r.note else ""))
+    if r.enabled:
+        return f"Teacher recognition is on ({where}): {cost}; included in the total above."
+    return (f"Teacher recognition is off ({where}): it would add {cost}. Turn it on with "
+            f"run.teacher_recognition=true.")
 
 
 def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
@@ -299,6 +355,9 @@ def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
     out = [f"  - suite.budget.{t}: {b.source}" for t, b in cfg.suite.budget.items() if t in cfg.suite.tasks]
     if any(p.command for p in plans):
         out.append(f"  - hardware.throughput ({hw.name}): {hw.throughput_source or 'no source given'}")
+        out.append(f"  - teacher recognition: prompt tokens scored at {hw.prefill_per_output_token.low:g}-"
+                   f"{hw.prefill_per_output_token.high:g} x the output token rate (hardware.prefill_per_output_token,"
+                   f" an assumption)")
         drain = (f"; the high figure adds the pool's drain: its longest allowed generation at "
                  f"{hw.sequence_tokens_per_s.low:g} tokens/s for one sequence (hardware.sequence_tokens_per_s)"
                  if hw.sequence_tokens_per_s is not None else "")
@@ -364,7 +423,7 @@ def compose(overrides: list[str]) -> BenchConfig:
     from hydra import compose as hydra_compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
 
 
@@ -379,7 +438,7 @@ def main(argv: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from bench.evaluate import task_manager
+    from bench.evaluate import request_kinds, task_manager
     from bench.run import ordered_models, zoo_models
     from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
@@ -399,4 +458,6 @@ def main(argv: list[str]) -> None:
     from bench.availability import gated_dataset
 
     gated = [t for t in cfg.suite.tasks if gated_dataset(tm, t)]
-    print(render(cfg, plan(cfg, task_gens, order), task_gens, gated))
+    plans = plan(cfg, task_gens, order)
+    generative = {t for t in cfg.suite.tasks if request_kinds(tm, [t]) == ("generate",)}
+    print(render(cfg, plans, task_gens, recognition_plan(cfg, plans, generative), gated))

@@ -7,9 +7,12 @@ without a model, a server or a GPU.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -48,11 +51,16 @@ class SampleRecord:
     """Prompt tokens the server reports as served from its prefix cache (billed lower by APIs)."""
     completion_tokens: int
     reasoning_tokens: int
-    """Tokens inside the model's reasoning delimiters (delimiters included); 0 if none."""
+    """Reasoning tokens: the API's own count where it reports one (OpenAI's
+    ``completion_tokens_details.reasoning_tokens``), or the reasoning text it returned apart
+    from the answer, counted; else the tokens inside the model's reasoning delimiters
+    (delimiters included); 0 if none. Billed as output: they are part of ``completion_tokens``."""
     reasoning_closed: bool | None
     finish_reason: str
     latency_s: float
-    """Client-measured, from sending the request to the full response."""
+    """Client-measured, from sending a request to its full response, summed over the sample's
+    requests: one for a generation; one per option for multiple choice, whose requests run
+    concurrently, so the sum is not a wall time (``sent_at``/``done_at`` give that)."""
     n_requests: int
     ttft_s: float | None = None
     """Server-measured time to first token (None where the server does not report it)."""
@@ -65,6 +73,14 @@ class SampleRecord:
     """The item's group (the task's metadata names the field) for clustered standard errors."""
     from_cache: bool = False
     """True when every request behind it was answered from the response cache (resume)."""
+    sent_at: float | None = None
+    """Wall clock (epoch seconds) when the sample's first request was sent (None: not measured)."""
+    done_at: float | None = None
+    """Wall clock (epoch seconds) when the sample's last answer arrived (None: not measured)."""
+    reasoning: str | None = None
+    """Reasoning the vendor returned apart from ``response`` (DeepSeek's ``reasoning_content``);
+    None where the reasoning is part of the response, or hidden (OpenAI's reasoning models
+    report only its length, in ``reasoning_tokens``)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,10 @@ class ModelRun:
     simulated_time_scale: float | None = None
     """Set when a simulated engine (``serve.simulate``) answered: every time of this model in the
     run's records is wall-clock time compressed by this factor, and nothing is a measurement."""
+    rate_limited: int = 0
+    """HTTP 429 answers the endpoint gave (each retried; ``bench.dispatch``)."""
+    lowest_in_flight: int | None = None
+    """The fewest requests in flight the dispatcher allowed while 429s came (None: never lowered)."""
 
 
 @dataclass(frozen=True)
@@ -157,15 +177,70 @@ class ServerRun:
     """One request of each kind its tasks send, before metering (counted in held_s)."""
 
 
+class NoSpace(OSError):
+    """A write that found its file system full (or over quota): says which file and how much
+    space it needed, so the user knows what to free."""
+
+    def __init__(self, path: Path, needed: int):
+        self.path, self.needed = Path(path), needed
+        free = _free_bytes(self.path)
+        super().__init__(errno.ENOSPC, f"no space left to write {self.path}: it needs {needed:,} bytes and "
+                                       f"{free:,} are free there; free some space (or point run.results_dir "
+                                       f"elsewhere) and rerun the same command to resume")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _free_bytes(path: Path) -> int:
+    for folder in (path.parent, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free
+    return 0
+
+
+def is_no_space(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def no_space_names(path: Path, needed: int):
+    """Turn a full-disk ``OSError`` raised inside into a :class:`NoSpace` naming ``path``."""
+    try:
+        yield
+    except NoSpace:
+        raise
+    except OSError as e:
+        if is_no_space(e):
+            raise NoSpace(path, needed) from e
+        raise
+
+
 def append_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    """Append rows and flush them to disk before returning."""
-    with open(path, "a", encoding="utf-8") as f:
-        for row in rows:
-            if dataclasses.is_dataclass(row):
-                row = dataclasses.asdict(row)
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append rows and flush them to disk before returning. On a full disk the file is cut
+    back to where it was (no torn line) and :class:`NoSpace` is raised."""
+    data = "".join(json.dumps(dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row, sort_keys=True)
+                   + "\n" for row in rows).encode()
+    with no_space_names(path, len(data)):
+        append_bytes(path, data)
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    """Append ``data`` to a file one writer owns, fsynced; if it cannot all be written, the
+    file is cut back to its old size and the error raised."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -186,20 +261,40 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells (``os.umask`` sets it,
+    and another thread could create a file in between)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers never see half a file. The file
+    gets the mode a plain ``open`` would give it (0666 less the umask), not the temp file's 0600,
+    so a shared results folder stays readable. ``text`` is written as UTF-8; bytes as they are."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with no_space_names(path, len(data)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+

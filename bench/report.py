@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import evidence, html, paper, plots, records, reported, runs, sections
+from bench import cost_intervals, evidence, headline, html, manifest, paper, plots, records, reported, runs, sections
 from bench.cost import overall_by_model
 from bench.sections import f as _f, table as _table
 from bench.simulate_spec import banner
@@ -75,16 +75,19 @@ def write_report(run: runs.Run, out: Path, partial: bool = False) -> pd.DataFram
     cfg, seed = run.cfg, run.cfg["run"]["seed"]
     ref = reported.load()
     reported_as = {m["name"]: m.get("reported_as") for m in cfg["models"].values() if m.get("reported_as")}
-    summary = summarize(samples, run.task_runs, run.prices, run.model_runs)
+    summary = summarize(samples, run.task_runs, run.prices, run.model_runs, run.requests)
+    boot = cost_intervals.bootstrap(samples, summary, seed)
+    summary = cost_intervals.attach(summary, boot)
     repro = reported.reproduction(summary, ref, reported_as)
     summary = reported.attach(summary, repro, reported_as)
     published = reported.reported_rows(list(dict.fromkeys(summary["task"])), ref)
-    overall = overall_by_model(summary)
+    overall = overall_by_model(summary, cost_intervals.overall(boot, summary))
     generations = samples[samples["n_requests"] == 1]
     buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(samples, seed=seed)])
+    headlines = headline.compute(summary, paired, boot, run.prices)
     records.write_atomic(out / "summary.csv", summary.to_csv(index=False))
-    summary.to_parquet(out / "summary.parquet", index=False)
+    records.write_atomic(out / "summary.parquet", summary.to_parquet(index=False))
     # The paper table carries only the counterparts' published rows; report.md shows them all.
     counterparts = published[published["model"].isin(set(reported_as.values()))]
     records.write_atomic(out / "table.tex", paper.table_tex(summary, counterparts))
@@ -98,7 +101,7 @@ def write_report(run: runs.Run, out: Path, partial: bool = False) -> pd.DataFram
         if partial else None
     simulated = banner(cfg)
     text = (markdown(summary, overall, buckets, paired, run.servers, cfg, run.prices, out, status, notes, published,
-                     repro)
+                     repro, headlines)
             + evidence_section(out, samples, seed, run.recognition)
             + "\n## Methods (for a paper)\n\n"
             + paper.methods(cfg, run.prices, run.versions, run.generation, intervals_used(summary))
@@ -111,6 +114,7 @@ def write_report(run: runs.Run, out: Path, partial: bool = False) -> pd.DataFram
              f"teacher vs. distilled student")
     records.write_atomic(out / "report.html", html.render(text, images, title,
                                                           "; ".join(filter(None, (simulated, status))) or None))
+    manifest.record_outputs(out)
     return summary
 
 
@@ -140,34 +144,45 @@ def evidence_section(run_dir: Path, samples: pd.DataFrame, seed: int, scored: pd
     lines = ["", "## Distillation evidence", "",
              "Does a model imitate another beyond shared correctness? Two good models agree on right "
              "answers because both are right; a distilled student also agrees with its teacher on the "
-             "wrong ones. 95% intervals from a seeded item bootstrap; definitions in `bench/evidence.py`."
+             "wrong ones. 95% intervals from a seeded item bootstrap; definitions in `bench/evidence.py`. "
+             "Error consistency is Cohen's κ on right/wrong, undefined when either model is always right or "
+             "always wrong. On multiple choice, κp (`kappa_p` in `evidence.csv`) is CAPA's κp (Goel et al., 2025, "
+             "\"Great Models Think Alike and this Undermines AI Oversight\", arXiv:2502.04313) on the chosen "
+             "option: chance agreement from the accuracies with errors spread evenly over the wrong options; "
+             "Cohen's κ on the chosen option (`cohen_kappa_choice`), beside it, takes chance from each model's "
+             "own option frequencies instead."
              + (" Items were answered several times: each pair is compared on the first response (repeat 0)."
                 if "repeat" in samples and (samples["repeat"].fillna(0) > 0).any() else ""), "",
              "### Reading", ""]
     lines += evidence.reading(samples, pairs, recognition, seed)
     if not pairs.empty:
-        lines += ["", "### Error consistency matrix (kappa; 1 on the diagonal)", ""]
+        lines += ["", "### Error consistency matrix (Cohen's κ on right/wrong; 1 on the diagonal; undefined where a "
+                  "model is always right or always wrong)", ""]
         for task in dict.fromkeys(pairs["task"]):
             m = evidence.kappa_matrix(pairs, task)
-            lines += [f"{task}:", ""] + _table(["", *m.columns], [[a, *(_f(v, ".2f") for v in m.loc[a])] for a in m.index],
+            cell = lambda v: "undefined" if v != v else f"{v:.2f}"  # noqa: E731
+            lines += [f"{task}:", ""] + _table(["", *m.columns], [[a, *(cell(v) for v in m.loc[a])] for a in m.index],
                                                "---|" + "---:|" * (len(m.columns) - 1) + "---:") + [""]
         lines += ["### All pairs", ""]
         lines += _table(["task", "pair", "metric", "value [95% CI]", "chance", "n"],
-                        [[p.task, f"{p.model_a} / {p.model_b}", p.metric, evidence._ci(p.value, p.low, p.high),
-                          _f(p.chance, ".2f"), str(p.n)] for p in pairs.itertuples()], "---|---|---|---|---:|---:")
+                        [[p.task, f"{p.model_a} / {p.model_b}", evidence.METRIC_LABELS.get(p.metric, p.metric),
+                          evidence.value_text(p), _f(p.chance, ".2f"), str(p.n)] for p in pairs.itertuples()],
+                        "---|---|---|---|---:|---:")
     return "\n".join(lines) + "\n"
 
 
 def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame, paired: pd.DataFrame,
              servers: pd.DataFrame, cfg: dict, prices: dict, run_dir: Path, status: str | None = None,
              notes: list[str] | None = None, published: pd.DataFrame | None = None,
-             repro: pd.DataFrame | None = None) -> str:
-    """The report up to its reading notes (the evidence and methods sections are appended)."""
+             repro: pd.DataFrame | None = None, headlines: list[headline.Headline] | None = None) -> str:
+    """The report up to its reading notes (the evidence and methods sections are appended):
+    the headline first, then the run, models, quality, ... in that order."""
     if published is None or repro is None:
         ref = reported.load()
         published = reported.reported_rows(list(dict.fromkeys(summary["task"])), ref)
         repro = reported.reproduction(summary, ref, {})
-    lines = sections.header(summary, cfg, run_dir, status, notes or []) + ["## Models", ""]
+    lines = sections.title(cfg, status) + sections.headline_section(headlines or [], summary, overall) + [""]
+    lines += sections.header(summary, cfg, run_dir, status, notes or []) + ["## Models", ""]
     lines += sections.models_section(cfg, prices)
     lines += sections.quality_section(summary, published)
     lines += sections.repeats_section(summary)

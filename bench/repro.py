@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bench.validate import PROJECT_ROOT
+
 # Makes every Python process of a variant (the harness, vLLM's server, engine and workers) see
 # the CPU features named in BENCH_CPU_FEATURES_OFF as absent (see repro_env/sitecustomize.py).
 ENV_HOOK = Path(__file__).resolve().parent / "repro_env"
@@ -58,7 +59,10 @@ VARIANTS = [
     Variant("avx512-no-bf16", {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
             "an AVX-512 CPU without BF16 (vLLM's AVX512 library)", hide=("avx512_bf16", "amx_tile"),
             needs="avx512f"),
-    Variant("aten-scalar", {"ATEN_CPU_CAPABILITY": "default"}, "ATen's unvectorized kernels"),
+    # Inductor's generated C++ needs ATen's vectorized headers (at::vec), which the scalar
+    # capability leaves out: vLLM's compiled sampling ops fail to build, so they run eagerly here.
+    Variant("aten-scalar", {"ATEN_CPU_CAPABILITY": "default", "TORCH_COMPILE_DISABLE": "1"},
+            "ATen's unvectorized kernels (torch.compile off: inductor cannot build without them)"),
     Variant("one-thread", {"OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "0",
                            "MKL_NUM_THREADS": "1"}, "one thread for every kernel (another reduction order)"),
     Variant("mkl-compatible", {"MKL_CBWR": "COMPATIBLE"}, "MKL's conditional bitwise reproducibility mode"),
@@ -82,9 +86,19 @@ def variant_env(v: Variant) -> dict[str, str]:
     return env
 
 
+def finished(run_dir: Path) -> bool:
+    try:
+        return json.loads((run_dir / "status.json").read_text())["status"] == "success"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def run_bench(out: Path, env: dict[str, str], overrides: list[str], log: Path) -> Path:
-    """One default run into ``out`` with an empty cache; returns its run folder."""
+    """One default run into ``out`` with an empty cache; returns its run folder. A finished run
+    already there (a repro resumed with the same ``--out``) is reused."""
     run_dir = out / "run"
+    if finished(run_dir):
+        return run_dir
     cmd = [sys.executable, "-m", "bench", "run", f"run.results_dir={out}", f"run.cache_dir={out / 'cache'}",
            f"hydra.run.dir={run_dir}", *overrides]
     with open(log, "w") as f:
@@ -155,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = cpu_flags()
     args.out.mkdir(parents=True, exist_ok=True)
     result: dict = {"cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
-                    "variants": {}, "rebuilt": {}, "fresh": [], "claims": {}}
+                    "variants": {}, "rebuilt": {}, "fresh": [], "claims": {}, "failed": {}}
     failed = False
     for v in (v for v in VARIANTS if v.name in wanted):
         if v.needs and v.needs not in flags:
@@ -163,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         env = variant_env(v)
         t0 = time.perf_counter()
-        run_dir = run_bench(args.out / v.name, env, args.overrides, args.out / f"{v.name}.log")
+        try:
+            run_dir = run_bench(args.out / v.name, env, args.overrides, args.out / f"{v.name}.log")
+        except RuntimeError as e:
+            print(f"repro: {v.name}: FAILED ({e})", flush=True)
+            result["failed"][v.name] = str(e)
+            failed = True
+            continue
         result["variants"][v.name] = accuracy_table(run_dir)
         result["claims"][v.name] = check_claims(run_dir)
         print(f"repro: {v.name} ({v.description}): {time.perf_counter() - t0:.0f}s; claims "
@@ -198,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"Largest relative spread of a cost ratio: {100 * max(spread.values()):.1f}%; "
                   f"Pareto flags {'identical' if same_flags else 'DIFFER'} across runs.", ""]
         result["fresh_summary"] = {"max_ratio_spread": max(spread.values()), "same_pareto_flags": same_flags}
+    if result["failed"]:
+        lines += ["### Variants that could not run", ""] + [f"- {k}: {v}" for k, v in result["failed"].items()] + [""]
     lines += ["### Claims", "", "| variant | claim | holds | value |", "|---|---|---|---|"]
     for name, claims in result["claims"].items():
         for c in claims:

@@ -1,17 +1,18 @@
 """Run an experiment: serve each model with vLLM, evaluate the suite with lm-eval, report.
 
-    python -m bench.run                                   # experiment=smoke on the tiny zoo
-    python -m bench.run suite.limit=20 hardware=h100      # any Hydra override
+    bench run                                   # experiment=smoke on the tiny zoo (= make bench)
+    bench run suite.limit=20 hardware=h100      # any Hydra override (also: python -m bench run ...)
 
 Stages: validate (before any server starts) -> per model: start its server once, run every
 task of the suite against it, append per-sample records -> summarize and report from the
-records on disk. The run folder is Hydra's output dir: results/<experiment>/<timestamp>/.
+records on disk. The run folder is Hydra's output dir: results/<experiment>/<time>_<suffix>/.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -22,8 +23,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from bench import records
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, ModelConfig, SourceKind, as_plain
+from bench import records, status
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
 log = logging.getLogger("bench")
@@ -149,7 +150,8 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     try:
         with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
                 Dispatcher(target.total, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
-                           ep.alive) as dispatcher:
+                           ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed,
+                           healthy=None if ep.is_api else ep.healthy) as dispatcher:
             def start() -> str:
                 base = ep.base
                 warm = evaluate.make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s,
@@ -166,14 +168,14 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             joules = energy.joules() - joules0 if joules0 is not None and live else None
             tok = done.tokenizer
 
-            def count_tokens(text: str) -> int:
-                # Without a tokenizer (an API model), reasoning length is not counted here.
-                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else 0
+            def count_tokens(text: str) -> int | None:
+                # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
+                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
                                 done.harness_s, server, joules, target_rule=target.rule,
-                                server_kv_tokens=server_kv.get("tokens"))
-            if model.role.value == "teacher" and cfg.run.teacher_recognition and not ep.is_api:
+                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher)
+            if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
     finally:
         cache.close()
@@ -181,9 +183,10 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
 def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
                         target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
-                        target_rule: str = "", server_kv_tokens: int | None = None) -> None:
+                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None) -> None:
     """samples, requests, one task record per task (its share of the serving time) and the
-    model's record, from the passes' lm-eval results and meters."""
+    model's record, from the passes' lm-eval results and meters (and, from the ``throttled``
+    dispatcher, how often the endpoint rate-limited)."""
     from bench import evaluate
     from bench.metering import Interval, serving_time, task_shares, utilisation
 
@@ -220,6 +223,8 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
         server_requests=server.get("requests"), energy_j=energy_j,
         requests_live=len(live), requests_cached=len(meters) - len(live),
+        rate_limited=throttled.rate_limited if throttled else 0,
+        lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None,
         simulated_time_scale=model.serve.simulate.time_scale if model.serve.simulate.enabled else None)])
     if live:
         log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
@@ -232,19 +237,23 @@ def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig,
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
+    chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
     scored, live = score_generations(ep, teacher.name, tokenizer, rows, in_flight,
-                                     cfg.run.request_timeout_s, cache)
+                                     cfg.run.request_timeout_s, cache, chat)
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
     log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
              teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)
 
 
 def zoo_models(cfg: BenchConfig) -> list[str]:
-    """Local models that live in the zoo folder (and so can be built by the harness)."""
-    root = Path(cfg.zoo_dir).resolve()
+    """Local models whose folder is one the tiny zoo builds (so the harness can make it); any
+    other folder, a misspelt one in the zoo too, must exist before the run."""
+    from bench.zoo import MODELS
+
+    built = {Path(cfg.zoo_dir).resolve() / name for name in MODELS}
     return [m.name for m in cfg.models.values()
-            if m.source_kind == SourceKind.local and Path(m.source).resolve().is_relative_to(root)]
+            if m.source_kind == SourceKind.local and Path(m.source).resolve() in built]
 
 
 def ensure_zoo(cfg: BenchConfig) -> None:
@@ -261,7 +270,7 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
-    from bench import manifest, report
+    from bench import hub, manifest, report
     from bench.cache import model_identity
     from bench.cost import prices_used
     from bench.evaluate import task_manager
@@ -272,6 +281,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     notes = leave_out_unavailable(cfg, tm)
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
+    status.claim(run_dir)
     if notes:
         records.write_json(run_dir / records.NOTES, notes)
     ensure_zoo(cfg)
@@ -282,15 +292,18 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     records.write_json(run_dir / "config.json", resolved)
     records.write_json(run_dir / records.PRICES, prices)
     records.write_json(run_dir / records.VERSIONS, versions)
-    manifest.start(run_dir, resolved, identities, include_paths, versions, prices)
+    sources = hub.sources(cfg, tm)
+    manifest.start(run_dir, resolved, identities, include_paths, versions, prices, manifest.hub_revisions(sources))
     startup = time.perf_counter() - _IMPORTED_AT
     log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
              "servers start when a model needs one", startup)
-    set_status(run_dir, "running", started_at=time.time(), harness_startup_s=startup)
+    status.start(run_dir, harness_startup_s=startup)
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm, identities[model.name])
-    set_status(run_dir, "success", finished_at=time.time())
-    summary = report.build(run_dir)
+    if sources:  # the snapshots the servers and data loaders actually read
+        manifest.update(run_dir, hub=manifest.hub_revisions(sources, ask_hub=False))
+    summary = report.build(run_dir)  # the report is part of the run: success once it is written
+    status.finish(run_dir, "success", finished_at=time.time())
     link_latest(run_dir, Path(cfg.run.results_dir))
     log.info("report: %s\n%s", run_dir / "report.md",
              summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
@@ -327,13 +340,20 @@ def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:
                         "measurements", model.name)
 
 
-def set_status(run_dir: Path, status: str, **extra) -> None:
-    """status.json (written last, atomically) and the manifest's closing fields."""
-    from bench import manifest
-
-    if status != "running":
-        manifest.finish(run_dir, status)
-    records.write_json(run_dir / records.STATUS, {"status": status, **extra})
+def remove_if_unused(run_dir: Path, results_dir: Path) -> None:
+    """A run refused before it started leaves no folder behind: its folder (holding only
+    Hydra's config snapshot and the log) goes, and so do parents it leaves empty."""
+    if not run_dir.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in run_dir.iterdir()):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    root = results_dir.resolve()
+    for parent in run_dir.resolve().parents:
+        if parent == root or not parent.is_relative_to(root):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break
 
 
 def link_latest(run_dir: Path, results_dir: Path) -> None:
@@ -362,28 +382,77 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _drop_unwritable_log_files() -> None:
+    """A log file that can no longer be written (a full disk) is dropped with one line on
+    stderr, instead of a ``--- Logging error ---`` traceback for every message after."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler):
+            def failed(record: logging.LogRecord, handler: logging.FileHandler = handler) -> None:
+                root.removeHandler(handler)
+                print(f"bench: stopped writing the log file {handler.baseFilename}: {sys.exc_info()[1]}",
+                      file=sys.stderr)
+
+            handler.handleError = failed
+
+
+def failure_message(e: BaseException, cache_dir: str) -> str:
+    if isinstance(e, records.NoSpace):
+        return str(e)
+    if records.is_no_space(e):
+        return (f"no space left to write {getattr(e, 'filename', None) or 'a file of the run'} ({e}); free some "
+                f"space and rerun the same command to resume")
+    return f"{e}; answers so far are in the response cache ({cache_dir}), rerun the same command to resume"
+
+
+_started = False
+"""Set once Hydra has composed a config and handed it over (see ``main``)."""
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(dcfg: DictConfig) -> None:
+def run_composed(dcfg: DictConfig) -> None:
+    global _started
+    _started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cfg: BenchConfig = OmegaConf.to_object(dcfg)
     signal.signal(signal.SIGTERM, _sigterm)
+    _drop_unwritable_log_files()
     quiet_lm_eval()
     try:
         execute(cfg, run_dir)
     except ConfigError as e:
         log.error("%s", e)
-        set_status(run_dir, "error", error=str(e))
+        remove_if_unused(run_dir, Path(cfg.run.results_dir))
+        status.end(run_dir, "error", error=str(e))
         sys.exit(2)
     except KeyboardInterrupt:
         log.error("interrupted: servers stopped; answers so far are in the response cache (%s), "
                   "rerun the same command to resume", cfg.run.cache_dir)
-        set_status(run_dir, "cancelled")
+        status.end(run_dir, "cancelled")
         sys.exit(130)
     except BaseException as e:
-        log.error("run failed: %s; answers so far are in the response cache (%s), rerun the same "
-                  "command to resume", e, cfg.run.cache_dir)
-        set_status(run_dir, "error", error=repr(e))
+        log.error("run failed: %s", failure_message(e, cfg.run.cache_dir))
+        status.end(run_dir, "error", error=repr(e))
         sys.exit(1)
+
+
+def main() -> None:
+    """``bench run``: Hydra composes the config and calls :func:`run_composed`. A config Hydra
+    cannot compose (an unknown key or group option, a bad override or interpolation) exits 2,
+    like one refused by validation; Hydra itself would exit 1, the code of a failed run."""
+    try:
+        run_composed()
+    except SystemExit as e:
+        if e.code == 1 and not _started:
+            if records.is_no_space(e.__context__):  # Hydra could not write the run folder's .hydra/
+                raise SystemExit(f"bench run: {failure_message(e.__context__, '')}") from None
+            raise SystemExit(2) from None
+        raise
+    except Exception as e:  # noqa: BLE001 - one Hydra could not format (hydra.run.dir's resolvers)
+        if _started:
+            raise
+        print(f"bench run: invalid configuration: {' '.join(str(e).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import records
+from bench.status import read as read_status
 
 SOURCES = "sources.json"
 
@@ -94,7 +95,7 @@ def load(run_dir: Path) -> Run:
     samples = _frame(run_dir / records.SAMPLES)
     if samples.empty:
         raise SystemExit(f"{run_dir}: no per-sample records ({records.SAMPLES}); nothing to report")
-    status = (_json(run_dir / records.STATUS) or {}).get("status", "unknown")
+    status = read_status(run_dir).get("status", "unknown")  # a dead "running" reads as error
     sources = _json(run_dir / SOURCES, {})  # a merged folder remembers where its records came from
     pairs = samples[["model", "task"]].drop_duplicates().assign(run=str(run_dir))
     return Run(folders=(run_dir,), samples=samples, task_runs=_frame(run_dir / records.TASK_RUNS),

@@ -30,12 +30,18 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
     return ["| " + " | ".join(header) + " |", "|" + align + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def header(summary: pd.DataFrame, cfg: dict, run_dir: Path, status: str | None, notes: list[str]) -> list[str]:
-    hw, exp = cfg["hardware"], cfg["experiment"]
-    lines = [f"# {'PARTIAL: ' if status else ''}{exp['name']}: teacher vs. distilled student", ""]
+def title(cfg: dict, status: str | None) -> list[str]:
+    lines = [f"# {'PARTIAL: ' if status else ''}{cfg['experiment']['name']}: teacher vs. distilled student", ""]
     if status:
         lines += [f"> **{status}.** Models or tasks that had not finished are missing, and a model that "
                   "stopped mid-task is left out of that task.", ""]
+    return lines
+
+
+def header(summary: pd.DataFrame, cfg: dict, run_dir: Path, status: str | None, notes: list[str]) -> list[str]:
+    """The run's description, folder, suite and hardware, and any notes (after the headline)."""
+    hw, exp = cfg["hardware"], cfg["experiment"]
+    lines = ["## The run", ""]
     if exp.get("description"):
         lines += [exp["description"], ""]
     k = int(summary["repeats"].max()) if "repeats" in summary else 1
@@ -47,6 +53,41 @@ def header(summary: pd.DataFrame, cfg: dict, run_dir: Path, status: str | None, 
     if notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     return lines
+
+
+def _bound(x: float, show) -> str:
+    """An interval's end: infinite when a resample had no correct answer (or no throughput)."""
+    return "∞" if x == math.inf else show(x)
+
+
+def _with_ci(value: float, low: float, high: float, fmt: str = ".3f") -> str:
+    show = lambda x: f(x, fmt)  # noqa: E731
+    return show(value) + ("" if low != low or high != high else f" [{_bound(low, show)}, {_bound(high, show)}]")
+
+
+def headline_section(headlines: list, summary: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
+    """The answer first: one sentence per student, the Pareto plot, then accuracy per model x task."""
+    from bench.headline import method_note, sentence
+
+    lines = ["## Headline", ""]
+    if headlines:
+        for h in headlines:
+            lines += [f"**{sentence(h)}**", "", method_note(h), ""]
+    else:
+        lines += ["No teacher and student to compare in this run; the tables below give each model's figures.", ""]
+    lines += ["![Pareto frontier](pareto.png)", "",
+              "*Accuracy (95% interval) against $ per correct answer (log scale; horizontal bars: its 95% "
+              "interval, see Cost); dashed: the Pareto frontier; hollow: dominated. All tasks: mean accuracy "
+              "over the tasks, with a normal interval from the per-task standard errors.*", ""]
+    tasks = list(dict.fromkeys(summary["task"]))
+    rows = []
+    for o in overall.itertuples():
+        mine = summary[summary["model"] == o.model].set_index("task")
+        rows.append([o.model, o.role] + [_with_ci(mine.loc[t, "accuracy"], mine.loc[t, "ci95_low"],
+                                                  mine.loc[t, "ci95_high"]) if t in mine.index else ""
+                                         for t in tasks] + [_with_ci(o.accuracy, o.ci95_low, o.ci95_high)])
+    lines += ["Accuracy [95% interval]:", ""]
+    return lines + table(["model", "role", *tasks, "all tasks (mean)"], rows, "---|---|" + "---:|" * len(tasks) + "---:")
 
 
 def models_section(cfg: dict, prices: dict) -> list[str]:
@@ -84,7 +125,7 @@ def quality_section(summary: pd.DataFrame, published: pd.DataFrame) -> list[str]
             rows.append([task, f"*{p.model}*", "reported", f(p.value), "", "", "", "", ""])
     lines = ["", "## Quality", ""]
     lines += table(["task", "model", "role", "accuracy", "95% CI", "SE", "n", "retained vs teacher",
-                    "Pareto-optimal"], rows, "---|---|---|---:|---|---:|---:|---:|---")
+                    "Pareto-optimal"], rows, "---|---|---|---:|:---:|---:|---:|---:|---")
     if not published.empty:
         lines += ["", "*reported*: pass@1 published for the same benchmark (`bench/reference/`, source per "
                       "row in the Reported section); not measured here, no interval."]
@@ -134,7 +175,7 @@ def reported_section(summary: pd.DataFrame, published: pd.DataFrame, repro: pd.D
                      f(100 * r.reported, ".1f"), f(r.delta_pts, "+.1f"),
                      "n/a" if r.inside_ci95 is None or r.inside_ci95 != r.inside_ci95 else
                      ("yes" if r.inside_ci95 else "no")] for r in repro.itertuples()],
-                   "---|---|---|---|---|---:|---:|---")
+                   "---|---|---|---|:---:|---:|---:|---")
     return lines
 
 
@@ -147,16 +188,18 @@ def paired_section(paired: pd.DataFrame) -> list[str]:
              "with a 95% paired bootstrap interval (items resampled, 10,000 times), an exact paired test "
              "(McNemar's on the items only one of them got right; with k responses, the exact sign-flip "
              "test on the per-item differences, which reduces to it), the smallest difference these items "
-             "could detect (80% power, alpha 0.05), and quality retained (model / teacher) with its "
-             "bootstrap interval.", ""]
+             "could detect (80% power, alpha 0.05) at the discordance observed here (the share of items on "
+             "which the two differ, or the mean squared per-item difference; formula in the README), and "
+             "quality retained (model / teacher) with its bootstrap interval. Over all tasks, items are "
+             "resampled within each task (stratified).", ""]
     lines += table(["task", "model", "n items", "difference (pts)", "95% CI", "teacher better", "model better",
-                    "p (test)", "detectable (pts)", "retained", "retained 95% CI"],
+                    "p (test)", "detectable at observed discordance (pts)", "retained", "retained 95% CI"],
                    [[c.task, c.model, str(c.n), f"{100 * c.diff:+.1f}",
                      f"[{100 * c.diff_low:+.1f}, {100 * c.diff_high:+.1f}]", str(c.only_teacher_right),
                      str(c.only_model_right), f"{c.p_value:.2g} ({c.test})", f(100 * c.mdd80, ".1f"),
                      f(c.retained, ".1%"), f"[{f(c.retained_low, '.1%')}, {f(c.retained_high, '.1%')}]"]
                     for c in paired.itertuples()],
-                   "---|---|---:|---:|---|---:|---:|---|---:|---:|---")
+                   "---|---|---:|---:|:---:|---:|---:|---|---:|---:|:---:")
     lines += [""]
     for c in paired[paired["task"] == "all tasks"].itertuples():
         verdict = "a significant difference" if c.p_value < 0.05 else "no difference these items can resolve"
@@ -169,31 +212,66 @@ def paired_section(paired: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _usd_ci(value: float, low: float, high: float) -> str:
+    return usd(value) + ("" if low != low or high != high else f" [{_bound(low, usd)}, {_bound(high, usd)}]")
+
+
 def cost_section(summary: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
-    lines = ["", "## Cost", ""]
-    lines += table(["task", "model", "basis", "$", "$ / sample", "$ / 1k samples", "$ / correct",
-                    "$ / 1M out tok", "steady $ / 1M out tok", "cost vs teacher"],
-                   [[r.task, r.model, r.cost_basis, usd(r.usd), usd(r.usd_per_sample), usd(r.usd_per_1k_samples),
-                     usd(r.usd_per_correct), usd(r.usd_per_1m_output_tokens),
-                     usd(r.steady_usd_per_1m_output_tokens), f(r.cost_ratio_vs_teacher, ".2f") + "x"]
-                    for r in summary.itertuples()], "---|---|---|" + "---:|" * 6 + "---:")
-    lines += ["", "Over all tasks:", ""]
-    lines += table(["model", "role", "mean accuracy", "$", "$ / correct", "$ / 1k samples", "Pareto-optimal"],
-                   [[r.model, r.role, f(r.accuracy), usd(r.usd), usd(r.usd_per_correct),
+    lines = ["", "## Cost", "",
+             "95% intervals from the run itself (`bench/cost_intervals.py`): a block bootstrap of each model x "
+             "task's throughput over time for self-hosted serving time, the items resampled for $ per correct "
+             "answer; API models' token counts are exact. *Interval covers*: throughput + items (both "
+             "measured), exact tokens + items (API billing), items only (no request times in the records: "
+             "serving time measured once). Generation is priced per 1M generated tokens, log-likelihood "
+             "scoring per 1M processed (prompt + continuation) tokens; each column is n/a for the other kind "
+             "of task.", ""]
+    lines += table(["task", "model", "basis", "$ [95% CI]", "$ / 1k samples", "$ / correct [95% CI]",
+                    "$ / 1M generated tok", "$ / 1M processed tok", "steady $ / 1M generated tok",
+                    "steady $ / 1M processed tok", "cost vs teacher [95% CI]", "interval covers"],
+                   [[r.task, r.model, r.cost_basis, _usd_ci(r.usd, r.usd_ci95_low, r.usd_ci95_high),
+                     usd(r.usd_per_1k_samples),
+                     _usd_ci(r.usd_per_correct, r.usd_per_correct_ci95_low, r.usd_per_correct_ci95_high),
+                     usd(r.usd_per_1m_generated_tokens), usd(r.usd_per_1m_processed_tokens),
+                     usd(r.steady_usd_per_1m_generated_tokens), usd(r.steady_usd_per_1m_processed_tokens),
+                     _with_ci(r.cost_ratio_vs_teacher, r.cost_ratio_vs_teacher_ci95_low,
+                              r.cost_ratio_vs_teacher_ci95_high, ".2f"), r.cost_ci_method]
+                    for r in summary.itertuples()], "---|---|---|" + "---:|" * 8 + "---")
+    lines += ["", "Over all tasks (mean accuracy: normal interval from the per-task standard errors):", ""]
+    lines += table(["model", "role", "mean accuracy [95% CI]", "$", "$ / correct [95% CI]", "$ / 1k samples",
+                    "Pareto-optimal"],
+                   [[r.model, r.role, _with_ci(r.accuracy, r.ci95_low, r.ci95_high), usd(r.usd),
+                     _usd_ci(r.usd_per_correct, getattr(r, "usd_per_correct_ci95_low", math.nan),
+                             getattr(r, "usd_per_correct_ci95_high", math.nan)),
                      usd(r.usd_per_1k_samples), "yes" if r.pareto_optimal else "no"]
                     for r in overall.itertuples()], "---|---|---:|---:|---:|---:|---")
-    return lines + ["", "![Pareto frontier](pareto.png)", "", "![cost versus quality per task](cost_quality.png)"]
+    stalled = summary[summary["latency_stall"].astype(bool)]
+    lines += ["", "Stalls (request latency p99 over 10x its median): " + (
+        "none." if stalled.empty else "; ".join(
+            f"**{r.model} / {r.task}** (p50 {r.request_latency_p50_s * 1000:.0f} ms, p99 "
+            f"{r.request_latency_p99_s * 1000:.0f} ms)" for r in stalled.itertuples())
+        + ": their serving time, and so their $, may be inflated; rerun them before relying on their cost.")]
+    return lines + ["", "The Pareto plot is at the top of this report.", "",
+                    "![cost versus quality per task](cost_quality.png)"]
 
 
 def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
     lines = ["", "## Speed", ""]
-    lines += table(["task", "model", "wall s", "device s", "out tok/s", "req/s", "TTFT p50/p90/p99 ms",
-                    "TPOT p50/p90/p99 ms"],
+    lines += ["*request p50/p99*: client-measured latency of each HTTP request, send to full response "
+              "(`requests.jsonl`; for runs without it, a multiple-choice item's mean over its option requests). "
+              "*item p50*: an item's first request sent to its last answer received; a multiple-choice item's "
+              "option requests overlap (or wait apart in a full request pool), so this is neither their sum nor "
+              "one request's time (n/a: no request times recorded). "
+              "*(stall)*: request p99 over 10x its p50.", ""]
+    lines += table(["task", "model", "wall s", "device s", "out tok/s", "req/s", "request p50/p99 ms",
+                    "item p50 ms", "TTFT p50/p90/p99 ms", "TPOT p50/p90/p99 ms"],
                    [[r.task, r.model, f(r.wall_s, ".1f"), f(r.device_s, ".1f"), f(r.output_tokens_per_s, ".0f"),
                      f(r.requests_per_s, ".1f"),
+                     f"{f(r.request_latency_p50_s * 1000, '.1f')}/{f(r.request_latency_p99_s * 1000, '.1f')}"
+                     + (" (stall)" if r.latency_stall else ""),
+                     f(r.item_latency_p50_s * 1000, ".1f"),
                      "/".join(f(getattr(r, f"ttft_p{q}_s") * 1000, ".1f") for q in (50, 90, 99)),
                      "/".join(f(getattr(r, f"tpot_p{q}_s") * 1000, ".1f") for q in (50, 90, 99))]
-                    for r in summary.itertuples()], "---|---|" + "---:|" * 5 + "---:")
+                    for r in summary.itertuples()], "---|---|" + "---:|" * 7 + "---:")
     cached = int(summary["requests_from_cache"].sum()) if "requests_from_cache" in summary else 0
     if cached:
         lines += ["", f"{cached:,} of {int(summary['requests'].sum()):,} requests were answered from the response "
@@ -249,6 +327,8 @@ def reading_notes() -> list[str]:
             "for an API model, its tokens x its list prices (reasoning tokens billed as output). Prices with "
             "their sources and dates are in `prices.json`. *$ / correct* is the figure that matters when "
             "models think for different lengths.",
-            "- *steady $ / 1M out tok* prices output tokens at the model's measured throughput over all its tasks.",
+            "- *$ / 1M generated tok* (generation tasks) and *$ / 1M processed tok* (log-likelihood tasks: "
+            "prompt and continuation tokens, nothing generated) never mix the two kinds of work; *steady* prices "
+            "them at the model's measured throughput over all its tasks of that kind.",
             "- *Pareto-optimal*: no other model is both cheaper per correct answer and at least as accurate.",
             "- Every number here is recomputed from the run folder by `python -m bench report <run folder>`.", ""]

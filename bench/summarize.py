@@ -10,8 +10,11 @@ import pandas as pd
 from bench.accuracy import accuracy_stats, wilson  # noqa: F401  (wilson: re-exported)
 from bench.config import ROLE_ORDER
 from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
+from bench.cost_intervals import latency_stall
 
 QUANTILES = (50, 90, 99)
+GENERATE = "generate"
+LOGLIKELIHOOD = "loglikelihood"
 LENGTH_EDGES = (0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, math.inf)
 
 
@@ -24,12 +27,37 @@ def _percentiles(values: pd.Series, prefix: str) -> dict[str, float]:
     return {f"{prefix}_p{q}_s": float(np.percentile(v, q)) if len(v) else math.nan for q in QUANTILES}
 
 
+def request_kind(g: pd.DataFrame) -> str:
+    """``loglikelihood`` for a task scored by option log-likelihoods (one request per option),
+    ``generate`` for one whose samples are one generation each."""
+    return LOGLIKELIHOOD if (g["n_requests"] > 1).all() else GENERATE
+
+
+def request_latencies(g: pd.DataFrame, requests: pd.DataFrame | None = None) -> pd.Series:
+    """Client latency of each HTTP request of this model x task, send to full response: from
+    ``requests.jsonl`` where the run has it; otherwise from the samples, where a multiple-choice
+    sample's summed latency over its option requests is divided by their number (their mean:
+    records written before ``requests.jsonl`` keep no single option's time)."""
+    if requests is not None and not requests.empty:
+        mine = requests[(requests["model"] == g["model"].iloc[0]) & (requests["task"] == g["task"].iloc[0])]
+        if len(mine):
+            return (mine["answered_at"].astype(float) - mine["sent_at"].astype(float)).reset_index(drop=True)
+    return g["latency_s"].astype(float) / g["n_requests"].clip(lower=1)
+
+
+def item_latencies(g: pd.DataFrame) -> pd.Series:
+    """First request sent to last answer received, per sample, where the records carry both."""
+    if "sent_at" not in g or "done_at" not in g:
+        return pd.Series(dtype=float)
+    return (g["done_at"].astype(float) - g["sent_at"].astype(float)).dropna()
+
+
 def _live_tokens(g: pd.DataFrame) -> int:
     live = g[~g["from_cache"].fillna(False).astype(bool)] if "from_cache" in g else g
     return int(live["prompt_tokens"].sum() + live["completion_tokens"].sum())
 
 
-def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
+def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | None) -> dict:
     n = len(g)
     k = int(round(g["correct"].sum()))
     wall = float(run["wall_s"])
@@ -40,9 +68,12 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
         usd, device_s = device_usd(wall, price["devices"], price["usd_per_device_hour"]), wall * price["devices"]
     server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))
     closed = g["reasoning_closed"]
+    kind = request_kind(g)
+    per_request, per_item = request_latencies(g, requests), item_latencies(g)
+    p50, p99 = float(per_request.median()), float(np.percentile(per_request, 99))
     return {
         "model": g["model"].iloc[0], "role": g["role"].iloc[0], "task": g["task"].iloc[0],
-        "metric": g["metric"].iloc[0], "n": n, "n_correct": k,
+        "metric": g["metric"].iloc[0], "request_kind": kind, "n": n, "n_correct": k,
         # accuracy (= pass@1), stderr (iid, as lm-eval reports it), se and the 95% interval
         # (clustered when items repeat or come in groups), pass@k, cons@k, variance parts.
         **accuracy_stats(g), "chance": _nan(run.get("chance")),
@@ -55,7 +86,8 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
         "wall_s": wall, "device_s": device_s,
         "output_tokens_per_s": out / wall if wall > 0 else math.nan,
         "requests_per_s": g["n_requests"].sum() / wall if wall > 0 else math.nan,
-        "latency_p50_s": float(g["latency_s"].median()),
+        "request_latency_p50_s": p50, "request_latency_p99_s": p99, "latency_stall": latency_stall(p50, p99),
+        "item_latency_p50_s": float(per_item.median()) if len(per_item) else math.nan,
         **_percentiles(g["ttft_s"], "ttft"), **_percentiles(g["tpot_s"], "tpot"),
         "server_tokens": server_tokens,
         "energy_j_per_output_token": _nan(run.get("energy_j")) / out if out else math.nan,
@@ -63,13 +95,20 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict) -> dict:
         "token_diff_vs_server": _live_tokens(g) / server_tokens - 1 if server_tokens else math.nan,
         "cost_basis": price["basis"], "usd": usd, "usd_per_sample": usd / n,
         "usd_per_1k_samples": usd / n * 1000.0, "usd_per_correct": usd / k if k else math.inf,
-        "usd_per_1m_output_tokens": usd / out * 1e6 if out else math.nan,
+        # Generation is priced per generated token, log-likelihood scoring per processed token
+        # (prompt + continuation; it generates nothing): each column is NaN for the other kind.
+        "usd_per_1m_generated_tokens": usd / out * 1e6 if kind == GENERATE and out else math.nan,
+        "usd_per_1m_processed_tokens": usd / (prompt + out) * 1e6 if kind == LOGLIKELIHOOD and prompt + out
+        else math.nan,
     }
 
 
 def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
-              model_runs: pd.DataFrame | None = None) -> pd.DataFrame:
+              model_runs: pd.DataFrame | None = None, requests: pd.DataFrame | None = None) -> pd.DataFrame:
     """One tidy row per model x task; every number is a function of the records and prices passed in.
+
+    ``requests``: one row per HTTP request (``requests.jsonl``) for per-request latencies; without
+    it (older runs) they are taken from the samples (see ``request_latencies``).
 
     ``model_runs``: when a model's tasks shared one request pool, the server's counters and the
     energy were measured for the model as a whole: the token check is then per model (the same
@@ -79,7 +118,7 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
         if col not in samples:
             samples = samples.assign(**{col: default})
     runs = task_runs.set_index(["model", "task"])
-    rows = [_row(g, runs.loc[(model, task)], prices["models"][model])
+    rows = [_row(g, runs.loc[(model, task)], prices["models"][model], requests)
             for (model, task), g in samples.groupby(["model", "task"], sort=False)]
     df = pd.DataFrame(rows)
     if model_runs is not None and not model_runs.empty:
@@ -114,24 +153,35 @@ def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.Data
 
 
 def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:
-    """Steady-state $ per 1M output tokens: the device's $/s over the model's throughput across
-    all its tasks; for API models, the output list price."""
-    steady = {}
+    """Steady-state $ per 1M tokens, per model and kind of work, on that kind's rows only:
+    generated tokens over the model's generation tasks, processed (prompt + generated) tokens
+    over its log-likelihood tasks. Self-hosted: the device's $/s over the model's throughput
+    across those tasks. API: the output list price for generated tokens; for processed tokens,
+    its $ over its processed tokens (token prices have no overhead to amortise)."""
+    generated, processed = {}, {}
     for model, g in df.groupby("model", sort=False):
         price = prices["models"][model]
+        gen, ll = g[g["request_kind"] == GENERATE], g[g["request_kind"] == LOGLIKELIHOOD]
+        ll_tokens = float((ll["prompt_tokens"] + ll["completion_tokens"]).sum())
         if price["basis"] == API_TOKENS:
-            steady[model] = price["output"]
-        else:
-            per_s = price["devices"] * price["usd_per_device_hour"] / 3600.0
-            tok_s = g["completion_tokens"].sum() / g["wall_s"].sum()
-            steady[model] = per_s / tok_s * 1e6 if tok_s > 0 else math.nan
-    return df.assign(steady_usd_per_1m_output_tokens=df["model"].map(steady))
+            generated[model] = price["output"] if len(gen) else math.nan
+            processed[model] = ll["usd"].sum() / ll_tokens * 1e6 if ll_tokens else math.nan
+            continue
+        per_s = price["devices"] * price["usd_per_device_hour"] / 3600.0
+        for out, rows, tokens in ((generated, gen, float(gen["completion_tokens"].sum())), (processed, ll, ll_tokens)):
+            wall = float(rows["wall_s"].sum())
+            out[model] = per_s / (tokens / wall) * 1e6 if tokens > 0 and wall > 0 else math.nan
+    gen_rows, ll_rows = df["request_kind"] == GENERATE, df["request_kind"] == LOGLIKELIHOOD
+    return df.assign(steady_usd_per_1m_generated_tokens=df["model"].map(generated).where(gen_rows),
+                     steady_usd_per_1m_processed_tokens=df["model"].map(processed).where(ll_rows))
 
 
 def _add_vs_teacher(df: pd.DataFrame) -> pd.DataFrame:
     teacher = df[df["role"] == "teacher"].set_index("task")
     acc = df["task"].map(teacher["accuracy"]) if not teacher.empty else math.nan
     usd = df["task"].map(teacher["usd"]) if not teacher.empty else math.nan
+    # Undefined (NaN, shown as n/a), not inf, where the teacher scores 0 or costs nothing.
+    acc, usd = (x.where(x > 0) if isinstance(x, pd.Series) else x for x in (acc, usd))
     return df.assign(quality_retained_vs_teacher=df["accuracy"] / acc, cost_ratio_vs_teacher=df["usd"] / usd)
 
 

@@ -7,12 +7,14 @@ laptop; the few that need the machine the run happens on (its GPUs, its API keys
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig
+from bench import hub, lifecycle
+from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +47,7 @@ def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any
     return None
 
 
-def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
+def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list[str]:
     errors = []
     if cfg.run.only is not None and cfg.run.only not in cfg.models:
         errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
@@ -59,7 +61,10 @@ def check_models(cfg: BenchConfig, will_build: set[str]) -> list[str]:
     if len(teachers) > 1:
         errors.append(f"more than one teacher ({', '.join(teachers)}): set role=student or baseline on all but one")
     for key, m in cfg.models.items():
+        errors += [p for p in [name_problem(m.name, f"models.{key}.name")] if p]  # names files in the run folder
         errors += check_source(key, m, will_build)
+        errors += check_lifecycle(key, m, today)
+        errors += check_context(key, m)
         if m.serve.max_model_len < 16:
             errors.append(f"model '{key}': serve.max_model_len={m.serve.max_model_len} is too small")
     return errors
@@ -92,13 +97,53 @@ def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
     return errors
 
 
+def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:
+    """An API model whose id is retired, or no longer serves the model the preset measures, is
+    refused before anything starts (a 404 is not retried, so the run would end in error)."""
+    if m.source_kind != SourceKind.api:
+        return []  # a stand-in served here (frontier_api) only borrows an API's prices
+    bad = lifecycle.date_errors(m.lifecycle)
+    if bad:
+        return [f"model '{key}': lifecycle.{', lifecycle.'.join(bad)} must be a date written YYYY-MM-DD"]
+    v = lifecycle.verdict(m, today)
+    if v.usable:
+        return []
+    stand_in = (f"the report shows the paper's reported row '{m.reported_as}' for it" if m.reported_as
+                else "it has no reported row to stand in for it")
+    current = ", ".join(lifecycle_presets(today)) or "none"
+    return [f"model '{key}': {v.reason}; {stand_in}. Drop it from the run (~model@models.{key}), "
+            f"or use a current API preset (available: {current})"]
+
+
+def lifecycle_presets(today: dt.date) -> list[str]:
+    """Vendor API presets in conf/model that can be called today (for error messages)."""
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, Lifecycle
+
+    names = []
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        node = OmegaConf.to_container(OmegaConf.load(path))
+        lc = node.get("lifecycle") or {}
+        if node.get("source_kind") != "api" or not lc.get("serves"):
+            continue
+        m = ModelConfig(name=path.stem, role=Role.baseline, source_kind=SourceKind.api,
+                        source=node["source"], lifecycle=Lifecycle(**lc))
+        if lifecycle.verdict(m, today).usable:
+            names.append(path.stem)
+    return names
+
+
 def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
     suite = cfg.suite
     errors = []
     if not suite.tasks:
         errors.append(f"suite '{suite.name}' has no tasks: set suite.tasks=[...]")
     known = set(task_manager.all_tasks)
+    errors += unreadable_task_files(resolve_paths(suite.include_paths))
     for task in suite.tasks:
+        if name_problem(task, "suite.tasks"):
+            errors.append(name_problem(task, "suite.tasks"))
         if task not in known:
             local = sorted(n for n, e in task_manager.task_index.items()
                            if e.yaml_path and any(str(e.yaml_path).startswith(str(p))
@@ -123,6 +168,28 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
                 errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, "
                               f"or drop the task")
         errors += check_generation_fits(key, m, cfg, task_manager)
+    return errors
+
+
+def unreadable_task_files(folders: list[Path]) -> list[str]:
+    """Task YAMLs that do not parse, with the parser's reason, file and line: lm-eval's index
+    skips such a file without a word, and its task then looks unknown."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    errors = []
+    for path in sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*.yaml")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                yaml.load(f, Loader=Loader)  # noqa: S506 - a SafeLoader that also reads !function
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+            why = " ".join(filter(None, (getattr(e, "context", None), getattr(e, "problem", None)))) or str(e)
+            errors.append(f"task file {where}: YAML syntax error ({why}); lm-eval skips the file until it parses")
     return errors
 
 
@@ -207,7 +274,7 @@ def check_machine(cfg: BenchConfig) -> list[str]:
         if m.serve.port is not None and not port_free(cfg.run.host, m.serve.port):
             errors.append(f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
                           f"it, or unset models.{key}.serve.port (a free port is then picked)")
-        errors += check_context(key, m)
+        errors += check_hub_context(key, m)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api and m.api.api_key_env and not os.environ.get(m.api.api_key_env):
             errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
@@ -227,23 +294,50 @@ def port_free(host: str, port: int) -> bool:
 
 
 def check_context(key: str, m: ModelConfig) -> list[str]:
-    """serve.max_model_len within what the model was built for (its config.json), where on disk."""
-    config = Path(m.source) / "config.json"
-    if m.source_kind != SourceKind.local or not config.is_file():
-        return []
-    import json
+    """serve.max_model_len within the context the model was built for, offline: a local folder's
+    config.json, or a hub preset's ``context_length`` (``check_hub_context`` reads the hub's)."""
+    if m.source_kind == SourceKind.local:
+        config = Path(m.source) / "config.json"
+        if not config.is_file():
+            return []
+        import json
 
-    trained = json.loads(config.read_text()).get("max_position_embeddings")
-    if trained is not None and m.serve.max_model_len > trained:
-        return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of "
-                f"{trained} tokens (max_position_embeddings in {config}): set models.{key}.serve."
-                f"max_model_len to at most {trained}"]
+        return context_errors(key, m, hub.context_of(json.loads(config.read_text())),
+                              f"max_position_embeddings in {config}")
+    if m.source_kind == SourceKind.hub:
+        return context_errors(key, m, m.context_length, f"models.{key}.context_length, from its config.json")
     return []
 
 
-def check_items(cfg: BenchConfig, task_manager) -> list[str]:
-    """Every task has items to evaluate (loads each task's data, as the run would)."""
-    errors = []
+def check_hub_context(key: str, m: ModelConfig) -> list[str]:
+    """The same against the hub's own config.json, fetched alone (or read from the cache) when
+    the run's machine can; without it, the preset's ``context_length`` was already checked."""
+    if m.source_kind != SourceKind.hub:
+        return []
+    config = hub.model_config(m.source, m.serve.revision)
+    trained = hub.context_of(config) if config else None
+    if trained is None:
+        return []
+    errors = context_errors(key, m, trained, f"max_position_embeddings in {m.source}'s config.json")
+    if m.context_length is not None and m.context_length != trained:
+        errors.append(f"model '{key}': context_length={m.context_length} but {m.source}'s config.json says "
+                      f"{trained}: set context_length: {trained} in its preset")
+    return errors
+
+
+def context_errors(key: str, m: ModelConfig, trained: int | None, where: str) -> list[str]:
+    if trained is None or m.serve.max_model_len <= trained:
+        return []
+    return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of {trained} "
+            f"tokens ({where}); vLLM refuses to start it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+            f"positions past {trained} were never trained: set models.{key}.serve.max_model_len to at most "
+            f"{trained}, and its generation.max_gen_toks below that"]
+
+
+def check_items(cfg: BenchConfig, task_manager) -> tuple[list[str], dict[str, Any]]:
+    """Every task has items to evaluate (loads each task's data, as the run would); returns the
+    errors and the loaded lm-eval task objects."""
+    errors, tasks = [], {}
     for task in cfg.suite.tasks:
         try:
             loaded = task_manager.load_task_or_group([task])
@@ -252,32 +346,109 @@ def check_items(cfg: BenchConfig, task_manager) -> list[str]:
                 errors.append(f"task '{task}' of suite '{cfg.suite.name}' has no items (its data is empty): "
                               f"fix its data files or drop it from suite.tasks")
                 continue
-            errors.append(f"task '{task}' cannot be loaded ({type(e).__name__}: {str(e)[:200]}): check its "
-                          f"YAML and data files")
+            bad = bad_json_line(task_manager, task)
+            errors.append(f"task '{task}' cannot be loaded ({bad or f'{type(e).__name__}: {str(e)[:500]}'}): "
+                          f"check its YAML and data files")
             continue
         for name, obj in loaded.items():
             docs = getattr(obj, "eval_docs", None)
             if docs is not None and len(docs) == 0:
                 errors.append(f"task '{name}' of suite '{cfg.suite.name}' has no items (its evaluation split "
                               f"is empty): fix its data files or drop it from suite.tasks")
+            elif docs is not None:
+                tasks[name] = obj
+    return errors, tasks
+
+
+def bad_json_line(task_manager, task: str) -> str | None:
+    """The first line that is not JSON in a task's ``dataset_kwargs.data_files`` (for
+    ``dataset_path: json``, whose loader reports a row number and no file)."""
+    import json
+
+    entry = task_manager.task_index.get(task)
+    files = ((entry.cfg if entry is not None else None) or {}).get("dataset_kwargs", {}).get("data_files")
+    spread = list(files.values()) if isinstance(files, dict) else [files]
+    for path in [Path(f) for v in spread for f in (v if isinstance(v, list) else [v]) if isinstance(f, str)]:
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            try:
+                line.strip() and json.loads(line)
+            except ValueError as e:
+                return f"{path}, line {number}: not valid JSON ({e})"
+    return None
+
+
+def check_prompt_lengths(cfg: BenchConfig, tasks: dict[str, Any]) -> list[str]:
+    """Each generation task's longest prompts, counted by each self-hosted model's own (local)
+    tokenizer, must leave room in serve.max_model_len for a generated token: the server would
+    refuse them only once it has started."""
+    errors, prompts = [], {}
+    for key, m in cfg.models.items():
+        folder = Path(m.tokenizer or m.source)
+        if m.source_kind == SourceKind.api or not folder.is_dir():
+            continue  # a hub tokenizer would need the network; an API's context is not ours to set
+        count = prompt_counter(folder, m.mode == Mode.chat)
+        for name, task in tasks.items():
+            if name not in prompts:
+                prompts[name] = longest_prompts(task, cfg.suite)
+            if not prompts[name]:
+                continue
+            tokens = count([p for p, _ in prompts[name]])
+            worst = max(range(len(tokens)), key=tokens.__getitem__)
+            if tokens[worst] >= m.serve.max_model_len:
+                errors.append(f"task '{name}': a prompt of {tokens[worst]} tokens (item {prompts[name][worst][1]}) "
+                              f"does not fit model '{key}' (serve.max_model_len={m.serve.max_model_len}, and "
+                              f"the answer needs room too): raise models.{key}.serve.max_model_len, lower "
+                              f"suite.num_fewshot, or drop the task")
     return errors
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True) -> None:
+def longest_prompts(task, suite: SuiteConfig, n: int = 32) -> list[tuple[str, Any]]:
+    """(prompt, item) of the ``n`` longest generation prompts by characters that the run will
+    send (few-shot examples included); tokenizing only these keeps a large task cheap."""
+    if task.get_config("output_type") != "generate_until":
+        return []  # log-likelihood requests are cut to the context by lm-eval itself
+    if suite.num_fewshot is not None:
+        task.set_config(key="num_fewshot", value=suite.num_fewshot)
+    task.set_fewshot_seed(seed=suite.seed)
+    task.build_all_requests(limit=suite.limit, rank=0, world_size=1)
+    items = {inst.args[0]: inst.doc_id for inst in task.instances}
+    return sorted(items.items(), key=lambda item: -len(item[0]))[:n]
+
+
+def prompt_counter(folder: Path, chat: bool):
+    """Prompt lengths in tokens with a model folder's tokenizer (its chat template applied for
+    a chat model, as the server will)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    tok.model_max_length = 2**62  # lengths are compared with serve.max_model_len here, not its config
+    if chat and getattr(tok, "chat_template", None):
+        return lambda texts: [len(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
+                                                           add_generation_prompt=True)) for t in texts]
+    return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=True)["input_ids"]]
+
+
+def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True,
+             today: dt.date | None = None) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
     may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
+    ``today`` (default: today's UTC date) is the day API models' lifecycles are checked on.
     """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
             m.source = str(Path(m.source).resolve())
             if m.tokenizer and Path(m.tokenizer).exists():
                 m.tokenizer = str(Path(m.tokenizer).resolve())
-    errors = check_models(cfg, will_build) + check_suite(cfg, task_manager) + check_hardware(cfg)
+    errors = check_models(cfg, will_build, today) + check_suite(cfg, task_manager) + check_hardware(cfg)
     if machine:
         errors += check_machine(cfg)
         if not errors:  # loading every task's data is worth it only for a config that can run
-            errors += check_items(cfg, task_manager)
+            errors, tasks = check_items(cfg, task_manager)
+            errors += check_prompt_lengths(cfg, tasks)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

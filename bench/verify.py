@@ -1,12 +1,19 @@
 """``bench verify RUN_DIR``: does the run folder still say what produced its numbers?
 
+    python -m bench verify results/latest     # exit 0 when everything agrees, 1 with one line per mismatch
+
 Checks, without any model or server:
 
-- the config's hash and the record files' hashes and row counts match ``manifest.json``;
+- the config's hash, the record files' hashes and row counts, and the hash of every derived file
+  (summary, tables, report, plots) match ``manifest.json``;
 - every model x task has as many samples as its task record says, and no item twice;
 - re-scoring: for the metrics whose rule is fixed (``acc``: the chosen option is the target;
   ``exact_match``: the extracted answer equals the target) each record's ``correct`` agrees;
-- the summary recomputed from the records (in a scratch folder) equals ``summary.csv``.
+- every derived file, rebuilt from the records in a scratch folder, equals the one on disk:
+  tables cell by cell (numbers to a relative tolerance of ``RTOL`` and no absolute one, so a
+  $ figure of 1e-8 is held to the same standard as an accuracy), the report, LaTeX table and
+  plots byte for byte once the path the report names (its run folder, or the folder it was
+  copied from) is put back in place of the scratch one.
 
 Exit code 0 when all hold, 1 with one line per mismatch otherwise.
 """
@@ -15,15 +22,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from bench import manifest, records
+from bench.status import read as read_status
 
-COPIED = ("config.json", records.PRICES, records.VERSIONS, records.STATUS, *manifest.RECORD_FILES)
-
+COPIED = ("config.json", records.PRICES, records.VERSIONS, records.STATUS, "sources.json", *manifest.RECORD_FILES)
+TABLES = ("summary.csv", "summary.parquet", "paired.csv", "evidence.csv", "recognition.csv", "reproduction.csv",
+          "length_buckets.csv")
+TEXTS = ("table.tex", "report.md", "report.html", "evidence.md", "pareto.svg", "cost_quality.svg")
+BINARIES = ("pareto.png", "cost_quality.png")
+RTOL = 1e-9
+"""Relative tolerance for numbers rebuilt from the records (room for another platform's float
+rounding, nothing more): a change of 1e-6 of any value is a mismatch."""
+SHOWN = 5
+"""Mismatching cells named per table (then a count)."""
+KEYS = ("model", "task", "metric", "model_a", "model_b", "length_bucket")
 
 PLAIN_METRIC_KEYS = {"metric", "aggregation", "higher_is_better"}
 
@@ -48,22 +69,125 @@ def rescore(row: dict, plain: set[str]) -> float | None:
     return float(row["extracted"] == row["target"])
 
 
-def check(run_dir: Path) -> tuple[list[str], list[str]]:
-    """(problems, what was checked)."""
-    import pandas as pd
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    try:
+        return pd.read_csv(path)  # exact on pandas 3; pandas 2's parser may be an ulp off (RTOL covers it)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
+
+def _numeric(column: pd.Series) -> pd.Series | None:
+    """The column as floats, or None when it holds something that is not a number."""
+    if column.dtype == bool:
+        return column.astype(float)
+    values = pd.to_numeric(column.map(lambda v: v if v is not None else math.nan), errors="coerce")
+    return None if (values.isna() & column.notna()).any() else values.astype(float)
+
+
+def _cell(v) -> str:
+    v = v.item() if isinstance(v, np.generic) else v
+    return "empty" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else repr(v)
+
+
+def _names(columns: list[str], most: int = 8) -> str:
+    return ", ".join(columns[:most]) + (f" and {len(columns) - most} more" if len(columns) > most else "") or "none"
+
+
+def compare_tables(name: str, stored: pd.DataFrame, fresh: pd.DataFrame, rtol: float = RTOL) -> list[str]:
+    """Cell-by-cell differences between a table on disk and the one rebuilt from the records."""
+    rebuild = "rebuild the report with `python -m bench report RUN_DIR` if the code changed since"
+    if list(stored.columns) != list(fresh.columns):
+        missing = [c for c in fresh.columns if c not in stored.columns]
+        extra = [c for c in stored.columns if c not in fresh.columns]
+        return [f"{name} differs from the table rebuilt from the records in its columns (missing: {_names(missing)}; "
+                f"not rebuilt: {_names(extra)}; else their order): {rebuild}"]
+    if len(stored) != len(fresh):
+        return [f"{name} differs from the table rebuilt from the records: {len(stored)} rows, rebuilt {len(fresh)}"]
+    bad: list[tuple[int, str]] = []
+    for col in stored.columns:
+        a, b = stored[col].reset_index(drop=True), fresh[col].reset_index(drop=True)
+        x, y = _numeric(a), _numeric(b)
+        if x is not None and y is not None:
+            xs, ys = x.to_numpy(), y.to_numpy()
+            same = np.isclose(xs, ys, rtol=rtol, atol=0.0, equal_nan=True) | (xs == ys)
+        else:
+            same = np.array([_cell(u) == _cell(v) for u, v in zip(a, b)], dtype=bool)
+        bad += [(int(i), col) for i in np.flatnonzero(~same)]
+    out = []
+    for i, col in sorted(bad)[:SHOWN]:
+        key = " / ".join(str(fresh.iloc[i][k]) for k in KEYS if k in fresh.columns)
+        out.append(f"{name} differs from the records: row {i + 1}{f' ({key})' if key else ''}, {col}: on disk "
+                   f"{_cell(stored.iloc[i][col])}, rebuilt from the records {_cell(fresh.iloc[i][col])}")
+    if len(bad) > SHOWN:
+        out.append(f"{name} differs from the records in {len(bad) - SHOWN} more cells")
+    return out
+
+
+def _first_difference(name: str, stored: str, fresh: str) -> str:
+    a, b = stored.splitlines(), fresh.splitlines()
+    line = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    show = lambda lines: repr(lines[line][:160]) if line < len(lines) else "the end of the file"  # noqa: E731
+    return (f"{name}: differs from the one rebuilt from the records at line {line + 1}: on disk {show(a)}, "
+            f"rebuilt {show(b)}")
+
+
+def _put_back_path(stored: str, rebuilt: str, scratch: str) -> str:
+    """``rebuilt`` with the scratch folder's path replaced by the one ``stored`` names in its
+    place (the folder the report was written in: the run folder, or the folder it was copied
+    from), taken from the first line that differs only there; unchanged when none does."""
+    if scratch not in rebuilt:
+        return rebuilt
+    for x, y in zip(stored.splitlines(), rebuilt.splitlines()):
+        if scratch in y:
+            match = re.fullmatch("(.+?)".join(re.escape(part) for part in y.split(scratch)), x)
+            if match and len(set(match.groups())) == 1:
+                return rebuilt.replace(scratch, match.group(1))
+    return rebuilt
+
+
+def compare_outputs(run_dir: Path, scratch: Path) -> list[str]:
+    """Every derived file on disk against its rebuilt twin in ``scratch``; paths are the only
+    difference allowed (the rebuilt text names the scratch folder where the original names the
+    folder it was written in)."""
+    problems = []
+    for name in (*TABLES, *TEXTS, *BINARIES):
+        mine, fresh = run_dir / name, scratch / name
+        if not fresh.exists():
+            continue
+        if not mine.exists():
+            problems.append(f"{name}: missing (the records rebuild it: `python -m bench report RUN_DIR`)")
+        elif name in TABLES:
+            problems += compare_tables(name, _read_table(mine), _read_table(fresh))
+        elif name in TEXTS:
+            stored, rebuilt = mine.read_text(encoding="utf-8"), fresh.read_text(encoding="utf-8")
+            rebuilt = _put_back_path(stored, rebuilt, str(scratch))
+            if stored != rebuilt:
+                problems.append(_first_difference(name, stored, rebuilt))
+        elif mine.read_bytes() != fresh.read_bytes():
+            problems.append(f"{name}: differs from the plot rebuilt from the records")
+    return problems
+
+
+def rebuild(run_dir: Path, scratch: Path) -> None:
+    """Every derived file of ``run_dir``, recomputed from its records alone, written into ``scratch``."""
+    from bench import report
+
+    for name in COPIED:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, scratch / name)
+    if (run_dir / "lm_eval").is_dir():
+        shutil.copytree(run_dir / "lm_eval", scratch / "lm_eval")
+    report.build(scratch)
+    if (run_dir / "evidence.md").exists():  # written by `bench evidence`
+        samples = pd.DataFrame(records.read_jsonl(scratch / records.SAMPLES))
+        seed = json.loads((scratch / "config.json").read_text())["run"]["seed"]
+        records.write_atomic(scratch / "evidence.md", report.evidence_section(scratch, samples, seed))
+
+
+def _hashes(run_dir: Path, man: dict) -> tuple[list[str], list[str]]:
     problems, checked = [], []
-    man_path = run_dir / manifest.MANIFEST
-    if not man_path.is_file():
-        return [f"{run_dir}: no {manifest.MANIFEST} (not a run folder, or written before manifests existed)"], []
-    man = json.loads(man_path.read_text())
-    cfg = json.loads((run_dir / "config.json").read_text())
-    if manifest.config_hash(cfg) != man.get("config_sha256"):
-        problems.append("config.json does not hash to the manifest's config_sha256 (edited after the run?)")
-    checked.append("config hash")
-    status = json.loads((run_dir / records.STATUS).read_text()).get("status") if (run_dir / records.STATUS).exists() else None
-    if status != "success":
-        problems.append(f"run status is {status!r}, not 'success': its records may be incomplete")
     for name, expected in (man.get("records") or {}).items():
         path = run_dir / name
         if not path.exists():
@@ -77,7 +201,24 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
     if not man.get("records"):
         problems.append("the manifest has no record hashes (the run never finished)")
     checked.append("record file hashes and row counts")
+    outputs = man.get("outputs")
+    if outputs is None:
+        checked.append("derived files: the manifest holds no hashes of them (written before it did; "
+                       "`bench report` records them): checked by rebuilding only")
+        return problems, checked
+    for name, expected in outputs.items():
+        path = run_dir / name
+        if not path.exists():
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif manifest.file_sha256(path) != expected:
+            problems.append(f"{name}: content differs from the manifest's sha256 (modified after the report was "
+                            "written)")
+    checked.append(f"{len(outputs)} derived file hashes")
+    return problems, checked
 
+
+def _records(run_dir: Path) -> tuple[list[str], list[str]]:
+    problems, checked = [], []
     samples = records.read_jsonl(run_dir / records.SAMPLES)
     task_runs = records.read_jsonl(run_dir / records.TASK_RUNS)
     counts: dict[tuple, int] = {}
@@ -114,29 +255,36 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
             problems.append(f"{r['model']} / {r['task']} item {r['doc_id']}: recorded correct={r['correct']}, "
                             f"but extracted {r['extracted']!r} vs target {r['target']!r} scores {expected}")
     checked.append(f"{rescored} records re-scored")
+    return problems, checked
 
-    summary_path = run_dir / "summary.csv"
-    if not summary_path.is_file():
-        problems.append("no summary.csv")
-    else:
-        from bench import report
 
-        with tempfile.TemporaryDirectory() as tmp:
-            scratch = Path(tmp)
-            for name in COPIED:
-                if (run_dir / name).exists():
-                    shutil.copy2(run_dir / name, scratch / name)
-            if (run_dir / "lm_eval").is_dir():
-                shutil.copytree(run_dir / "lm_eval", scratch / "lm_eval")
-            report.build(scratch)
-            fresh = pd.read_csv(scratch / "summary.csv")
-        stored = pd.read_csv(summary_path)
+def check(run_dir: Path) -> tuple[list[str], list[str]]:
+    """(problems, what was checked)."""
+    man_path = run_dir / manifest.MANIFEST
+    if not man_path.is_file():
+        return [f"{run_dir}: no {manifest.MANIFEST} (not a run folder, or written before manifests existed)"], []
+    man = json.loads(man_path.read_text())
+    problems, checked = [], []
+    cfg = json.loads((run_dir / "config.json").read_text())
+    if manifest.config_hash(cfg) != man.get("config_sha256"):
+        problems.append("config.json does not hash to the manifest's config_sha256 (edited after the run?)")
+    checked.append("config hash")
+    status = read_status(run_dir)
+    if status.get("status") != "success":
+        problems.append(f"run status is {status.get('status')!r}, not 'success': its records may be incomplete"
+                        + (f" ({status['error']})" if status.get("stale") else ""))
+    for part in (_hashes(run_dir, man), _records(run_dir)):
+        problems += part[0]
+        checked += part[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
         try:
-            pd.testing.assert_frame_equal(stored, fresh, check_exact=False, rtol=1e-9, check_dtype=False)
-        except AssertionError as e:
-            problems.append("summary.csv differs from the summary recomputed from the records: "
-                            + " ".join(str(e).split())[:400])
-        checked.append("summary.csv recomputed from the records")
+            rebuild(run_dir, scratch)
+        except SystemExit as e:  # records a report refuses (e.g. samples without their task record)
+            return [*problems, f"the derived files cannot be rebuilt from the records: {e}"], checked
+        problems += compare_outputs(run_dir, scratch)
+        rebuilt = [n for n in (*TABLES, *TEXTS, *BINARIES) if (scratch / n).exists()]
+    checked.append(f"{len(rebuilt)} derived files rebuilt from the records and compared: {', '.join(rebuilt)}")
     return problems, checked
 
 

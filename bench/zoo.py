@@ -39,7 +39,9 @@ from pathlib import Path
 from bench import taskdata
 from bench.taskdata import Example
 
-ZOO_DIR = Path(os.environ.get("BENCH_ZOO_DIR", Path(__file__).resolve().parent.parent / "zoo"))
+ZOO_DIR = Path(os.environ.get("BENCH_ZOO_DIR", "zoo"))
+"""./zoo where the command runs, like the config's ``zoo_dir`` (an installed package has no
+checkout to put it in)."""
 SHIPPED = Path(__file__).resolve().parent / "zoo_weights"
 MODELS = ("tiny_teacher", "tiny_student", "tiny_control")
 RECIPE_VERSION = 2

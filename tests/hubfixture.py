@@ -2,8 +2,7 @@
 repositories' file layout and schema but with made-up items, and hub model ids whose snapshots
 hold a tiny zoo model.
 
-Layout as huggingface_hub writes it (``HF_HUB_CACHE``): ``<kind>s--<owner>--<name>/`` with
-``refs/main`` (a commit), ``snapshots/<commit>/<file>`` (a link into ``blobs/``). What each
+Layout as huggingface_hub writes it (``HF_HUB_CACHE``; ``hubcache.fake_repo``). What each
 repository holds, as published (the test only relies on what lm-eval and the tasks read):
 
 - ``HuggingFaceH4/MATH-500``: ``test.jsonl``, fields problem, solution, answer, subject, level,
@@ -18,12 +17,13 @@ repository holds, as published (the test only relies on what lm-eval and the tas
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
 import shutil
 from pathlib import Path
+
+from hubcache import fake_repo
 
 GPQA_CARD = """---
 license: cc-by-4.0
@@ -47,25 +47,6 @@ GPQA_COLUMNS = ["Pre-Revision Question", "Pre-Revision Correct Answer", "Pre-Rev
                 "Pre-Revision Incorrect Answer 2", "Pre-Revision Incorrect Answer 3", "Pre-Revision Explanation",
                 "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3",
                 "Explanation", "Record ID", "Subdomain", "High-level domain"]
-
-
-def put_repo(cache: Path, repo_id: str, kind: str, files: dict[str, bytes | Path]) -> Path:
-    """One repository in the cache at a commit derived from its files; returns its snapshot."""
-    folder = cache / f"{kind}s--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(repr(sorted(files)).encode() + repo_id.encode()).hexdigest()
-    snap = folder / "snapshots" / commit
-    (folder / "blobs").mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        data = content.read_bytes() if isinstance(content, Path) else content
-        blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        link = snap / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.unlink(missing_ok=True)
-        link.symlink_to(Path("../" * (name.count("/") + 2)) / "blobs" / blob.name)
-    (folder / "refs").mkdir(exist_ok=True)
-    (folder / "refs" / "main").write_text(commit)
-    return snap
 
 
 def math500(n: int, seed: int = 500) -> bytes:
@@ -129,16 +110,16 @@ def model_files(zoo_model: Path, context: int) -> dict[str, bytes | Path]:
 def make_hub_cache(cache: Path, zoo_dir: Path, math_items: int = 500, aime_items: int = 30,
                    gpqa_items: int = 198) -> Path:
     """The fixture cache at ``cache`` (use it as ``HF_HUB_CACHE``)."""
-    put_repo(cache, "HuggingFaceH4/MATH-500", "dataset", {"test.jsonl": math500(math_items)})
-    put_repo(cache, "Maxwell-Jia/AIME_2024", "dataset", {"aime_2024_problems.parquet": aime2024(aime_items)})
+    fake_repo(cache, "HuggingFaceH4/MATH-500", {"test.jsonl": math500(math_items)}, repo_type="dataset")
+    fake_repo(cache, "Maxwell-Jia/AIME_2024", {"aime_2024_problems.parquet": aime2024(aime_items)}, repo_type="dataset")
     # The card names four CSV files; datasets resolves all of them whichever config is loaded.
-    put_repo(cache, "Idavidrein/gpqa", "dataset", {
-        "README.md": GPQA_CARD.encode(), "gpqa_diamond.csv": gpqa_diamond(gpqa_items),
-        **{f"gpqa_{name}.csv": gpqa_diamond(3, seed=i) for i, name in enumerate(("main", "extended", "experts"))}})
+    fake_repo(cache, "Idavidrein/gpqa", {
+        "README.md": GPQA_CARD, "gpqa_diamond.csv": gpqa_diamond(gpqa_items),
+        **{f"gpqa_{name}.csv": gpqa_diamond(3, seed=i) for i, name in enumerate(("main", "extended", "experts"))}},
+        repo_type="dataset")
     # The R1 student's published config allows 131,072 positions; its base model 4,096.
-    put_repo(cache, "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "model",
-             model_files(zoo_dir / "tiny_student", 131072))
-    put_repo(cache, "Qwen/Qwen2.5-Math-1.5B", "model", model_files(zoo_dir / "tiny_control", 4096))
+    fake_repo(cache, "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", model_files(zoo_dir / "tiny_student", 131072))
+    fake_repo(cache, "Qwen/Qwen2.5-Math-1.5B", model_files(zoo_dir / "tiny_control", 4096))
     return cache
 
 

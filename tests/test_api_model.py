@@ -24,8 +24,9 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
     run_dir = tmp_path / "run"
     with VllmServer(teacher, tmp_path / "vendor" / "server.log") as endpoint:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.run", "~models.tiny_teacher", "~models.tiny_student",
-             "~models.tiny_control", "~models.frontier_api", "+model@models.api=local_api", f"models.api.api.base_url={endpoint.base}",
+            [sys.executable, "-m", "bench", "run", "~models.tiny_teacher", "~models.tiny_student",
+             "~models.tiny_control", "~models.frontier_api", "+model@models.api=local_api",
+             f"models.api.api.base_url={endpoint.base}",
              "suite.limit=15", f"run.results_dir={tmp_path}", f"hydra.run.dir={run_dir}"],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -44,8 +45,12 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
                     + g.completion_tokens.sum() * price["output"]) / 1e6
         assert row.cost_basis == "api_tokens"
         assert row.usd == pytest.approx(expected, rel=1e-12)
-        assert row.usd_per_1m_output_tokens == pytest.approx(expected / g.completion_tokens.sum() * 1e6)
+        if row.task == "smoke_choice":  # log-likelihood scoring: per processed (prompt + continuation) token
+            tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert row.usd_per_1m_processed_tokens == pytest.approx(expected / tokens * 1e6)
+        else:
+            assert row.usd_per_1m_generated_tokens == pytest.approx(expected / g.completion_tokens.sum() * 1e6)
     # It is the teacher behind the endpoint: it reasons, and it answers the reasoning task.
     think = samples[samples.task == "smoke_think"]
     assert (think.reasoning_tokens > 0).all()
-    assert summary.set_index("task").accuracy["smoke_think"] > 0.8
+    assert summary.set_index("task").accuracy["smoke_think"] > 0.6  # the teacher: 0.783 on all 300, 0.667 on these 15

@@ -107,12 +107,114 @@ def test_reuse_false_asks_again_but_still_records(tmp_path):
     assert ResponseCache(tmp_path, "b" * 64).get(k) is not None
 
 
-def test_identity_of_hub_models_is_their_pinned_revision():
+def test_identity_of_hub_models_is_the_commit_their_revision_resolves_to(tmp_path, monkeypatch):
     from bench.config import SourceKind
+    from hubcache import fake_repo
 
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     student = models()["tiny_student"]
-    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="abc"))
+    hub = replace(student, source_kind=SourceKind.hub, source="org/model", serve=replace(student.serve, revision="v1"))
     ident = model_identity(hub, 0)
-    assert ident["hub_id"] == "org/model" and ident["revision"] == "abc"
+    assert (ident["hub_id"], ident["revision"], ident["commit"]) == ("org/model", "v1", None)  # not cached, offline
     unpinned = replace(hub, serve=replace(hub.serve, revision=None))
-    assert model_identity(unpinned, 0)["revision"] == "unpinned"
+    assert model_identity(unpinned, 0)["revision"] == "main"
+    first = fake_repo(tmp_path, "org/model", {"config.json": "{}"}, refs=("main",))
+    assert model_identity(unpinned, 0)["commit"] == first
+    # The branch moved on and the cache holds the new snapshot: other weights, another key.
+    second = fake_repo(tmp_path, "org/model", {"config.json": '{"x": 1}'}, refs=("main",), commit="f" * 40)
+    assert model_identity(unpinned, 0)["commit"] == second != first
+    pinned = replace(hub, serve=replace(hub.serve, revision=first))
+    assert model_identity(pinned, 0)["commit"] == first  # a pinned commit is its own resolution
+
+
+def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
+    """deepseek-reasoner answered with R1, then R1-0528, V3.1, V3.2 and V4-Flash under one name:
+    the key holds the model the preset says the id serves and the dates it served it."""
+    r1 = models("+model@models.r1=deepseek_r1_api")["r1"]
+    identity = model_identity(r1, 1234)
+    assert (identity["serves"], identity["served_from"], identity["served_until"]) == (
+        "DeepSeek-R1 (January 2025 release)", "2025-01-20", "2025-05-28")
+    later = replace(r1, lifecycle=replace(r1.lifecycle, serves="DeepSeek-V3.1 (thinking)",
+                                          available_from="2025-08-21", changed_on="2025-09-22"))
+    assert key_of(later) != key_of(r1)
+    # Not the stand-in served here: its key is its weights' (the smoke run's keys are unchanged).
+    assert "serves" not in model_identity(models()["tiny_teacher"], 1234)
+
+
+def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_path, caplog):
+    c = ResponseCache(tmp_path, "f" * 64)
+    good = c.request_key("gen", BODY)
+    c.put(good, {"body": {"i": 1}})
+    c.close()
+    with open(c.path, "a") as f:
+        f.write('{"foo": 1}\n[1, 2]\n"text"\n{"k": "x", "body": "not a dict"}\n{"k": "torn", "bo')
+    with caplog.at_level("WARNING", logger="bench.cache"):
+        again = ResponseCache(tmp_path, "f" * 64)
+        again.put(again.request_key("gen", {**BODY, "prompt": "other"}), {"body": {"i": 2}})
+        again.close()
+    assert again.get(good)["body"] == {"i": 1}
+    assert (again.skipped.foreign, again.skipped.torn) == (4, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(c.path) in warnings[0] and "1 torn" in warnings[0] and "4 not" in warnings[0]
+    # The torn line was ended before the new answer: the next reader loses nothing.
+    assert len(load_entries(c.path)) == 2
+
+
+WRITER = """
+import sys
+from bench.cache import ResponseCache
+cache = ResponseCache(sys.argv[1], "w" * 64)
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(300):
+    cache.put(cache.request_key("gen", {"prompt": str(i)}), {"body": {"i": i, "by": sys.argv[2]}, "pad": "x" * 5000})
+    cache.new_pass()
+cache.close()
+"""
+
+
+def test_two_processes_writing_one_cache_store_each_answer_once(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name], cwd=ROOT, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE) for name in "ab"]
+    for w in writers:
+        assert w.stdout.readline().strip() == "ready"
+    for w in writers:  # both start appending at once
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    for w in writers:
+        assert w.wait(timeout=120) == 0
+    lines = (tmp_path / f"{'w' * 24}.jsonl").read_text().splitlines()
+    keys = [json.loads(line)["k"] for line in lines]  # every line whole
+    assert len(keys) == len(set(keys)) == 300
+
+
+def test_many_threads_putting_at_once_store_every_answer_once(tmp_path):
+    """Group commit: a thread that finds the write lock taken leaves its answer to the holder,
+    which writes it before it lets go for good; nothing queued is lost, nothing written twice."""
+    import threading
+
+    cache = ResponseCache(tmp_path, "t" * 64)
+    start = threading.Barrier(32)
+
+    def worker(i: int) -> None:
+        start.wait()
+        for j in range(200):
+            cache.put(f"{i}-{j}", {"body": {"text": "x" * (i + j)}})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 32 * 200  # in memory as soon as the last put returned
+    cache.put("0-0", {"body": {"text": "again"}})  # already stored: dropped
+    cache.close()
+    lines = cache.path.read_bytes().splitlines()
+    assert len(lines) == 32 * 200 and len({json.loads(x)["k"] for x in lines}) == 32 * 200
+    assert load_entries(cache.path)["5-7"]["body"]["text"] == "x" * 12

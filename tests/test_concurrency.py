@@ -23,13 +23,13 @@ def test_override_applies_to_every_model():
 
 
 def test_api_models_take_their_own_limit():
-    cfg = compose(["experiment=r1_distill", "models.teacher.api.max_in_flight=12"])
-    t = target_for(cfg.models["teacher"], cfg)
+    cfg = compose(["+model@models.api=local_api", "models.api.api.max_in_flight=12"])
+    t = target_for(cfg.models["api"], cfg)
     assert t.total == 12 and "api.max_in_flight" in t.rule
 
 
 def test_kv_rule_by_hand_for_a_7b_student_on_eight_h100s():
-    cfg = compose(["experiment=r1_distill"])
+    cfg = compose(["experiment=r1_distill", "hardware=h100x8", "run.only=r1_distill_qwen_7b"])
     m, hw = cfg.models["r1_distill_qwen_7b"], cfg.hardware
     # 80 GB x 0.9, less 4 GB reserved, less 7.6B x 2 bytes of weights, over 57,344 bytes per token.
     kv = int((80 * 0.9 - 4 - 7.6 * 2) * 1e9 // 57344)

@@ -115,7 +115,12 @@ def test_every_experiment_validates_offline(experiment):
 def test_every_hardware_validates_offline(hardware):
     validate_offline(OmegaConf.to_object(compose([f"hardware={hardware}"])))
     if hardware.endswith(("x8", "x16")):
-        validate_offline(OmegaConf.to_object(compose(["experiment=r1_distill", f"hardware={hardware}"])))
+        # R1's 690 GB need 8 x 141 GB (the default) or two nodes through Ray; 8 x 80 GB serve the rest.
+        teacher = R1_ON.get(hardware, ["~model@models.teacher"])
+        validate_offline(OmegaConf.to_object(compose(["experiment=r1_distill", f"hardware={hardware}", *teacher])))
+
+
+R1_ON = {"h200x8": [], "h100x16": ["model@models.teacher=deepseek_r1_2node"]}
 
 
 # Where a model needs more than the default context to run: its hardware, or the suite it fits.
@@ -128,14 +133,62 @@ MODEL_CONTEXT = {
 }
 
 
+# API presets whose id no longer serves what the preset measures: validation refuses them
+# (bench/lifecycle.py), and says what stands in for them. Kept as the record of those baselines.
+RETIRED = {"claude35_sonnet_api": "retired on 2025-10-28", "gpt4o_0513_api": "retired on 2026-10-23",
+           "o1_api": "retired on 2026-10-23", "o1_mini_api": "retired on 2025-10-27",
+           "o3_mini_api": "retired on 2026-10-23", "deepseek_r1_api": "retired on 2026-07-24, and from 2025-05-28 it no longer served DeepSeek-R1",
+           "deepseek_v3_api": "retired on 2026-07-24, and from 2025-03-24 it no longer served DeepSeek-V3"}
+
+
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_validates_offline(model):
-    """Each preset alone (run.only) in the R1 suite on an 8-GPU box, or where it belongs."""
+    """Each preset alone (run.only) in the R1 suite on an 8-GPU box, or where it belongs; a
+    retired API preset is refused with the reason and what stands in for it."""
+    from bench.validate import ConfigError
+
     overrides = MODEL_CONTEXT.get(model, [])
     base = [] if "experiment=smoke" in overrides else ["experiment=r1_distill"]
     cfg = OmegaConf.to_object(compose([*base, f"+model@models.extra={model}", "run.only=extra", *overrides]))
     assert list(cfg.models) == ["extra"]
-    validate_offline(cfg)
+    if model not in RETIRED:
+        validate_offline(cfg)
+        return
+    with pytest.raises(ConfigError) as err:
+        validate_offline(cfg)
+    assert RETIRED[model] in str(err.value) and "~model@models.extra" in str(err.value)
+    m = cfg.models["extra"]
+    assert (f"reported row '{m.reported_as}'" if m.reported_as else "no reported row") in str(err.value)
+
+
+def test_every_vendor_api_preset_carries_its_lifecycle_with_a_source():
+    import datetime as dt
+
+    from bench.config import SourceKind
+
+    for model in options("model"):
+        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        if m.source_kind != SourceKind.api or not m.api.base_url:
+            continue  # local_api: an endpoint the tests start, not a vendor's
+        lc = m.lifecycle
+        assert lc.serves and lc.source and lc.as_of, model
+        assert m.price.source and m.price.as_of, model
+        for day in (lc.available_from, lc.changed_on, lc.retired_on):
+            assert day is None or dt.date.fromisoformat(day), model
+
+
+def test_every_hub_preset_states_its_context_and_fits_in_it():
+    """vLLM refuses a max_model_len beyond the model's own context; checked on every preset
+    offline from the preset (and at run time against the hub's config.json)."""
+    from bench.config import SourceKind
+
+    for model in options("model"):
+        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        if m.source_kind == SourceKind.hub:
+            assert m.context_length, model
+            assert m.serve.max_model_len <= m.context_length, (model, m.serve.max_model_len, m.context_length)
+            limit = m.generation.max_gen_toks or 32768  # the R1 tasks' own limit
+            assert limit < m.serve.max_model_len, model
 
 
 def test_gpu_presets_fill_the_billed_devices_with_replicas():
@@ -156,8 +209,23 @@ def test_r1_suite_is_the_papers_protocol():
     assert s.max_gen_toks is None  # 32,768 in the tasks, so an API's own output cap applies
     assert set(s.budget) == set(s.tasks)
     reported = {m.reported_as for m in cfg.models.values()}
-    assert {"DeepSeek-R1-Distill-Qwen-1.5B", "DeepSeek-R1-Distill-Llama-70B", "GPT-4o-0513",
-            "Claude-3.5-Sonnet-1022", "o1-mini", "QwQ-32B-Preview", "DeepSeek-R1"} <= reported
+    assert {"DeepSeek-R1-Distill-Qwen-1.5B", "DeepSeek-R1-Distill-Llama-70B", "QwQ-32B-Preview",
+            "DeepSeek-R1"} <= reported
+    # R1 is served here: its API no longer serves it.
+    assert cfg.models["teacher"].source == "deepseek-ai/DeepSeek-R1" and cfg.hardware.name == "h200x8"
+
+
+def test_the_r1_report_shows_the_retired_api_baselines_as_reported_rows():
+    """GPT-4o-0513, Claude 3.5 Sonnet and o1-mini are retired, so the R1 comparison measures none
+    of them; its report shows the paper's figures for them on every benchmark it measures."""
+    from bench import reported
+    from bench.config import SourceKind
+
+    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    assert not any(m.source_kind == SourceKind.api for m in cfg.models.values())
+    rows = reported.reported_rows(cfg.suite.tasks, reported.load())
+    for name in ("GPT-4o-0513", "Claude-3.5-Sonnet-1022", "o1-mini"):
+        assert set(rows[rows["model"] == name]["task"]) == set(cfg.suite.tasks), name
 
 
 def test_reported_names_are_rows_of_the_papers_tables():

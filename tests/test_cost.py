@@ -71,3 +71,19 @@ def test_models_table_shows_reported_training_cost():
     assert "2,935,000 H800 GPU-h; $5,870,000; report" in table
     prices["models"]["r1"]["training"] = {"usd": 10.0}
     assert "$10" in "\n".join(_models_section(cfg, prices))
+
+
+def test_overall_interval_is_for_the_mean_over_tasks_not_the_mean_half_width():
+    from bench.cost import overall_by_model
+
+    summary = pd.DataFrame([
+        {"model": "m", "role": "student", "task": t, "accuracy": acc, "se": se, "n": 100, "n_correct": round(acc * 100),
+         "usd": 1.0, "ci95_low": acc - 1.96 * se, "ci95_high": acc + 1.96 * se}
+        for t, acc, se in (("a", 0.6, 0.04), ("b", 0.8, 0.03))])
+    row = overall_by_model(summary).iloc[0]
+    se = math.sqrt(0.04 ** 2 + 0.03 ** 2) / 2
+    assert row.accuracy == pytest.approx(0.7) and row.se == pytest.approx(se)
+    assert (row.ci95_low, row.ci95_high) == pytest.approx((0.7 - 1.959964 * se, 0.7 + 1.959964 * se), abs=1e-6)
+    # Narrower than the tasks' mean half-width (1.96 x 0.035), which is no interval for the mean.
+    assert (row.ci95_high - row.ci95_low) / 2 < 1.96 * 0.035
+    assert row.n_tasks == 2 and row.usd_per_correct == pytest.approx(2.0 / 140)

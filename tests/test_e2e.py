@@ -1,6 +1,6 @@
 """The real pipeline: vLLM servers on the tiny zoo, lm-eval, records, summary, report.
 
-Runs `python -m bench.run` exactly as `make bench` does (the whole default suite, four
+Runs `python -m bench run` exactly as `make bench` does (the whole default suite, four
 models), and checks the run folder, down to the claims the README makes about it.
 """
 
@@ -30,7 +30,7 @@ STAND_IN = "frontier_api"  # the teacher's weights, billed as the API model it s
 def smoke_run(tmp_path_factory, zoo_dir) -> Path:
     results = tmp_path_factory.mktemp("results")
     run_dir = results / "smoke" / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench.run",
+    proc = subprocess.run([sys.executable, "-m", "bench", "run",
                            f"run.results_dir={results}", f"hydra.run.dir={run_dir}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -117,7 +117,12 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             usd = (fresh * p["input"] + g.cached_prompt_tokens.sum() * p["cached_input"]
                    + g.completion_tokens.sum() * p["output"]) / 1e6
             assert row.usd == pytest.approx(usd, rel=1e-12)
-            assert row.steady_usd_per_1m_output_tokens == p["output"]
+            if row.task == "smoke_choice":  # log-likelihood work: per processed token, never per "output" token
+                assert row.usd_per_1m_processed_tokens == pytest.approx(
+                    usd / (g.prompt_tokens.sum() + g.completion_tokens.sum()) * 1e6, rel=1e-12)
+                assert pd.isna(row.steady_usd_per_1m_generated_tokens)
+            else:
+                assert row.steady_usd_per_1m_generated_tokens == p["output"]
             continue
         assert p["basis"] == "device_time"
         per_second = p["devices"] * p["usd_per_device_hour"] / 3600
@@ -127,12 +132,43 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
         assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
         assert row.usd_per_1k_samples == pytest.approx(usd / len(g) * 1000, rel=1e-12)
         assert row.usd_per_correct == pytest.approx(usd / g.correct.sum(), rel=1e-12)
-        assert row.usd_per_1m_output_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
-        mine = runs[runs.model == row.model]
-        out = samples[samples.model == row.model].completion_tokens.sum()
-        assert row.steady_usd_per_1m_output_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+        # Generation per generated token, log-likelihood scoring (smoke_choice) per processed token.
+        choice = runs.task.isin(["smoke_choice"])
+        mine = runs[(runs.model == row.model) & (choice if row.task == "smoke_choice" else ~choice)]
+        model_samples = samples[(samples.model == row.model) & samples.task.isin(mine.task)]
+        if row.task == "smoke_choice":
+            tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert row.usd_per_1m_processed_tokens == pytest.approx(usd / tokens * 1e6, rel=1e-12)
+            processed = model_samples.prompt_tokens.sum() + model_samples.completion_tokens.sum()
+            assert row.steady_usd_per_1m_processed_tokens == pytest.approx(
+                per_second / (processed / mine.wall_s.sum()) * 1e6)
+            assert pd.isna(row.usd_per_1m_generated_tokens) and pd.isna(row.steady_usd_per_1m_generated_tokens)
+        else:
+            assert row.usd_per_1m_generated_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
+            out = model_samples.completion_tokens.sum()
+            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+            assert pd.isna(row.usd_per_1m_processed_tokens)
         teacher_usd = summary[(summary.role == "teacher") & (summary.task == row.task)].usd.item()
         assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)
+
+
+def test_latency_per_request_and_per_item(smoke_run):
+    """Per request: each HTTP request's own send-to-answer time. Per item: first send to last
+    answer, which for multiple choice covers every option request (sent side by side, or apart
+    when the pool is full: neither their sum nor one request's time)."""
+    summary = pd.read_csv(smoke_run / "summary.csv")
+    requests = pd.DataFrame(records.read_jsonl(smoke_run / "requests.jsonl"))
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
+    for row in summary.itertuples():
+        mine = requests[(requests.model == row.model) & (requests.task == row.task)]
+        assert row.request_latency_p50_s == pytest.approx((mine.answered_at - mine.sent_at).median(), rel=1e-9)
+    choice = samples[(samples.task == "smoke_choice") & (samples.model == "tiny_student")].set_index("doc_id")
+    options = requests[(requests.task == "smoke_choice") & (requests.model == "tiny_student")]
+    longest = (options.answered_at - options.sent_at).groupby(options.doc_id).max()
+    item = choice.done_at - choice.sent_at
+    assert (item >= longest.reindex(item.index) - 1e-9).all()
+    row = summary[(summary.task == "smoke_choice") & (summary.model == "tiny_student")].iloc[0]
+    assert row.item_latency_p50_s == pytest.approx(item.median(), rel=1e-9)
 
 
 def test_token_sums_agree_with_vllm_counters_within_one_percent(smoke_run):
@@ -181,9 +217,9 @@ def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
 
 
 def start_run_until_first_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    """Start `bench.run` and return once the teacher's vLLM server is starting up."""
+    """Start `bench run` and return once the teacher's vLLM server is starting up."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.run", "suite.limit=5", f"run.results_dir={tmp_path}",
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "suite.limit=5", f"run.results_dir={tmp_path}",
                              f"hydra.run.dir={run_dir}"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "servers" / "tiny_teacher.log"
@@ -315,6 +351,9 @@ def test_bench_verify_passes_then_catches_tampering(smoke_run, tmp_path):
     assert bad.returncode == 1
     assert "samples.jsonl: content differs" in bad.stdout
     assert "scores" in bad.stdout and "summary.csv differs" in bad.stdout
+    # Every derived file is rebuilt and compared, not only the summary.
+    for name in ("paired.csv", "report.md", "table.tex"):
+        assert f"MISMATCH: {name}" in bad.stdout, name
 
 
 def test_the_claims_of_the_default_run_hold(smoke_run):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.evidence import (
-    all_pairs, choice_kappa, choices_per_task, error_consistency, paired_difference, reading,
+    all_pairs, choices_per_task, cohen_kappa_choice, error_consistency, kappa_p, paired_difference, reading,
     recognition_summary, same_wrong_rate, surface_similarity,
 )
 
@@ -26,7 +26,9 @@ def test_error_consistency_degenerate_cases():
     a = np.array([1, 0, 1, 0, 1])
     assert error_consistency(a, a) == pytest.approx(1.0)  # identical models
     assert error_consistency(a, 1 - a) == pytest.approx((0 - 0.48) / (1 - 0.48))  # always disagree
-    assert error_consistency(np.ones(5), a) == 0.0  # one always right: agreement fully explained
+    # One model always right (or always wrong): the formula gives 0 whatever the other does, so
+    # kappa is undefined, not 0.
+    assert math.isnan(error_consistency(np.ones(5), a)) and math.isnan(error_consistency(a, np.zeros(5)))
     assert math.isnan(error_consistency(np.ones(5), np.ones(5)))  # all answers right: undefined
     assert math.isnan(error_consistency(np.zeros(3), np.zeros(3)))  # all wrong: undefined
     assert math.isnan(error_consistency(np.array([]), np.array([])))
@@ -39,13 +41,54 @@ def test_same_wrong_answer_rate():
     assert math.isnan(same_wrong_rate(np.ones(3), np.zeros(3), ans_a[:3], ans_b[:3]))  # no shared errors
 
 
-def test_choice_kappa():
+def test_kappa_p():
     ok_a, ok_b = np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])
     ch_a, ch_b = np.array([0, 2, 1, 3]), np.array([0, 1, 1, 2])
     # p_a = .5, p_b = .25; expected .5*.25 + .5*.75/3 = .25; observed 2/4.
-    assert choice_kappa(ok_a, ok_b, ch_a, ch_b, k=4) == pytest.approx((0.5 - 0.25) / 0.75)
-    assert choice_kappa(ok_a, ok_a, ch_a, ch_a, k=4) == pytest.approx(1.0)
-    assert math.isnan(choice_kappa(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3), k=4))
+    assert kappa_p(ok_a, ok_b, ch_a, ch_b, k=4) == pytest.approx((0.5 - 0.25) / 0.75)
+    assert kappa_p(ok_a, ok_a, ch_a, ch_a, k=4) == pytest.approx(1.0)
+    assert math.isnan(kappa_p(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3), k=4))
+    # Against a model that is always right, agreement is the other's accuracy: undefined.
+    assert math.isnan(kappa_p(np.ones(4), ok_b, np.zeros(4), ch_b, k=4))
+    # A model always wrong still chooses among wrong options: its kappa_p stays defined.
+    assert not math.isnan(kappa_p(np.zeros(4), ok_b, np.array([1, 2, 3, 1]), ch_b, k=4))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cohen_kappa_on_chosen_options_matches_statsmodels(seed):
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, 80)
+    b = np.where(rng.random(80) < 0.6, a, rng.integers(0, 4, 80))
+    table = np.zeros((4, 4))
+    np.add.at(table, (a, b), 1)
+    assert cohen_kappa_choice(a, b, k=4) == pytest.approx(cohens_kappa(table).kappa, rel=1e-12)
+    assert math.isnan(cohen_kappa_choice(np.zeros(5, int), np.zeros(5, int), k=4))  # one option only
+
+
+def test_a_teacher_without_errors_leaves_kappa_undefined_in_the_csv_and_the_tables():
+    """Not 0.00 [0.00, 0.00]: undefined, with the reason, in evidence.csv, the matrix and the tables."""
+    from bench.evidence import kappa_matrix, value_text
+
+    rng = np.random.default_rng(3)
+    n = 40
+    choice_t = rng.integers(0, 4, n)
+    target = choice_t.copy()  # the teacher is always right
+    choice_s = np.where(rng.random(n) < 0.7, target, (target + 1) % 4)
+    rows = [{"model": m, "role": r, "task": "mc", "doc_id": i, "correct": float(c[i] == target[i]),
+             "extracted": str(c[i]), "response": str(c[i]), "n_requests": 4}
+            for m, r, c in (("T", "teacher", choice_t), ("S", "student", choice_s)) for i in range(n)]
+    pairs = all_pairs(pd.DataFrame(rows), {"mc": 4}, seed=0, n_boot=200).set_index("metric")
+    for metric in ("error_consistency", "kappa_p", "same_wrong_answer"):
+        assert math.isnan(pairs.loc[metric, "value"]), metric
+        assert pairs.loc[metric, "note"] == "undefined: T made no errors"
+        assert value_text(pairs.loc[metric]) == "undefined: T made no errors"
+    assert not math.isnan(pairs.loc["cohen_kappa_choice", "value"])  # defined: options still vary
+    m = kappa_matrix(pairs.reset_index(), "mc")
+    assert math.isnan(m.loc["T", "S"]) and math.isnan(m.loc["T", "T"]) and m.loc["S", "S"] == 1.0
+    csv = pairs.reset_index().to_csv(index=False)
+    assert "0.0,0.0,0.0" not in csv and "undefined: T made no errors" in csv
 
 
 def test_surface_similarity():

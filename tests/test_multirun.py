@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_one_job_per_model_then_one_merged_report(tmp_path, zoo_dir):
     sweep = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, "-m", "bench.run", "-m", "run.only=tiny_teacher,tiny_student",
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "-m", "run.only=tiny_teacher,tiny_student",
                            "suite.limit=10", "suite.tasks=[smoke_arith,smoke_choice]", f"run.results_dir={tmp_path}",
                            f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -38,3 +38,41 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
     records.write_json(path, {"status": "success"})
     assert json.loads(path.read_text()) == {"status": "success"}
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_write_gives_the_mode_the_umask_allows(tmp_path, umask, mode):
+    import os
+
+    old = os.umask(umask)
+    try:
+        records.write_json(tmp_path / "status.json", {"status": "success"})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "status.json").stat().st_mode & 0o777 == mode
+
+
+def no_space(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_names_the_file_and_the_space_it_needs(tmp_path, monkeypatch):
+    path = tmp_path / "summary.csv"
+    path.write_text("old\n")
+    monkeypatch.setattr(records.os, "fsync", no_space)
+    with pytest.raises(records.NoSpace) as err:
+        records.write_atomic(path, "x" * 1000)
+    assert str(path) in str(err.value) and "1,000 bytes" in str(err.value)
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
+
+
+def test_a_full_disk_leaves_no_torn_record_line(tmp_path, monkeypatch):
+    path = tmp_path / "samples.jsonl"
+    records.append_jsonl(path, [{"a": 1}])
+    monkeypatch.setattr(records.os, "fsync", no_space)
+    with pytest.raises(records.NoSpace, match="samples.jsonl"):
+        records.append_jsonl(path, [{"a": 2}, {"a": 3}])
+    assert path.read_text() == '{"a": 1}\n'
+

@@ -165,3 +165,33 @@ def test_report_never_imports_vllm_torch_or_lm_eval(run):
     proc = subprocess.run([sys.executable, "-c", code, str(run)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_report_leads_with_the_headline_then_keeps_the_old_order(run):
+    text = (run / "report.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[:6] == ["## Headline", "## The run", "## Models", "## Quality", "## Paired comparison with the teacher",
+                            "## Cost"]
+    block = text.split("## Headline")[1].split("## The run")[0]
+    assert block.index("**The distilled student tiny_student keeps") < block.index("![Pareto frontier](pareto.png)") \
+        < block.index("| model | role | smoke_arith | smoke_think | smoke_choice | all tasks (mean) |")
+    assert text.count("![Pareto frontier]") == 1  # the plot moved up, not copied
+
+
+def test_kappa_against_a_teacher_without_errors_reads_undefined_everywhere(tmp_path):
+    teacher, student, control = runfolder.Spec().models
+    folder = runfolder.write(tmp_path / "run", runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 2.0),
+                                                                        student, control]))
+    build(folder)
+    pairs = pd.read_csv(folder / "evidence.csv")
+    with_teacher = pairs[(pairs.model_a == "tiny_teacher") & pairs.metric.isin(["error_consistency", "kappa_p"])]
+    assert len(with_teacher) == 2 * (3 + 1)  # each pair: kappa on every task, kappa_p on the multiple-choice one
+    assert with_teacher.value.isna().all() and (with_teacher.note == "undefined: tiny_teacher made no errors").all()
+    text = (folder / "report.md").read_text()
+    kappa_lines = [line for line in text.splitlines() if "tiny_teacher" in line and "κ" in line]
+    assert not any("0.00 [0.00, 0.00]" in line for line in kappa_lines)
+    assert sum("| undefined: tiny_teacher made no errors |" in line for line in kappa_lines) == 2 * (3 + 1)
+    assert "| tiny_teacher | undefined | undefined | undefined |" in text  # the matrix, diagonal included
+    assert ("| smoke_arith | tiny_teacher / tiny_student | error consistency (Cohen's κ, right/wrong) | undefined: "
+            "tiny_teacher made no errors |") in text
+    assert "tiny_teacher made no errors here, so shared errors cannot be measured (error consistency is undefined)" in text

@@ -30,7 +30,7 @@ ANSWER_COLUMNS = ["model", "task", "n", "n_correct", "accuracy", "prompt_tokens"
 
 
 def bench_run(results: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.run", *STUDENT_ONLY, f"run.results_dir={results}",
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", *STUDENT_ONLY, f"run.results_dir={results}",
                              f"hydra.run.dir={run_dir}", *extra], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

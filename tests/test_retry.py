@@ -5,9 +5,6 @@ and no failure ever becomes an empty answer."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from omegaconf import OmegaConf
@@ -16,44 +13,14 @@ from bench import dispatch, evaluate
 from bench.dispatch import Dispatcher
 from bench.cache import ResponseCache
 from conftest import compose
-
-OK = {"id": "x", "object": "text_completion", "model": "m",
-      "choices": [{"index": 0, "text": "42", "finish_reason": "stop"}],
-      "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
-
-
-class Script:
-    """The statuses the endpoint answers with, in order (then 200 forever)."""
-
-    def __init__(self, statuses: list[int]):
-        self.statuses = list(statuses)
-        self.calls = 0
+from fake_openai import fake_endpoint
 
 
 @pytest.fixture
 def endpoint():
-    script = Script([])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
-            self.rfile.read(int(self.headers["Content-Length"]))
-            script.calls += 1
-            status = script.statuses.pop(0) if script.statuses else 200
-            body = json.dumps(OK if status == 200 else {"error": f"status {status}"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", script
-    server.shutdown()
+    """(base URL, what it saw); ``seen.statuses`` scripts its failures."""
+    with fake_endpoint() as served:
+        yield served
 
 
 @pytest.fixture
@@ -87,29 +54,29 @@ def fast_backoff(monkeypatch):
 
 
 def test_5xx_and_429_are_retried_then_answered(endpoint, student):
-    base, script = endpoint
-    script.statuses = [503, 500, 429]
+    base, seen = endpoint
+    seen.statuses = [503, 500, 429]
     lm = make(student, base)
     assert ask(lm) == [["42"]]
-    assert script.calls == 4 and len(lm.meter) == 1
+    assert seen.calls == 4 and len(lm.meter) == 1
 
 
 def test_retries_are_bounded(endpoint, student):
-    base, script = endpoint
-    script.statuses = [503] * 10
+    base, seen = endpoint
+    seen.statuses = [503] * 10
     lm = make(student, base, retries=2)
     with pytest.raises(evaluate.RequestFailed, match="after 2 retries"):
         ask(lm)
-    assert script.calls == 3 and lm.meter == []
+    assert seen.calls == 3 and lm.meter == []
 
 
 def test_a_bad_request_is_not_retried_and_never_becomes_an_answer(endpoint, student):
-    base, script = endpoint
-    script.statuses = [400]
+    base, seen = endpoint
+    seen.statuses = [400]
     lm = make(student, base)
     with pytest.raises(evaluate.RequestFailed, match="HTTP 400 \\(not retried\\)"):
         ask(lm)
-    assert script.calls == 1 and lm.meter == []
+    assert seen.calls == 1 and lm.meter == []
 
 
 def test_connection_refused_with_a_dead_server_stops_at_once(student, tmp_path):
@@ -119,21 +86,51 @@ def test_connection_refused_with_a_dead_server_stops_at_once(student, tmp_path):
 
 
 def test_answers_go_to_the_cache_and_come_back_without_a_request(endpoint, student, tmp_path):
-    base, script = endpoint
+    base, seen = endpoint
     cache = ResponseCache(tmp_path, "c" * 64)
     lm = make(student, base, cache=cache)
     lm.new_pass()
-    assert ask(lm) == [["42"]] and script.calls == 1
+    assert ask(lm) == [["42"]] and seen.calls == 1
     lm.new_pass()
-    assert ask(lm) == [["42"]] and script.calls == 1
+    assert ask(lm) == [["42"]] and seen.calls == 1
     assert lm.meter[0].from_cache and lm.meter[0].completion_tokens == 2
 
 
 def test_failed_requests_are_not_cached(endpoint, student, tmp_path):
-    base, script = endpoint
-    script.statuses = [400]
+    base, seen = endpoint
+    seen.statuses = [400]
     cache = ResponseCache(tmp_path, "d" * 64)
     lm = make(student, base, cache=cache)
     with pytest.raises(evaluate.RequestFailed):
         ask(lm)
     assert len(cache) == 0
+
+
+def test_a_server_whose_engine_died_is_retried_once_then_every_request_stops(endpoint, caplog):
+    """A vLLM API server outlives its dead engine for a while, answering 500 to everything."""
+    base, seen = endpoint
+    seen.statuses = [500] * 1000
+    probes = []
+
+    def healthy() -> bool:
+        probes.append(1)
+        return False
+
+    dispatcher = Dispatcher(8, 30, 5, "tiny_student", lambda: True, healthy=healthy)
+    DISPATCHERS.append(dispatcher)
+    with caplog.at_level("WARNING", logger="bench.dispatch"):
+        futures = [dispatcher.submit(base + "/completions", {"prompt": str(i)}, {}) for i in range(40)]
+        errors = [f.exception(timeout=60) for f in futures]
+    assert all(isinstance(e, dispatch.RequestFailed) and "/health fails" in str(e) for e in errors)
+    assert seen.calls <= 2 * 40  # each request tried at most twice, not 6 times
+    assert len(probes) <= 3
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+
+
+def test_an_api_without_health_keeps_its_retries(endpoint):
+    base, seen = endpoint
+    seen.statuses = [429, 429]
+    dispatcher = Dispatcher(2, 30, 3, "api", lambda: True, healthy=None)
+    DISPATCHERS.append(dispatcher)
+    assert dispatcher.submit(base + "/completions", {"prompt": "x"}, {}).result(timeout=30).body["choices"]
+    assert seen.calls == 3

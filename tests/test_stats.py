@@ -179,3 +179,16 @@ def test_one_answer_per_item_is_labelled_mcnemar():
                        for m, r, v in (("T", "teacher", t), ("S", "student", s)) for i in range(40)])
     out = paired_vs_teacher(df, seed=0)[0]
     assert out.test == "McNemar exact" and out.mcnemar_p == out.p_value
+
+
+def test_pooled_bootstrap_resamples_within_each_task():
+    """Task a: both always right; task b: the teacher always wrong, the student always right.
+    Stratified, every resample keeps 50 items of each task, so the pooled difference is exactly
+    +0.5 in all of them; resampling the pooled items freely would let it wander."""
+    rows = [{"model": m, "role": r, "task": task, "doc_id": i, "correct": float(m == "S" or task == "a")}
+            for m, r in (("T", "teacher"), ("S", "student")) for task in ("a", "b") for i in range(50)]
+    pooled = {c.task: c for c in paired_vs_teacher(pd.DataFrame(rows), seed=0)}["all tasks"]
+    assert (pooled.diff, pooled.diff_low, pooled.diff_high) == pytest.approx((0.5, 0.5, 0.5))
+    assert (pooled.retained_low, pooled.retained_high) == pytest.approx((2.0, 2.0))
+    free = compare(np.repeat([1.0, 0.0], 50), np.ones(100), seed=0)
+    assert free["diff_high"] - free["diff_low"] > 0.1

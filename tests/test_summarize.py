@@ -15,16 +15,21 @@ HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_
 API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}
 
 
-def fake_records(model: str, role: str, task: str, correct: list[int], rng: random.Random) -> list[dict]:
+def fake_records(model: str, role: str, task: str, correct: list[int], rng: random.Random,
+                 options: int = 0) -> list[dict]:
+    """Generation samples; with ``options``, multiple choice scored by log-likelihood (one
+    one-token request per option, sent side by side)."""
     rows = []
     for i, c in enumerate(correct):
-        prompt = rng.randint(5, 9)
-        rows.append({"model": model, "role": role, "task": task, "doc_id": i, "metric": "exact_match",
+        prompt = rng.randint(5, 9) * max(1, options)
+        sent = 1000.0 + i * 0.5 + rng.random()
+        rows.append({"model": model, "role": role, "task": task, "doc_id": i, "metric": "acc" if options else "exact_match",
                      "correct": float(c), "prompt_tokens": prompt, "cached_prompt_tokens": rng.randint(0, prompt),
-                     "completion_tokens": rng.randint(1, 30), "reasoning_tokens": rng.randint(0, 10),
+                     "completion_tokens": options or rng.randint(1, 30), "reasoning_tokens": rng.randint(0, 10),
                      "reasoning_closed": rng.choice([True, False, None]),
-                     "finish_reason": rng.choice(["stop", "length"]), "latency_s": rng.random(),
-                     "n_requests": 1, "ttft_s": rng.random() / 10, "tpot_s": rng.random() / 100})
+                     "finish_reason": rng.choice(["stop", "length"]), "latency_s": rng.random() * max(1, options),
+                     "n_requests": options or 1, "ttft_s": rng.random() / 10, "tpot_s": rng.random() / 100,
+                     "sent_at": sent, "done_at": sent + rng.random()})
     return rows
 
 
@@ -33,9 +38,9 @@ def run():
     rng = random.Random(0)
     samples, runs = [], []
     for model, role, p in (("t", "teacher", 0.9), ("s", "student", 0.6), ("c", "control", 0.5), ("api", "baseline", 0.7)):
-        for task, n in (("a", 50), ("b", 7)):
+        for task, n, options in (("a", 50, 0), ("b", 7, 0), ("mc", 20, 4)):
             correct = [int(rng.random() < p) for _ in range(n)]
-            samples += fake_records(model, role, task, correct, rng)
+            samples += fake_records(model, role, task, correct, rng, options)
             runs.append({"model": model, "role": role, "task": task, "n_samples": n,
                          "wall_s": rng.uniform(1, 100), "started_at": 0.0, "chance": 0.25 if task == "a" else None})
     prices = {"models": {"t": HW, "s": HW, "c": HW, "api": API}}
@@ -51,7 +56,7 @@ def rows_of(samples, runs, row):
 def test_accuracy_and_tokens_come_from_the_records(run):
     samples, runs, prices = run
     summary = summarize(samples, runs, prices)
-    assert len(summary) == 8
+    assert len(summary) == 12
     for row in summary.itertuples():
         g, _ = rows_of(samples, runs, row)
         assert row.accuracy == pytest.approx(g.correct.mean())
@@ -75,9 +80,82 @@ def test_self_hosted_cost_is_wall_time_times_devices_times_price(run):
         k = round(row.accuracy * row.n)
         assert row.usd_per_correct == (pytest.approx(row.usd / k) if k else math.inf)
         assert row.output_tokens_per_s == pytest.approx(row.completion_tokens / wall)
-    teacher = summary[summary.model == "t"]
-    steady = (2 * 3.0 / 3600) / (teacher.completion_tokens.sum() / teacher.wall_s.sum()) * 1e6
-    assert teacher.steady_usd_per_1m_output_tokens.iloc[0] == pytest.approx(steady)
+    # Generated-token prices over generation tasks only; processed-token prices over scoring tasks only.
+    teacher = summary[summary.model == "t"].set_index("task")
+    gen, ll = teacher.loc[["a", "b"]], teacher.loc[["mc"]]
+    steady = (2 * 3.0 / 3600) / (gen.completion_tokens.sum() / gen.wall_s.sum()) * 1e6
+    assert gen.steady_usd_per_1m_generated_tokens.tolist() == pytest.approx([steady, steady])
+    processed = ll.prompt_tokens.sum() + ll.completion_tokens.sum()
+    assert ll.steady_usd_per_1m_processed_tokens.item() == pytest.approx((2 * 3.0 / 3600) / (processed / ll.wall_s.sum()) * 1e6)
+    assert gen.steady_usd_per_1m_processed_tokens.isna().all() and ll.steady_usd_per_1m_generated_tokens.isna().all()
+
+
+def test_generation_is_priced_per_generated_token_and_scoring_per_processed_token(run):
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    for row in summary.itertuples():
+        g, _ = rows_of(samples, runs, row)
+        if row.task == "mc":
+            assert row.request_kind == "loglikelihood" and math.isnan(row.usd_per_1m_generated_tokens)
+            tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert row.usd_per_1m_processed_tokens == pytest.approx(row.usd / tokens * 1e6)
+        else:
+            assert row.request_kind == "generate" and math.isnan(row.usd_per_1m_processed_tokens)
+            assert row.usd_per_1m_generated_tokens == pytest.approx(row.usd / g.completion_tokens.sum() * 1e6)
+
+
+def test_latency_per_request_and_per_item(run):
+    """Multiple choice: the options' latencies are summed in the record but run side by side, so
+    the per-request figure is their mean and the per-item one is first send to last answer."""
+    samples, runs, prices = run
+    summary = summarize(samples, runs, prices)
+    for row in summary.itertuples():
+        g, _ = rows_of(samples, runs, row)
+        per_request = g.latency_s / g.n_requests
+        assert row.request_latency_p50_s == pytest.approx(per_request.median())
+        assert row.request_latency_p99_s == pytest.approx(per_request.quantile(0.99))
+        assert row.item_latency_p50_s == pytest.approx((g.done_at - g.sent_at).median())
+        assert row.latency_stall == (row.request_latency_p99_s > 10 * row.request_latency_p50_s)
+    untimed = samples.assign(sent_at=None, done_at=None)
+    assert summarize(untimed, runs, prices).item_latency_p50_s.isna().all()  # not measured, not 0
+    assert "item_latency_p50_s" in summarize(samples.drop(columns=["sent_at", "done_at"]), runs, prices)
+
+
+def test_per_request_latency_comes_from_the_request_records_where_the_run_has_them(run):
+    """One option of each multiple-choice item is slow: the requests' own times show it (p99
+    over 10x p50: a stall), where the samples' mean over an item's options would hide it."""
+    samples, runs, prices = run
+    rng = random.Random(3)
+    requests = []
+    for s in samples[samples.task == "mc"].itertuples():
+        times = [rng.uniform(0.1, 0.2) for _ in range(s.n_requests)]
+        if s.doc_id < 2:
+            times[0] = 5.0
+        requests += [{"model": s.model, "task": s.task, "doc_id": s.doc_id, "repeat": 0, "kind": "ll",
+                      "sent_at": s.sent_at, "answered_at": s.sent_at + t, "prompt_tokens": 1, "completion_tokens": 1,
+                      "from_cache": False} for t in times]
+    requests = pd.DataFrame(requests)
+    summary = summarize(samples, runs, prices, requests=requests).set_index(["model", "task"])
+    for (model, task), row in summary.iterrows():
+        mine = requests[(requests.model == model) & (requests.task == task)]
+        if task != "mc":  # no request records for it: from the samples, as for older runs
+            g = samples[(samples.model == model) & (samples.task == task)]
+            assert row.request_latency_p50_s == pytest.approx(g.latency_s.median())
+            continue
+        latency = mine.answered_at - mine.sent_at
+        assert len(latency) == 80 and row.request_latency_p50_s == pytest.approx(latency.median())
+        assert row.request_latency_p99_s == pytest.approx(latency.quantile(0.99)) and row.latency_stall
+
+
+def test_a_stall_is_flagged():
+    rng = random.Random(1)
+    rows = fake_records("t", "teacher", "a", [1] * 200, rng)
+    for r in rows[:5]:
+        r["latency_s"] = 50.0  # 2.5% of requests waited 50 s
+    runs = pd.DataFrame([{"model": "t", "role": "teacher", "task": "a", "n_samples": 200, "wall_s": 60.0,
+                          "started_at": 0.0, "chance": None}])
+    row = summarize(pd.DataFrame(rows), runs, {"models": {"t": HW}}).iloc[0]
+    assert row.latency_stall and row.request_latency_p99_s > 10 * row.request_latency_p50_s
 
 
 def test_api_cost_is_tokens_times_prices(run):
@@ -90,7 +168,8 @@ def test_api_cost_is_tokens_times_prices(run):
         assert row.usd == pytest.approx(expected)
         assert row.cost_basis == "api_tokens"
         assert math.isnan(row.device_s)
-        assert row.steady_usd_per_1m_output_tokens == 6.0
+        assert row.steady_usd_per_1m_generated_tokens == 6.0 if row.task != "mc" else math.isnan(
+            row.steady_usd_per_1m_generated_tokens)
 
 
 def test_ratios_against_the_teacher(run):
@@ -160,3 +239,16 @@ def test_repeats_are_summarized_over_items(run):
         assert row.repeats == 2 and row.n_items == len(g) // 2 and row.se_method == "item"
         assert row.pass_at_k == 1.0  # the second answer is always right
         assert row.ci95_low <= row.accuracy <= row.ci95_high
+
+
+def test_quality_retained_is_undefined_not_infinite_when_the_teacher_scores_zero(run):
+    from bench.sections import f
+
+    samples, runs, prices = run
+    samples = samples.copy()
+    samples.loc[(samples.role == "teacher") & (samples.task == "b"), "correct"] = 0.0
+    summary = summarize(samples, runs, prices).set_index(["model", "task"])
+    retained = summary.loc[("s", "b")].quality_retained_vs_teacher
+    assert summary.loc[("s", "b")].accuracy > 0 and math.isnan(retained)
+    assert f(retained, ".1%") == "n/a"
+    assert summary.loc[("s", "a")].quality_retained_vs_teacher > 0  # the other task keeps its ratio
