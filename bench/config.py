@@ -32,7 +32,6 @@ class SourceKind(str, Enum):
 
 class Billing(str, Enum):
     device_time = "device_time"  # measured serving time x devices x $ per device-hour
-    cpu_time = "cpu_time"  # the server processes' CPU seconds x the instance's $ per vCPU-hour (CPU boxes)
     api_tokens = "api_tokens"  # prompt, cached and completion tokens x the model's ``price``
 
 
@@ -348,13 +347,6 @@ class HardwareConfig:
     count: int = 1
     """Devices billed while a model is served."""
     usd_per_device_hour: float = MISSING
-    billing: Billing = Billing.device_time
-    """How self-hosted models are billed on this hardware: ``device_time`` (serving time x
-    devices x $ per device-hour), or on a CPU box ``cpu_time`` (the CPU seconds the server's
-    processes used for the requests x $ per vCPU-hour: what the model cost, without the time
-    the harness sharing the machine took from it)."""
-    vcpus: Optional[int] = None
-    """vCPUs the priced instance has (``cpu_time``: $ per vCPU-hour = usd_per_device_hour / vcpus)."""
     price_source: str = MISSING
     price_as_of: str = MISSING
     memory_gb: Optional[float] = None

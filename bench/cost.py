@@ -1,8 +1,6 @@
 """One cost model for self-hosted and API models, and the cost-quality Pareto frontier (pure).
 
-- Self-hosted: measured device time x $ per device-hour (devices = the hardware's count); on a
-  CPU box billed by ``cpu_time``, the CPU seconds the server's processes used for the requests
-  x $ per vCPU-hour (the instance's price / its vCPUs).
+- Self-hosted: measured device time x $ per device-hour (devices = the hardware's count).
 - API: prompt tokens x input price + cached prompt tokens x cached-input price + completion
   tokens (reasoning included) x output price, all per 1M tokens.
 
@@ -21,19 +19,13 @@ import pandas as pd
 from bench.accuracy import Z95
 
 DEVICE_TIME = "device_time"
-CPU_TIME = "cpu_time"
 API_TOKENS = "api_tokens"
 OVERALL_CI = "normal, from the per-task standard errors: mean +- 1.96 sqrt(sum SE_t^2) / T"
 
 
-def basis_of(model: dict[str, Any], hardware: dict[str, Any] | None = None) -> str:
-    """A resolved model config's cost basis: its ``billing``, else by where it is served (a
-    self-hosted model as its hardware bills)."""
-    if model.get("billing"):
-        return model["billing"]
-    if model["source_kind"] == "api":
-        return API_TOKENS
-    return (hardware or {}).get("billing") or DEVICE_TIME
+def basis_of(model: dict[str, Any]) -> str:
+    """A resolved model config's cost basis: its ``billing``, else by where it is served."""
+    return model.get("billing") or (API_TOKENS if model["source_kind"] == "api" else DEVICE_TIME)
 
 
 def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -41,16 +33,15 @@ def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
     hw = cfg["hardware"]
     models: dict[str, Any] = {}
     for m in cfg["models"].values():
-        basis = basis_of(m, hw)
-        if basis == API_TOKENS:
+        if basis_of(m) == API_TOKENS:
             models[m["name"]] = {"basis": API_TOKENS, **m["price"]}
             if m.get("stands_in_for"):
                 models[m["name"]]["stands_in_for"] = m["stands_in_for"]
         else:
             models[m["name"]] = {
-                "basis": basis, "device_kind": hw["device_kind"], "devices": hw["count"],
+                "basis": DEVICE_TIME, "device_kind": hw["device_kind"], "devices": hw["count"],
                 "usd_per_device_hour": hw["usd_per_device_hour"], "source": hw["price_source"],
-                "as_of": hw["price_as_of"], **({"vcpus": hw["vcpus"]} if basis == CPU_TIME else {}),
+                "as_of": hw["price_as_of"],
             }
         training = {k: v for k, v in m.get("training", {}).items() if v not in (None, "")}
         if training:
@@ -60,10 +51,6 @@ def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def device_usd(seconds: float, devices: int, usd_per_device_hour: float) -> float:
     return seconds * devices * usd_per_device_hour / 3600.0
-
-
-def cpu_usd(cpu_seconds: float, vcpus: int, usd_per_device_hour: float) -> float:
-    return cpu_seconds * usd_per_device_hour / vcpus / 3600.0
 
 
 def api_usd(prompt_tokens: int, cached_prompt_tokens: int, completion_tokens: int, price: dict) -> float:

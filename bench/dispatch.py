@@ -21,7 +21,6 @@ fails at once, and each kind of retry warning is logged once, not once per reque
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import threading
@@ -61,8 +60,6 @@ class Reply:
     sent_at: float
     """Wall-clock time (epoch seconds) the request was sent, after the concurrency limit let it go."""
     answered_at: float
-    cpu_s: float | None = None
-    """The server's CPU seconds this request is charged (``Dispatcher`` with a ``cpu_clock``)."""
 
     @property
     def latency_s(self) -> float:
@@ -75,8 +72,7 @@ class Dispatcher:
 
     def __init__(self, target: int, timeout_s: float, retries: int, label: str,
                  alive: Callable[[], bool] = lambda: True, verify_ssl: bool = True,
-                 retry_window_s: float = 900.0, seed: int = 0, healthy: Callable[[], bool] | None = None,
-                 cpu_clock: Callable[[], float | None] | None = None):
+                 retry_window_s: float = 900.0, seed: int = 0, healthy: Callable[[], bool] | None = None):
         self.target = max(1, int(target))
         self.timeout_s = timeout_s
         self.retries = retries
@@ -105,15 +101,6 @@ class Dispatcher:
         """Requests waiting for a slot, first come first served (woken one at a time: a condition
         variable woke all of several hundred waiters at every answer, most of the loop's time)."""
         self.in_flight = 0
-        self.cpu_clock = cpu_clock
-        """The server's CPU seconds so far (None: not metered). Between two changes of the number
-        in flight, the CPU the server used is split evenly among the requests in flight
-        (processor sharing): ``_cpu_each`` is the running sum of those equal parts, and a request
-        is charged its growth from its send to its answer. CPU used with nothing in flight is
-        nobody's (``cpu_idle_s``)."""
-        self._cpu_last: float | None = None
-        self._cpu_each = 0.0
-        self.cpu_idle_s = 0.0
         self.aborted = False
         self._thread.start()
         self._ready.wait()
@@ -142,7 +129,7 @@ class Dispatcher:
                         self._waiting.remove(slot)
                     raise
             else:
-                self._take()
+                self.in_flight += 1
             if self._paused_until <= time.time():
                 return
             self._release()  # a 429 asked for a pause meanwhile
@@ -152,35 +139,10 @@ class Dispatcher:
         while self._waiting and self.in_flight < self.limit.limit:
             slot = self._waiting.popleft()
             if not slot.done():
-                self._take()
+                self.in_flight += 1
                 slot.set_result(None)
 
-    def _cpu_tick(self) -> None:
-        """Share the CPU the server used since the last change among the requests in flight."""
-        if self.cpu_clock is None:
-            return
-        now = self.cpu_clock()
-        if now is None:
-            return
-        if self._cpu_last is not None:
-            used = max(0.0, now - self._cpu_last)  # a process gone takes its count with it
-            if self.in_flight:
-                self._cpu_each += used / self.in_flight
-            else:
-                self.cpu_idle_s += used
-        self._cpu_last = now
-
-    @property
-    def cpu_metered(self) -> bool:
-        """Whether the server's CPU clock has been read (a server ran and requests were sent)."""
-        return self._cpu_last is not None
-
-    def _take(self) -> None:
-        self._cpu_tick()
-        self.in_flight += 1
-
     def _release(self) -> None:
-        self._cpu_tick()
         self.in_flight -= 1
         self._wake()
 
@@ -222,7 +184,7 @@ class Dispatcher:
             if self.gone:
                 raise RequestFailed(self.gone)
             await self._acquire()
-            sent, cpu_from, reply = time.time(), self._cpu_each, None
+            sent = time.time()
             try:
                 async with session.post(url, json=payload, headers=headers) as response:
                     if not response.ok:
@@ -233,7 +195,7 @@ class Dispatcher:
                                          retry_after_s(response.headers.get("Retry-After"), time.time()))
                     body = await response.json()
                 self._succeeded()
-                reply = Reply(body, sent, time.time())
+                return Reply(body, sent, time.time())
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, _Transient) as e:
                 if self.gone:
                     raise RequestFailed(self.gone) from e
@@ -248,8 +210,6 @@ class Dispatcher:
                 failures += getattr(e, "status", None) != 429
             finally:
                 self._release()
-            if reply is not None:  # charged up to its release, which counted the CPU used until then
-                return dataclasses.replace(reply, cpu_s=self._cpu_each - cpu_from) if self.cpu_metered else reply
             attempt += 1
             await asyncio.sleep(wait)
 

@@ -31,7 +31,6 @@ class ModelEndpoint:
         self.endpoint = None
         self._held_from = 0.0
         self.warmup_s = 0.0
-        self._cpu_clock = None
 
     @property
     def is_api(self) -> bool:
@@ -78,22 +77,6 @@ class ModelEndpoint:
         proc = self.server.proc if self.server is not None else None
         return self.is_api or proc is None or proc.poll() is None
 
-    def cpu_clock(self, hardware):
-        """What the dispatcher reads to charge server CPU to requests (``Reply.cpu_s``): on a CPU
-        box, this server's CPU seconds; elsewhere None (GPU time is billed by the wall clock)."""
-        return self.cpu_seconds if hardware.device == "cpu" and not self.is_api else None
-
-    def cpu_seconds(self) -> float | None:
-        """CPU seconds the vLLM server this harness started has used so far (``serve.CpuClock``);
-        None for an API, a simulated engine, or before the server starts."""
-        from bench.serve import CpuClock, VllmServer
-
-        if not isinstance(self.server, VllmServer) or self.server.proc is None:
-            return None
-        if self._cpu_clock is None or self._cpu_clock.server_pid != self.server.proc.pid:
-            self._cpu_clock = CpuClock(self.server.proc.pid)
-        return self._cpu_clock()
-
     def healthy(self) -> bool:
         """Whether the server this harness started still answers ``/health`` (it fails once the
         engine has died, while the API process may linger)."""
@@ -105,9 +88,6 @@ class ModelEndpoint:
         if self.server is None:
             return
         server, self.server = self.server, None
-        if self._cpu_clock is not None:
-            self._cpu_clock.close()
-            self._cpu_clock = None
         try:
             server.__exit__(None, None, None)
         finally:

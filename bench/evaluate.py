@@ -59,8 +59,6 @@ class RequestMeter:
     """The vendor's count of reasoning tokens (``completion_tokens_details``); None without one."""
     reasoning_text: str | None = None
     """Reasoning returned apart from the answer (DeepSeek's ``reasoning_content``)."""
-    cpu_s: float | None = None
-    """The server's CPU seconds charged to this request (``Dispatcher.cpu_clock``; CPU boxes)."""
 
 
 WARMUP_TEXT = "warm up: {i}+{i}="
@@ -204,11 +202,10 @@ class _Metered:
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
             outputs, sent_at, answered_at = hit["body"], *_cached_times(hit)
-            cpu_s = hit.get("cpu")
         else:
             self._ensure_endpoint()
             reply = await self._send(payload)
-            outputs, sent_at, answered_at, cpu_s = reply.body, reply.sent_at, reply.answered_at, reply.cpu_s
+            outputs, sent_at, answered_at = reply.body, reply.sent_at, reply.answered_at
         choices = sorted(outputs["choices"], key=lambda c: c["index"])
         if generate:
             # A reasoning model cut off at the token limit before it answered sends no answer
@@ -222,7 +219,7 @@ class _Metered:
             raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         if hit is None and self.cache is not None:
             self.cache.put(key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at,
-                                 "done": answered_at, **({"cpu": cpu_s} if cpu_s is not None else {})})
+                                 "done": answered_at})
         usage = read_usage(outputs)
         timing = outputs.get("metrics") or {}  # only for single-prompt requests
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(choices))]
@@ -244,7 +241,6 @@ class _Metered:
                 task=self.task,
                 reasoning_tokens=None if usage.reasoning_tokens is None else round(usage.reasoning_tokens * share),
                 reasoning_text=reasoning_text(choice) if generate else None,
-                cpu_s=None if cpu_s is None else cpu_s * share,
             ))
         if self._bar is not None:
             self._bar.update(len(choices))
@@ -438,7 +434,7 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             requests_out += [RequestRecord(
                 model=model.name, task=task, doc_id=int(s["doc_id"]), repeat=repeat, kind=r.key[0],
                 sent_at=r.sent_at, answered_at=r.answered_at, prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens, from_cache=r.from_cache, cpu_s=r.cpu_s) for r in reqs]
+                completion_tokens=r.completion_tokens, from_cache=r.from_cache) for r in reqs]
         if generate:
             response = s["resps"][0][0]
             extracted = s["filtered_resps"][0]

@@ -113,11 +113,7 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
         + (f" Context window (prompt + generation, tokens): {context}." if context else "")
         + f" Accuracy intervals are {intervals or '95% Wilson intervals'}; model-versus-teacher differences "
         f"use a paired bootstrap over items and an exact paired test (McNemar's with one answer per item). "
-        + (f"Serving cost is the CPU time the server's processes used for the requests (each stretch of it "
-           f"split evenly among the requests in flight), at ${hw['usd_per_device_hour']} per hour for a "
-           f"{hw.get('vcpus')}-vCPU {hw['device_kind']} ({hw['price_source']}, as of {hw['price_as_of']}) divided by "
-           f"its vCPUs" if hw.get("billing") == "cpu_time" else
-           f"Serving cost is measured wall time on {hw['count']} x {hw['device_kind']} at "
-           f"${hw['usd_per_device_hour']} per device-hour ({hw['price_source']}, as of {hw['price_as_of']})")
+        f"Serving cost is measured wall time on {hw['count']} x {hw['device_kind']} at "
+        f"${hw['usd_per_device_hour']} per device-hour ({hw['price_source']}, as of {hw['price_as_of']})"
         + (f"; API models are priced by tokens at list prices ({'; '.join(api)})" if api else "") + "."
     )

@@ -259,8 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
             ModelEndpoint(model, simulation_ready(Path(tmp), model, cfg, tm), cfg.run.host, cfg.run.seed,
                           cfg.hardware.engine_nice) as ep, \
             Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive,
-                       retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed,
-                       cpu_clock=ep.cpu_clock(cfg.hardware)) as dispatcher:
+                       retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0

@@ -108,9 +108,6 @@ class TaskRun:
     """Requests this run sent to the endpoint for the task."""
     requests_cached: int = 0
     """Requests answered from the response cache (an earlier, interrupted or finished run)."""
-    cpu_s: float | None = None
-    """The server CPU seconds of the task's requests (sum of ``RequestRecord.cpu_s``; None
-    unless every request has one): the ``cpu_time`` cost basis bills this."""
     harness_s: float | None = None
     """Whole lm-eval call(s) in this run (runs before pooled scheduling; see ``ModelRun``)."""
 
@@ -131,9 +128,6 @@ class RequestRecord:
     prompt_tokens: int
     completion_tokens: int
     from_cache: bool
-    cpu_s: float | None = None
-    """The server's CPU seconds charged to this request (processor sharing; ``bench.dispatch``).
-    None where not metered (GPU boxes, APIs, simulated engines, answers cached before it was)."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +162,6 @@ class ModelRun:
     """HTTP 429 answers the endpoint gave (each retried; ``bench.dispatch``)."""
     lowest_in_flight: int | None = None
     """The fewest requests in flight the dispatcher allowed while 429s came (None: never lowered)."""
-    cpu_s: float | None = None
-    """CPU seconds of the server's processes charged to the requests sent (CPU boxes; sum of
-    ``RequestRecord.cpu_s`` over the live requests)."""
-    cpu_idle_s: float | None = None
-    """CPU seconds the server used while nothing was in flight (charged to no request): its
-    engine polling between passes, start-up work after the first request."""
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
         with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
                 Dispatcher(target.total, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
                            ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed,
-                           healthy=None if ep.is_api else ep.healthy,
-                           cpu_clock=ep.cpu_clock(cfg.hardware)) as dispatcher:
+                           healthy=None if ep.is_api else ep.healthy) as dispatcher:
             def start() -> str:
                 base = ep.base
                 warm = evaluate.make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s,
@@ -210,7 +209,7 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
             model=model.name, role=model.role.value, task=task, n_samples=len(rows), wall_s=shares.get(task, 0.0),
             started_at=min((m.sent_at for m in task_meters), default=time.time()), chance=meta.get("chance"),
-            requests_live=n_live, requests_cached=len(task_meters) - n_live, cpu_s=cpu_sum(task_meters))])
+            requests_live=n_live, requests_cached=len(task_meters) - n_live)])
         records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
                            {k: v for k, v in mine[-1].result.items() if k != "samples"})
         acc = sum(r.correct for r in rows) / len(rows)
@@ -226,19 +225,10 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         requests_live=len(live), requests_cached=len(meters) - len(live),
         rate_limited=throttled.rate_limited if throttled else 0,
         lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None,
-        cpu_s=cpu_sum([m for m in meters if not m.from_cache]) if live else None,
-        cpu_idle_s=throttled.cpu_idle_s if throttled and throttled.cpu_metered else None,
         simulated_time_scale=model.serve.simulate.time_scale if model.serve.simulate.enabled else None)])
     if live:
         log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
                  utilisation(live, target), target, serving_time(live))
-
-
-def cpu_sum(meters: list) -> float | None:
-    """Server CPU seconds of these requests; None unless every one was metered."""
-    if not meters or any(m.cpu_s is None for m in meters):
-        return None
-    return sum(m.cpu_s for m in meters)
 
 
 def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache,

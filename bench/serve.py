@@ -233,48 +233,6 @@ def deprioritize_engine(server_pid: int, nice: int) -> list[str]:
     return sorted(changed)
 
 
-class CpuClock:
-    """CPU seconds (user + system) a server's processes have used so far: every process in its
-    process group (the API server, the engine core, workers). The files of /proc are opened
-    once and re-read in place (a few microseconds each: the dispatcher reads the clock at every
-    send and answer); a process that has exited keeps its last count. Resolution: the kernel's
-    clock tick (``SC_CLK_TCK``, 10 ms)."""
-
-    def __init__(self, server_pid: int):
-        self.server_pid = server_pid
-        self._files: dict[int, int] | None = None
-        self._last: dict[int, int] = {}
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def _open(self) -> dict[int, int]:
-        files = {}
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if os.getpgid(int(proc.name)) == self.server_pid:
-                        files[int(proc.name)] = os.open(proc / "stat", os.O_RDONLY)
-                except OSError:
-                    continue
-        return files
-
-    def __call__(self) -> float | None:
-        if self._files is None:
-            self._files = self._open()
-        for pid, fd in self._files.items():
-            try:
-                data = os.pread(fd, 1024, 0)
-            except OSError:
-                continue  # exited: its last count stands
-            fields = data[data.rindex(b")") + 2:].split()
-            self._last[pid] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-        return sum(self._last.values()) / self._tick if self._files else None
-
-    def close(self) -> None:
-        for fd in (self._files or {}).values():
-            os.close(fd)
-        self._files = {}
-
-
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the harness dies, even by SIGKILL (Linux only).
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.accuracy import accuracy_stats, wilson  # noqa: F401  (wilson: re-exported)
 from bench.config import ROLE_ORDER
-from bench.cost import API_TOKENS, CPU_TIME, api_usd, cpu_usd, device_usd, pareto_optimal
+from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
 from bench.cost_intervals import latency_stall
 
 QUANTILES = (50, 90, 99)
@@ -64,9 +64,6 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | 
     prompt, cached, out = (int(g[c].sum()) for c in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"))
     if price["basis"] == API_TOKENS:
         usd, device_s = api_usd(prompt, cached, out, price), math.nan
-    elif price["basis"] == CPU_TIME:  # device_s: the server's CPU seconds
-        device_s = _nan(run.get("cpu_s"))
-        usd = cpu_usd(device_s, price["vcpus"], price["usd_per_device_hour"])
     else:
         usd, device_s = device_usd(wall, price["devices"], price["usd_per_device_hour"]), wall * price["devices"]
     server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))

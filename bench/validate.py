@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import hub, lifecycle
-from bench.config import BenchConfig, Billing, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
+from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -218,10 +218,6 @@ def check_hardware(cfg: BenchConfig) -> list[str]:
     if hw.usd_per_device_hour < 0 or hw.count < 1 or hw.nodes < 1 or hw.count % hw.nodes:
         errors.append("hardware.usd_per_device_hour must be >= 0, hardware.count >= 1, and "
                       "hardware.count a multiple of hardware.nodes")
-    if hw.billing == Billing.cpu_time and (hw.device != "cpu" or not hw.vcpus or hw.vcpus < 1):
-        errors.append(f"hardware.billing=cpu_time bills the server's CPU seconds on a CPU box: it needs "
-                      f"hardware.device=cpu and hardware.vcpus (the priced instance's vCPUs, >= 1); got device "
-                      f"{hw.device!r}, vcpus {hw.vcpus!r}. Set them, or hardware.billing=device_time")
     if cfg.run.num_concurrent is not None and cfg.run.num_concurrent < 1:
         errors.append("run.num_concurrent must be at least 1")
     per_node = hw.count // max(hw.nodes, 1)

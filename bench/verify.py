@@ -289,7 +289,7 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
-    """Each task's serving time (and server CPU seconds) and each model's serving time and utilisation, recomputed from
+    """Each task's serving time and each model's serving time and utilisation, recomputed from
     ``requests.jsonl`` (``bench.metering``); runs written before it existed are skipped."""
     from bench.metering import Interval, serving_time, task_shares, utilisation
 
@@ -308,11 +308,6 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
                                                         abs_tol=1e-12):
                 problems.append(f"{model} / {t['task']}: wall_s {t['wall_s']!r} but the request intervals give "
                                 f"{shares.get(t['task'], 0.0)!r}")
-            if t["model"] == model and t.get("cpu_s") is not None:
-                cpu = sum(r.get("cpu_s") or 0.0 for r in mine if r["task"] == t["task"])
-                if not math.isclose(t["cpu_s"], cpu, rel_tol=1e-9, abs_tol=1e-12):
-                    problems.append(f"{model} / {t['task']}: cpu_s {t['cpu_s']!r} but its requests' CPU seconds "
-                                    f"add up to {cpu!r}")
         run = models.get(model)
         if run is None:
             problems.append(f"{model}: request records without a model record ({records.MODEL_RUNS})")

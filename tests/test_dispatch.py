@@ -82,34 +82,3 @@ def test_a_whole_run_against_a_rate_limited_api_completes(tmp_path, monkeypatch)
     [model_run] = records.read_jsonl(run_dir / records.MODEL_RUNS)
     assert model_run["rate_limited"] == sum(h.status == 429 for h in vendor.hits) > 0
     assert model_run["lowest_in_flight"] <= 2
-
-
-def test_server_cpu_is_split_among_the_requests_in_flight():
-    """Processor sharing of the server's CPU clock: with a clock that runs at one CPU second per
-    second, four requests in flight together for 0.3 s are charged about 0.075 s each; what the
-    clock gained while nothing was in flight is charged to nobody; the charges and the idle part
-    add up to everything the clock gained between its first and last reading, exactly."""
-    readings = []
-
-    def clock() -> float:
-        readings.append(time.monotonic())
-        return readings[-1]
-
-    vendor = Vendor(delay_s=0.3)
-    with Endpoint(vendor) as base, Dispatcher(4, 30, 3, "api", cpu_clock=clock) as d:
-        first = [d.submit(base + "/chat/completions", body(i), {}) for i in range(4)]
-        wait(first, timeout=30)
-        time.sleep(0.2)  # nothing in flight
-        second = [d.submit(base + "/chat/completions", body(i), {}) for i in range(4, 5)]
-        wait(second, timeout=30)
-    charges = [f.result().cpu_s for f in first + second]
-    assert all(0.05 < c < 0.15 for c in charges[:4]), charges  # 0.3 s shared four ways
-    assert 0.25 < charges[4] < 0.45  # alone
-    assert d.cpu_idle_s >= 0.15
-    assert sum(charges) + d.cpu_idle_s == pytest.approx(readings[-1] - readings[0], rel=1e-12)
-
-
-def test_without_a_clock_nothing_is_charged():
-    with Endpoint(Vendor()) as base, Dispatcher(2, 30, 3, "api") as d:
-        [f] = [d.submit(base + "/chat/completions", body(1), {})]
-        assert f.result(timeout=30).cpu_s is None

@@ -225,33 +225,3 @@ def test_auto_picks_vllm_serve_only_where_the_vllm_command_runs(monkeypatch):
     monkeypatch.setattr(serve.shutil, "which", lambda name: "/opt/venv/bin/vllm")
     monkeypatch.setattr(serve.sys, "executable", "/nowhere/python")
     assert entry_argv(m) == ["/opt/venv/bin/vllm", "serve", m.source]
-
-
-def test_cpu_clock_counts_every_process_of_the_servers_group():
-    """serve.CpuClock: the CPU seconds of a server and the processes it started (one process
-    group, as vLLM's API server and engine core are); sleeping costs nothing."""
-    import signal
-    import subprocess
-
-    from bench.serve import CpuClock
-
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(60)"
-    parent = ("import subprocess, sys\n"
-              f"subprocess.Popen([sys.executable, '-c', {burn!r}])\n" + burn)
-    proc = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True)
-    try:
-        deadline = time.time() + 5
-        while len(CpuClock(proc.pid)._open()) < 2:  # the child started
-            assert time.time() < deadline
-            time.sleep(0.05)
-        clock = CpuClock(proc.pid)
-        deadline = time.time() + 20
-        while (used := clock()) < 0.8:
-            assert time.time() < deadline, used
-            time.sleep(0.1)
-        time.sleep(0.5)
-        assert clock() < used + 0.1  # both asleep now
-        assert len(clock._files) == 2
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
