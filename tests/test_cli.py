@@ -57,7 +57,7 @@ def test_python_m_bench_run_is_bench_run(tmp_path):
     """`python -m bench run`, the `bench run` script and `make bench` (which calls the former)
     parse the same overrides into the same config."""
     make = (ROOT / "Makefile").read_text()
-    assert "$(PY) -m bench run $(ARGS)" in make
+    assert "$(PY) -m bench run $(DEFAULT_EXPERIMENT) $(ARGS)" in make  # DEFAULT_EXPERIMENT: r1_quick with a GPU
     jobs = [subprocess.run([*cmd, "run", "suite.limit=7", "--cfg", "job"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
             for cmd in ([sys.executable, "-m", "bench"], [str(Path(sys.executable).parent / "bench")])]
