@@ -21,15 +21,15 @@ from bench import records
 from bench.cost import device_usd
 from bench.simulate import filled_at, occupancy
 from hubfixture import hub_cache  # noqa: F401  (fixture)
-from simrun import config, run, simulated
+from simrun import config, run, run_apart, simulated
 from test_serve import vllm_children
 
 STUDENT = "r1_distill_qwen_1p5b"
-SCALE = 50.0
-"""Simulated seconds per second: about 140 requests/s, which the harness keeps up with on a busy
+SCALE = 40.0
+"""Simulated seconds per second: about 110 requests/s, which the harness keeps up with on a
 2-core machine while it also scores the finished passes with math-verify (~2 ms of the GIL per
-response). At 100 it fell behind mid-run (the batch at 60% of its target): the harness's limit
-on this machine, 50 to 100 times the request rate a real H100 needs for this model (~3/s)."""
+response): the batch at 0.95 of its target at 50x, 0.6 at 100x. About 40 times the request rate
+a real H100 asks of the harness for this model (~3/s)."""
 PAPER = ["experiment=r1_distill", f"run.only={STUDENT}", "hardware=h100", "suite.tasks=[r1_math500]"]
 ITEMS, K = 500, 64
 
@@ -40,15 +40,12 @@ def frame(run_dir, name) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def paper(hub_cache, tmp_path_factory):
-    import bench.report
-
     results = tmp_path_factory.mktemp("paper")
     overrides = [*PAPER, f"run.results_dir={results}", *simulated(STUDENT, SCALE)]
-    # The report of a simulated run is tested in test_hubcache.py; here it would only add time.
-    columns = ["task", "model", "role", "accuracy", "completion_tokens", "usd"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bench.report, "build", lambda run_dir, partial=False: pd.DataFrame(columns=columns))
-        run_dir = run(overrides, results / "run")
+    # In its own interpreter: inside the test session (after ~250 other tests) the harness kept
+    # 0.89 of its target, alone 0.95. The report of a simulated run is tested in
+    # test_hub_offline.py; here it would only add time.
+    run_dir = run_apart(overrides, results / "run", report=False)
     model = records.read_jsonl(run_dir / records.MODEL_RUNS)[0]
     stats = json.loads((run_dir / "servers" / f"{STUDENT}.sim_stats.json").read_text())
     spec = json.loads((run_dir / "servers" / f"{STUDENT}.sim.json").read_text())
