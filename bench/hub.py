@@ -9,6 +9,8 @@ uses is what that cache holds (vLLM and ``datasets`` read it), so that is the co
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -200,9 +202,6 @@ def use_cached_snapshots(task_manager, tasks: list[str]) -> dict[str, Path]:
     transformers, vLLM and the simulated engine read the Hub cache offline themselves."""
     if not offline(datasets=True):
         return {}
-    import dataclasses
-    import logging
-
     from lm_eval.tasks._yaml_loader import load_yaml  # how lm-eval itself reads a task's YAML
 
     found = {}

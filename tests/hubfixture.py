@@ -19,9 +19,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
-import shutil
+import socket
 from pathlib import Path
+
+import pytest
 
 from hubcache import fake_repo
 
@@ -121,16 +124,6 @@ def make_hub_cache(cache: Path, zoo_dir: Path, math_items: int = 500, aime_items
     fake_repo(cache, "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", model_files(zoo_dir / "tiny_student", 131072))
     fake_repo(cache, "Qwen/Qwen2.5-Math-1.5B", model_files(zoo_dir / "tiny_control", 4096))
     return cache
-
-
-def clear(cache: Path) -> None:
-    shutil.rmtree(cache, ignore_errors=True)
-
-
-import os  # noqa: E402  (the fixtures below)
-import socket  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
