@@ -416,6 +416,11 @@ class RunConfig:
     """``pooled``: every pass (task x repeat) of a model feeds one request pool that holds
     ``num_concurrent`` in flight until it drains; ``sequential``: one pass at a time (the old
     scheduling, kept to check that both give the same records)."""
+    timing_replays: int = 0
+    """Self-hosted models: after the evaluation, send each task's requests again this many
+    times, one task at a time on the idle server, and bill the median of their serving times
+    (``bench/timing.py``); 0: bill each task's share of the pooled evaluation. Costs that much
+    more serving time; worth it where tasks serve for seconds and a hiccup moves the cost."""
     unavailable: Unavailable = Unavailable.error
     """An API model whose key is not in the environment, or a task whose data set is gated on
     the Hub and neither cached nor reachable with a token (``bench/availability.py``):

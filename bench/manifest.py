@@ -22,7 +22,7 @@ from bench import records
 MANIFEST = "manifest.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
-                records.REQUESTS)
+                records.REQUESTS, records.TIMINGS)
 OUTPUT_FILES = ("summary.csv", "summary.parquet", "table.tex", "length_buckets.csv", "paired.csv", "reproduction.csv",
                 "evidence.csv", "recognition.csv", "report.md", "report.html", "pareto.png", "pareto.svg",
                 "cost_quality.png", "cost_quality.svg")

@@ -81,7 +81,7 @@ def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     return {"seconds": seconds, "generation_s": serving_time(intervals), "requests": len(meters),
             "output_tokens": sum(m.completion_tokens for m in meters),
             "utilisation": utilisation(intervals, done.target), "samples": len(rows),
-            "bodies": [b for per_pass in capture for b in per_pass]}
+            "bodies": [b for _, _, per_pass in capture for b in per_pass]}
 
 
 async def _replay(bodies: list[tuple[str, dict]], concurrency: int, timeout_s: float) -> int:

@@ -24,6 +24,8 @@ STATUS = "status.json"
 PRICES = "prices.json"
 RECOGNITION = "recognition.jsonl"
 REQUESTS = "requests.jsonl"
+TIMINGS = "timings.jsonl"
+"""Timing replays of self-hosted models' tasks (``bench/timing.py``), when ``run.timing_replays`` > 0."""
 MODEL_RUNS = "model_runs.jsonl"
 VERSIONS = "versions.json"
 NOTES = "notes.json"
@@ -92,8 +94,10 @@ class TaskRun:
     task: str
     n_samples: int
     wall_s: float
-    """Serving time: the task's share of the time the model had requests in flight
-    (``bench.metering``: the whole interval when it ran alone)."""
+    """Serving time, the one billed: with timing replays (``bench.timing``), the median over
+    them of the time the task's requests were in flight, alone on the server; without, the
+    task's share of the time the model had requests in flight (``bench.metering``: the whole
+    interval when it ran alone)."""
     started_at: float
     chance: float | None
     """Accuracy of guessing, from the task's metadata (None when the task does not say)."""
@@ -110,6 +114,11 @@ class TaskRun:
     """Requests answered from the response cache (an earlier, interrupted or finished run)."""
     harness_s: float | None = None
     """Whole lm-eval call(s) in this run (runs before pooled scheduling; see ``ModelRun``)."""
+    pooled_s: float | None = None
+    """With timing replays: the task's share of the evaluation's pooled serving time (what
+    ``wall_s`` would have been without them), for comparison; None without replays."""
+    timing_replays: int = 0
+    """How many timing replays ``wall_s`` is the median of (0: it is ``pooled_s``'s measure)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import records, status
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Billing, Mode, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
 log = logging.getLogger("bench")
@@ -71,7 +71,8 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
 
     ``base``: the endpoint's base URL when it is live (an API, or a server already up), else
     None and ``start_server()`` is called on this (the main) thread at the first request the
-    cache cannot answer. ``capture``: a list that receives every request body sent, per pass.
+    cache cannot answer. ``capture``: a list that receives, per pass, its task, the client's
+    route and every (URL, body) it sent (asked or answered from the cache).
     """
     import gc
 
@@ -104,7 +105,7 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
             lm.capture = []
         result = evaluate.run_task(lm, p.task, tm, cfg.suite, model, p.repeat)
         if capture is not None:
-            capture.append(lm.capture)
+            capture.append((p.task, lm.route, lm.capture))
         # The pass's results live until the records are written: out of the collector's sight
         # too, or each full collection walks every earlier pass (a 16,000-request simulated run
         # logged 0.3-1.6 s collections, every request in flight stalled, without this).
@@ -162,10 +163,16 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                 return base
 
             joules0 = energy.joules()
-            done = run_model_passes(model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start)
+            # Only a cost measured in time is worth timing again (an API stand-in is billed by tokens).
+            replays = 0 if ep.is_api or model.billing == Billing.api_tokens else cfg.run.timing_replays
+            capture: list | None = [] if replays else None
+            done = run_model_passes(model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start,
+                                    capture=capture)
             live = sum(not m.from_cache for r in done.results for m in r.meter)
             server = counters_after(ep.base, baseline, live) if ep.started and not ep.is_api else {}
             joules = energy.joules() - joules0 if joules0 is not None and live else None
+            timed = time_tasks(model, cfg, run_dir, capture, replays, cache, dispatcher,
+                               lambda: ep.base if ep.started else start()) if replays else None
             tok = done.tokenizer
 
             def count_tokens(text: str) -> int | None:
@@ -174,18 +181,42 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
             write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
                                 done.harness_s, server, joules, target_rule=target.rule,
-                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher)
+                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher, timed=timed)
             if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
     finally:
         cache.close()
 
 
+def time_tasks(model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: list, replays: int, cache,
+               dispatcher, base) -> dict[str, tuple[float, int]]:
+    """Timing replays of each task's requests (``bench.timing``), written to timings.jsonl;
+    returns each task's serving time (the median) and the number of replays behind it."""
+    from bench.timing import replay_task, task_times
+
+    t0 = time.perf_counter()
+    out: dict[str, tuple[float, int]] = {}
+    for task in cfg.suite.tasks:
+        requests = [("timing", route, body) for t, route, bodies in capture if t == task for _, body in bodies]
+        if not requests:
+            continue
+        rows = replay_task(model.name, task, requests, replays, cache,
+                           lambda url, body: dispatcher.submit(url, body, {}), base)
+        records.append_jsonl(run_dir / records.TIMINGS, rows)
+        out[task] = (task_times(rows)[task], replays)
+        log.info("%s %s: %.2fs of serving time, the median of %d timing replays (%d requests each)", model.name,
+                 task, out[task][0], replays, len(requests))
+    log.info("%s: timing replays took %.1fs", model.name, time.perf_counter() - t0)
+    return out
+
+
 def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
                         target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
-                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None) -> None:
-    """samples, requests, one task record per task (its share of the serving time) and the
-    model's record, from the passes' lm-eval results and meters (and, from the ``throttled``
+                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None,
+                        timed: dict[str, tuple[float, int]] | None = None) -> None:
+    """samples, requests, one task record per task (its serving time: from ``timed``, the
+    timing replays, where given, else its share of the pooled serving time) and the model's
+    record, from the passes' lm-eval results and meters (and, from the ``throttled``
     dispatcher, how often the endpoint rate-limited)."""
     from bench import evaluate
     from bench.metering import Interval, serving_time, task_shares, utilisation
@@ -206,15 +237,18 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         n_live = sum(not m.from_cache for m in task_meters)
         records.append_jsonl(run_dir / records.SAMPLES, rows)
         records.append_jsonl(run_dir / records.REQUESTS, requests)
+        pooled = shares.get(task, 0.0)
+        serving, replays = (timed or {}).get(task, (pooled, 0))
         records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
-            model=model.name, role=model.role.value, task=task, n_samples=len(rows), wall_s=shares.get(task, 0.0),
+            model=model.name, role=model.role.value, task=task, n_samples=len(rows), wall_s=serving,
             started_at=min((m.sent_at for m in task_meters), default=time.time()), chance=meta.get("chance"),
-            requests_live=n_live, requests_cached=len(task_meters) - n_live)])
+            requests_live=n_live, requests_cached=len(task_meters) - n_live,
+            pooled_s=pooled if replays else None, timing_replays=replays)])
         records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
                            {k: v for k, v in mine[-1].result.items() if k != "samples"})
         acc = sum(r.correct for r in rows) / len(rows)
         log.info("%s %s: accuracy %.3f on %d samples; %.2fs of serving time (%d requests sent, %d from the "
-                 "cache)", model.name, task, acc, len(rows), shares.get(task, 0.0), n_live, len(task_meters) - n_live)
+                 "cache)", model.name, task, acc, len(rows), serving, n_live, len(task_meters) - n_live)
     records.append_jsonl(run_dir / records.MODEL_RUNS, [records.ModelRun(
         model=model.name, role=model.role.value, scheduler=cfg.run.scheduler.value, target_in_flight=target,
         target_rule=target_rule, server_kv_cache_tokens=server_kv_tokens,

@@ -51,6 +51,8 @@ class Run:
     model_runs: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per model: scheduling, serving time, utilisation, the server's counters."""
     requests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Timing replays (``bench.timing``); empty when the run had none."""
     """One row per HTTP request: when it was in flight and its tokens."""
 
 
@@ -105,7 +107,7 @@ def load(run_dir: Path) -> Run:
                origin=pd.DataFrame(sources["origin"]) if sources.get("origin") else pairs.reset_index(drop=True),
                notes=tuple(sources.get("notes", ())) + tuple(_json(run_dir / records.NOTES, [])),
                model_runs=_frame(run_dir / records.MODEL_RUNS),
-               requests=_frame(run_dir / records.REQUESTS))
+               requests=_frame(run_dir / records.REQUESTS), timings=_frame(run_dir / records.TIMINGS))
 
 
 def _model_records(run: Run, name: str) -> pd.DataFrame:
@@ -214,7 +216,8 @@ def merge(runs: list[Run]) -> Run:
         status=statuses.pop() if len(statuses) == 1 else "mixed: " + ", ".join(sorted(statuses)),
         origin=pd.concat([p.assign(run=str(r.folders[0])) for r, p in zip(runs, picks)], ignore_index=True),
         notes=tuple(notes), model_runs=model_runs,
-        requests=pd.concat([_rows(r.requests, p) for r, p in zip(runs, picks)], ignore_index=True))
+        requests=pd.concat([_rows(r.requests, p) for r, p in zip(runs, picks)], ignore_index=True),
+        timings=pd.concat([_rows(r.timings, p) for r, p in zip(runs, picks)], ignore_index=True))
 
 
 def write_records(run: Run, out_dir: Path) -> Run:
@@ -222,7 +225,10 @@ def write_records(run: Run, out_dir: Path) -> Run:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in ((records.SAMPLES, run.samples), (records.TASK_RUNS, run.task_runs),
                         (records.SERVERS, run.servers), (records.RECOGNITION, run.recognition),
-                        (records.MODEL_RUNS, run.model_runs), (records.REQUESTS, run.requests)):
+                        (records.MODEL_RUNS, run.model_runs), (records.REQUESTS, run.requests),
+                        (records.TIMINGS, run.timings)):
+        if name == records.TIMINGS and frame.empty:
+            continue
         records.write_atomic(out_dir / name, "".join(
             json.dumps({k: None if _missing(v) else v for k, v in row.items()}, sort_keys=True, default=str) + "\n"
             for row in frame.to_dict("records")))

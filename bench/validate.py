@@ -220,6 +220,9 @@ def check_hardware(cfg: BenchConfig) -> list[str]:
                       "hardware.count a multiple of hardware.nodes")
     if cfg.run.num_concurrent is not None and cfg.run.num_concurrent < 1:
         errors.append("run.num_concurrent must be at least 1")
+    if cfg.run.timing_replays < 0:
+        errors.append(f"run.timing_replays is {cfg.run.timing_replays}: set it to 0 (bill the pooled evaluation's "
+                      "time) or more (that many timing replays per task)")
     per_node = hw.count // max(hw.nodes, 1)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api or hw.device != "cuda":

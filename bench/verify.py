@@ -292,11 +292,15 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
     """Each task's serving time and each model's serving time and utilisation, recomputed from
     ``requests.jsonl`` (``bench.metering``); runs written before it existed are skipped."""
     from bench.metering import Interval, serving_time, task_shares, utilisation
+    from bench.timing import replay_times
 
     if not (run_dir / records.REQUESTS).exists():
         return []
     problems = []
     requests = records.read_jsonl(run_dir / records.REQUESTS)
+    timed = records.read_jsonl(run_dir / records.TIMINGS) if (run_dir / records.TIMINGS).exists() else []
+    replays = {(m, task): times for m in dict.fromkeys(r["model"] for r in timed)
+               for task, times in replay_times([r for r in timed if r["model"] == m]).items()}
     models = {r["model"]: r for r in records.read_jsonl(run_dir / records.MODEL_RUNS)}
     for model in dict.fromkeys(r["model"] for r in requests):
         mine = [r for r in requests if r["model"] == model]
@@ -304,10 +308,8 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
                      for r in mine]
         shares = task_shares(intervals)
         for t in task_runs:
-            if t["model"] == model and not math.isclose(t["wall_s"], shares.get(t["task"], 0.0), rel_tol=1e-9,
-                                                        abs_tol=1e-12):
-                problems.append(f"{model} / {t['task']}: wall_s {t['wall_s']!r} but the request intervals give "
-                                f"{shares.get(t['task'], 0.0)!r}")
+            if t["model"] == model:
+                problems += _check_task_time(t, shares.get(t["task"], 0.0), replays.get((model, t["task"]), []))
         run = models.get(model)
         if run is None:
             problems.append(f"{model}: request records without a model record ({records.MODEL_RUNS})")
@@ -318,6 +320,25 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
         live = [i for i, r in zip(intervals, mine) if not r["from_cache"]]
         if live and not math.isclose(run["utilisation"], utilisation(live, run["target_in_flight"]), rel_tol=1e-9):
             problems.append(f"{model}: utilisation {run['utilisation']!r} does not follow from its live requests")
+    return problems
+
+
+def _check_task_time(t: dict, share: float, replays: list[float]) -> list[str]:
+    """A task record's serving time against its request intervals: the median of its timing
+    replays (``bench.timing``) where it has them, else its share of the pooled serving time."""
+    import statistics
+
+    where = f"{t['model']} / {t['task']}"
+    n = t.get("timing_replays") or 0
+    if len(replays) != n:
+        return [f"{where}: timing_replays {n} but {records.TIMINGS} holds {len(replays)} replays of it"]
+    problems = []
+    pooled = t["pooled_s"] if n else t["wall_s"]
+    if not math.isclose(pooled, share, rel_tol=1e-9, abs_tol=1e-12):
+        problems.append(f"{where}: {'pooled_s' if n else 'wall_s'} {pooled!r} but the request intervals give {share!r}")
+    if n and not math.isclose(t["wall_s"], statistics.median(replays), rel_tol=1e-9, abs_tol=1e-12):
+        problems.append(f"{where}: wall_s {t['wall_s']!r} but the median of its timing replays is "
+                        f"{statistics.median(replays)!r}")
     return problems
 
 

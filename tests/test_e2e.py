@@ -375,3 +375,25 @@ def test_each_model_ran_as_one_pool_at_its_target(smoke_run):
         assert 0.5 < r["utilisation"] <= 1.0 + 1e-9
         assert r["server_requests"] == r["requests_live"] > 0
     assert runs[STAND_IN]["requests_live"] == 0 and runs[STAND_IN]["utilisation"] is None
+
+
+def test_self_hosted_tasks_are_billed_the_median_of_their_timing_replays(smoke_run):
+    """The smoke experiment times every self-hosted task again, 5 times alone on the idle server
+    (bench/timing.py): wall_s is the median; the stand-in (billed by tokens) is not replayed."""
+    from bench.timing import replay_times
+
+    timed = records.read_jsonl(smoke_run / records.TIMINGS)
+    samples = pd.DataFrame(records.read_jsonl(smoke_run / records.SAMPLES))
+    for t in records.read_jsonl(smoke_run / records.TASK_RUNS):
+        mine = [r for r in timed if r["model"] == t["model"] and r["task"] == t["task"]]
+        if t["model"] == STAND_IN:
+            assert mine == [] and t["timing_replays"] == 0 and t["pooled_s"] is None
+            continue
+        times = replay_times(mine)[t["task"]]
+        assert t["timing_replays"] == len(times) == 5
+        assert t["wall_s"] == sorted(times)[2] and t["pooled_s"] > 0
+        # Each replay sends each of the task's requests once, and the server counted the same tokens.
+        g = samples[(samples.model == t["model"]) & (samples.task == t["task"])]
+        assert all(sum(r["replay"] == k for r in mine) == g.n_requests.sum() for k in range(1, 6))
+        if t["task"] == "smoke_choice":  # log-likelihood scoring is deterministic
+            assert sum(r["tokens"] for r in mine if r["replay"] == 1) == g.prompt_tokens.sum() + g.completion_tokens.sum()
