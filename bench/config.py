@@ -12,6 +12,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from bench import cost_bases
+
 
 class Role(str, Enum):
     teacher = "teacher"
@@ -30,9 +32,9 @@ class SourceKind(str, Enum):
     api = "api"  # an OpenAI-compatible endpoint someone else serves
 
 
-class Billing(str, Enum):
-    device_time = "device_time"  # measured serving time x devices x $ per device-hour
-    api_tokens = "api_tokens"  # prompt, cached and completion tokens x the model's ``price``
+# The cost bases registered in bench/cost_bases.py (one class each, with how it bills): a
+# basis added there can be named in a model's YAML, and any other name fails at composition.
+Billing = Enum("Billing", {name: name for name in cost_bases.names()}, type=str, module=__name__)
 
 
 class Scheduler(str, Enum):
@@ -258,9 +260,10 @@ class ModelConfig:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     """For API models: what the id serves and from when to when; a retired id is refused."""
     billing: Optional[Billing] = None
-    """None: api_tokens for API models, device_time for self-hosted ones. A self-hosted model
-    billed as api_tokens stands in for an API model (``stands_in_for``): its answers are its
-    own, its bill is the API's list price for the same tokens."""
+    """A cost basis of ``bench/cost_bases.py``; None: the one that is the default for the
+    model's ``source_kind`` (api_tokens for API models, device_time for self-hosted ones). A
+    self-hosted model billed as api_tokens stands in for an API model (``stands_in_for``): its
+    answers are its own, its bill is the API's list price for the same tokens."""
     stands_in_for: Optional[str] = None
     """The API model whose bill this one carries (shown beside its name in every report)."""
     training: TrainingCost = field(default_factory=TrainingCost)

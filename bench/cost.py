@@ -1,8 +1,7 @@
-"""One cost model for self-hosted and API models, and the cost-quality Pareto frontier (pure).
+"""The prices a run uses, overall cost per model, and the cost-quality Pareto frontier (pure).
 
-- Self-hosted: measured device time x $ per device-hour (devices = the hardware's count).
-- API: prompt tokens x input price + cached prompt tokens x cached-input price + completion
-  tokens (reasoning included) x output price, all per 1M tokens.
+How each model is billed is its cost basis, one class per basis in ``bench/cost_bases.py``
+(by default measured device time for self-hosted models, tokens x list prices for API models).
 
 The prices a run used are saved in its folder as ``prices.json``; every $ figure is computed
 from that file and the records, never from constants.
@@ -16,50 +15,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import cost_bases
 from bench.accuracy import Z95
+from bench.cost_bases import api_usd, device_usd  # noqa: F401  (re-exported: the $ of one task)
 
-DEVICE_TIME = "device_time"
-API_TOKENS = "api_tokens"
 OVERALL_CI = "normal, from the per-task standard errors: mean +- 1.96 sqrt(sum SE_t^2) / T"
 
 
-def basis_of(model: dict[str, Any]) -> str:
-    """A resolved model config's cost basis: its ``billing``, else by where it is served."""
-    return model.get("billing") or (API_TOKENS if model["source_kind"] == "api" else DEVICE_TIME)
-
-
 def prices_used(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The price of every model of a resolved config, with sources and dates (for prices.json)."""
-    hw = cfg["hardware"]
+    """The price of every model of a resolved config, with sources and dates (for prices.json);
+    each entry is written by the model's cost basis (``bench/cost_bases.py``)."""
     models: dict[str, Any] = {}
     for m in cfg["models"].values():
-        if basis_of(m) == API_TOKENS:
-            models[m["name"]] = {"basis": API_TOKENS, **m["price"]}
-            if m.get("stands_in_for"):
-                models[m["name"]]["stands_in_for"] = m["stands_in_for"]
-        else:
-            models[m["name"]] = {
-                "basis": DEVICE_TIME, "device_kind": hw["device_kind"], "devices": hw["count"],
-                "usd_per_device_hour": hw["usd_per_device_hour"], "source": hw["price_source"],
-                "as_of": hw["price_as_of"],
-            }
+        models[m["name"]] = cost_bases.for_model(m).price_entry(m, cfg["hardware"])
         training = {k: v for k, v in m.get("training", {}).items() if v not in (None, "")}
         if training:
             models[m["name"]]["training"] = training
     return {"models": models}
-
-
-def device_usd(seconds: float, devices: int, usd_per_device_hour: float) -> float:
-    return seconds * devices * usd_per_device_hour / 3600.0
-
-
-def api_usd(prompt_tokens: int, cached_prompt_tokens: int, completion_tokens: int, price: dict) -> float:
-    cached_price = price.get("cached_input")
-    if cached_price is None:
-        cached_price = price["input"]
-    fresh = prompt_tokens - cached_prompt_tokens
-    return (fresh * price["input"] + cached_prompt_tokens * cached_price
-            + completion_tokens * price["output"]) / 1e6
 
 
 def pareto_optimal(cost: pd.Series, quality: pd.Series) -> pd.Series:

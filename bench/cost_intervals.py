@@ -34,12 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench import cost_bases
+from bench.cost_bases import ApiTokens
+
 N_BOOT = 2_000
 STALL_RATIO = 10.0
 TIMED = "throughput + items"
 """Serving time by the block bootstrap of throughput, correct answers by resampling items."""
-TOKENS = "exact tokens + items"
-"""API billing: token counts are exact; correct answers by resampling items."""
+TOKENS = ApiTokens.interval_method
+"""API billing: token counts are exact; correct answers by resampling items (each basis whose $
+is exact in the records names its own method, ``CostBasis.interval_method``)."""
 ITEMS_ONLY = "items only"
 """No request times in the records: serving time measured once, only the items resampled."""
 SCALES_WITH_USD = ("usd", "usd_per_sample", "usd_per_1k_samples", "usd_per_1m_generated_tokens",
@@ -109,8 +113,9 @@ class Replicates:
 
 
 def _time_part(g: pd.DataFrame, basis: str, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, str]:
-    if basis == "api_tokens":
-        return np.ones(n_boot), TOKENS
+    billing = cost_bases.get(basis)
+    if not billing.billed_by_time:
+        return np.ones(n_boot), billing.interval_method
     if "sent_at" in g and "done_at" in g:
         timed = g[["sent_at", "done_at"]].astype(float).dropna()
         if len(timed):
@@ -152,7 +157,8 @@ def _relative(reps: Replicates, keys: list[tuple[str, str]], usd: float) -> tupl
 
 def combined_method(methods: list[str]) -> str:
     """What an interval over several model x tasks covers: the weakest of their methods."""
-    return ITEMS_ONLY if ITEMS_ONLY in methods else TOKENS if set(methods) == {TOKENS} else TIMED
+    kinds = set(methods)
+    return ITEMS_ONLY if ITEMS_ONLY in kinds else kinds.pop() if len(kinds) == 1 else TIMED
 
 
 def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:

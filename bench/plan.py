@@ -17,13 +17,13 @@ import os
 import shlex
 import sys
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from bench import cost_bases
 from bench.concurrency import Target, target_for
 from bench.config import (CONF_DIR, BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig,
                           ThroughputBand)
-from bench.cost import api_usd, device_usd
 from bench.serve import assign_gpus, devices_needed, server_command
 from bench.validate import max_gen_toks
 
@@ -119,6 +119,28 @@ def drain_seconds(hw: HardwareConfig, tasks: list[TaskPlan]) -> float:
     return longest / hw.sequence_tokens_per_s.low if hw.sequence_tokens_per_s is not None and longest else 0.0
 
 
+def request_count(tasks: list[TaskPlan]) -> int:
+    """Requests the tasks send, counting one per sample (a multiple-choice item sends one per
+    option, so this is a low figure for log-likelihood tasks)."""
+    return sum(t.samples for t in tasks)
+
+
+def estimate_usd(m: ModelConfig, hw: HardwareConfig, prompt_tokens: Span, output_tokens: Span,
+                 seconds: Span | None, requests: int = 0) -> Span | None:
+    """$ of the estimated work as the model's cost basis bills it (``bench/cost_bases.py``; whole
+    tokens, no prompt caching assumed); None when the basis needs a figure the plan lacks (a
+    serving time, without a throughput band)."""
+    basis = cost_bases.for_model(m)
+    price = basis.price_entry(asdict(m), asdict(hw))
+
+    def end(prompt: float, out: float, s: float | None) -> float | None:
+        return basis.plan_usd(price, cost_bases.Usage(int(prompt), 0, int(out), s, requests))
+
+    low = end(prompt_tokens.low, output_tokens.low, None if seconds is None else seconds.low)
+    high = end(prompt_tokens.high, output_tokens.high, None if seconds is None else seconds.high)
+    return None if low is None or high is None else Span(low, high)
+
+
 def api_seconds(tokens: Span, per_request: Range, samples: int, concurrency: int) -> Span:
     streams = max(1, min(concurrency, samples))
     return Span(tokens.low / (per_request.high * streams), tokens.high / (per_request.low * streams))
@@ -133,10 +155,9 @@ def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], 
         tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
                                                 target.total)) for t in tasks]
         seconds = sum((t.seconds for t in tasks), ZERO)
-    price = {"input": m.price.input, "cached_input": m.price.cached_input, "output": m.price.output}
-    prompt = int(sum(t.prompt_tokens for t in tasks))
-    out = sum((t.output_tokens for t in tasks), ZERO)
-    usd = Span(api_usd(prompt, 0, int(out.low), price), api_usd(prompt, 0, int(out.high), price))
+    prompt = sum(t.prompt_tokens for t in tasks)
+    usd = estimate_usd(m, cfg.hardware, Span(prompt, prompt), sum((t.output_tokens for t in tasks), ZERO), seconds,
+                       request_count(tasks))
     return ModelPlan(key, m, tuple(tasks), None, None, seconds, usd, target, tuple(notes))
 
 
@@ -146,16 +167,16 @@ def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan
     gpus = assign_gpus(m.serve, visible)
     command = server_command(m, cfg.run.host, "PORT", cfg.run.seed)
     band = throughput_band(hw, m.params_b)
-    notes, seconds, usd = [], None, None
+    out = sum((t.output_tokens for t in tasks), ZERO)
+    seconds = None if band is None else hosted_seconds(out, band, devices_needed(m.serve), drain_seconds(hw, tasks))
+    prompt = sum(t.prompt_tokens for t in tasks)
+    usd = estimate_usd(m, hw, Span(prompt, prompt), out, seconds, request_count(tasks))
+    notes = []
     if band is None:
         what = "no params_b" if m.params_b is None else f"{m.params_b:g}B parameters"
-        notes.append(f"no time or $ estimate: {what} and no throughput band of hardware={hw.name} for it "
-                     f"(set models.{key}.params_b, or add a band to conf/hardware/{hw.name}.yaml)")
-    else:
-        out = sum((t.output_tokens for t in tasks), ZERO)
-        seconds = hosted_seconds(out, band, devices_needed(m.serve), drain_seconds(hw, tasks))
-        usd = Span(device_usd(seconds.low, hw.count, hw.usd_per_device_hour),
-                   device_usd(seconds.high, hw.count, hw.usd_per_device_hour))
+        notes.append(f"no time{' or $' if usd is None else ''} estimate: {what} and no throughput band of "
+                     f"hardware={hw.name} for it (set models.{key}.params_b, or add a band to "
+                     f"conf/hardware/{hw.name}.yaml)")
     return ModelPlan(key, m, tuple(tasks), tuple(gpus) if gpus else None, tuple(command), seconds, usd,
                      target, tuple(notes))
 
@@ -203,8 +224,8 @@ def recognition_plan(cfg: BenchConfig, plans: list[ModelPlan], generative: set[s
     devices, speedup = devices_needed(m.serve), hw.prefill_per_output_token
     seconds = Span(tokens.low / (band.tokens_per_s.high * speedup.high * devices),
                    tokens.high / (band.tokens_per_s.low * speedup.low * devices))
-    usd_span = Span(device_usd(seconds.low, hw.count, hw.usd_per_device_hour),
-                    device_usd(seconds.high, hw.count, hw.usd_per_device_hour))
+    # Billed like the teacher's own serving; the echoed prompts are its only tokens.
+    usd_span = estimate_usd(m, hw, tokens, ZERO, seconds, request_count(tasks))
     return RecognitionPlan(teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, seconds,
                            usd_span)
 

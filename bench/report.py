@@ -182,7 +182,7 @@ def markdown(summary: pd.DataFrame, overall: pd.DataFrame, buckets: pd.DataFrame
         published = reported.reported_rows(list(dict.fromkeys(summary["task"])), ref)
         repro = reported.reproduction(summary, ref, {})
     lines = sections.title(cfg, status) + sections.headline_section(headlines or [], summary, overall) + [""]
-    lines += sections.header(summary, cfg, run_dir, status, notes or []) + ["## Models", ""]
+    lines += sections.header(summary, cfg, prices, run_dir, status, notes or []) + ["## Models", ""]
     lines += sections.models_section(cfg, prices)
     lines += sections.quality_section(summary, published)
     lines += sections.repeats_section(summary)

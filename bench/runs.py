@@ -186,7 +186,7 @@ def merge(runs: list[Run]) -> Run:
     if len({json.dumps(r.cfg["hardware"], sort_keys=True) for r in runs}) > 1:
         notes.append("the runs used different hardware (" + ", ".join(
             f"{r.cfg['hardware']['name']} in {r.folders[0]}" for r in runs)
-            + "); each model is priced by its own run's prices.json, the header names the first run's")
+            + "); each model is priced by its own run's prices.json, and the header and methods name each price")
     for key in ("repeats", "limit", "temperature", "top_p", "max_gen_toks", "seed"):
         values = {json.dumps(r.cfg["suite"].get(key)) for r in runs}
         if len(values) > 1:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import cost_bases
 from bench.config import ROLE_ORDER
 from bench.stats import MCNEMAR
 
@@ -38,18 +39,24 @@ def title(cfg: dict, status: str | None) -> list[str]:
     return lines
 
 
-def header(summary: pd.DataFrame, cfg: dict, run_dir: Path, status: str | None, notes: list[str]) -> list[str]:
-    """The run's description, folder, suite and hardware, and any notes (after the headline)."""
-    hw, exp = cfg["hardware"], cfg["experiment"]
+def header(summary: pd.DataFrame, cfg: dict, prices: dict, run_dir: Path, status: str | None,
+           notes: list[str]) -> list[str]:
+    """The run's description, folder, suite and hardware, and any notes (after the headline).
+
+    The hardware and its price come from ``prices``, what the $ figures were computed with: a
+    merged run's models may have been served on different hardware, and ``cfg`` is the first run's."""
+    exp = cfg["experiment"]
     lines = ["## The run", ""]
     if exp.get("description"):
         lines += [exp["description"], ""]
     k = int(summary["repeats"].max()) if "repeats" in summary else 1
     items = f"items per task: {int(summary['n_items'].max())}" + (f", {k} responses each" if k > 1 else "")
     lines += [f"Run folder: `{run_dir}`  ", f"Suite: `{cfg['suite']['name']}` "
-              f"({', '.join(cfg['suite']['tasks'])}); {items}  ",
-              f"Self-hosted hardware: {hw['device_kind']} x {hw['count']} at ${hw['usd_per_device_hour']}"
-              f"/device-hour ({hw['price_source']}, as of {hw['price_as_of']})", ""]
+              f"({', '.join(cfg['suite']['tasks'])}); {items}  "]
+    for basis, priced in cost_bases.by_basis(prices):
+        line = basis.hardware_line(list(priced.values()))
+        lines += [line] if line else []
+    lines += [""]
     if notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     return lines
@@ -96,11 +103,7 @@ def models_section(cfg: dict, prices: dict) -> list[str]:
         p = prices["models"].get(m["name"])
         if p is None:  # in the config, but no records (an unfinished run)
             continue
-        if p["basis"] == "api_tokens":
-            price = (f"API: ${p['input']}/${p.get('cached_input') or p['input']}/${p['output']} per 1M "
-                     f"input/cached/output ({p['source']}, {p['as_of']})")
-        else:
-            price = f"{p['devices']} x {p['device_kind']} at ${p['usd_per_device_hour']}/h"
+        price = cost_bases.get(p["basis"]).priced_as(p)
         t = p.get("training", {})
         trained = "; ".join(part for part in (
             f"{t['gpu_hours']:,.0f} {t.get('gpu') or ''} GPU-h".replace("  ", " ") if t.get("gpu_hours") else "",
@@ -323,8 +326,7 @@ def reading_notes() -> list[str]:
             "were answered k times or come in groups (the task's cluster field), it is computed at the "
             "effective sample size given by the cluster-robust (CRV1) standard error, *SE* (method and number "
             "of clusters in brackets).",
-            "- *$* for a self-hosted model is the task's measured wall time x devices x the hardware price; "
-            "for an API model, its tokens x its list prices (reasoning tokens billed as output). Prices with "
+            "- *$* " + "; ".join(b.description for b in cost_bases.bases()) + ". Prices with "
             "their sources and dates are in `prices.json`. *$ / correct* is the figure that matters when "
             "models think for different lengths.",
             "- *$ / 1M generated tok* (generation tasks) and *$ / 1M processed tok* (log-likelihood tasks: "

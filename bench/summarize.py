@@ -9,7 +9,8 @@ import pandas as pd
 
 from bench.accuracy import accuracy_stats, wilson  # noqa: F401  (wilson: re-exported)
 from bench.config import ROLE_ORDER
-from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
+from bench import cost_bases
+from bench.cost import pareto_optimal
 from bench.cost_intervals import latency_stall
 
 QUANTILES = (50, 90, 99)
@@ -62,10 +63,9 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | 
     k = int(round(g["correct"].sum()))
     wall = float(run["wall_s"])
     prompt, cached, out = (int(g[c].sum()) for c in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"))
-    if price["basis"] == API_TOKENS:
-        usd, device_s = api_usd(prompt, cached, out, price), math.nan
-    else:
-        usd, device_s = device_usd(wall, price["devices"], price["usd_per_device_hour"]), wall * price["devices"]
+    basis = cost_bases.get(price["basis"])
+    usage = cost_bases.Usage(prompt, cached, out, wall, int(g["n_requests"].sum()))
+    usd, device_s = basis.usd(price, usage), basis.device_seconds(price, wall)
     server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))
     closed = g["reasoning_closed"]
     kind = request_kind(g)
@@ -152,25 +152,24 @@ def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.Data
     return df
 
 
+def _work(rows: pd.DataFrame, tokens: pd.Series) -> cost_bases.Work:
+    return cost_bases.Work(len(rows), float(tokens.sum()), float(rows["wall_s"].sum()), float(rows["usd"].sum()))
+
+
 def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:
     """Steady-state $ per 1M tokens, per model and kind of work, on that kind's rows only:
     generated tokens over the model's generation tasks, processed (prompt + generated) tokens
-    over its log-likelihood tasks. Self-hosted: the device's $/s over the model's throughput
-    across those tasks. API: the output list price for generated tokens; for processed tokens,
-    its $ over its processed tokens (token prices have no overhead to amortise)."""
+    over its log-likelihood tasks, each priced by the model's cost basis (``bench/cost_bases.py``:
+    self-hosted, the device's $/s over the model's throughput across those tasks; API, the
+    output list price for generated tokens and its $ over its processed tokens)."""
     generated, processed = {}, {}
     for model, g in df.groupby("model", sort=False):
         price = prices["models"][model]
+        basis = cost_bases.get(price["basis"])
         gen, ll = g[g["request_kind"] == GENERATE], g[g["request_kind"] == LOGLIKELIHOOD]
-        ll_tokens = float((ll["prompt_tokens"] + ll["completion_tokens"]).sum())
-        if price["basis"] == API_TOKENS:
-            generated[model] = price["output"] if len(gen) else math.nan
-            processed[model] = ll["usd"].sum() / ll_tokens * 1e6 if ll_tokens else math.nan
-            continue
-        per_s = price["devices"] * price["usd_per_device_hour"] / 3600.0
-        for out, rows, tokens in ((generated, gen, float(gen["completion_tokens"].sum())), (processed, ll, ll_tokens)):
-            wall = float(rows["wall_s"].sum())
-            out[model] = per_s / (tokens / wall) * 1e6 if tokens > 0 and wall > 0 else math.nan
+        generated[model] = basis.steady_usd_per_1m(price, _work(gen, gen["completion_tokens"]), generated=True)
+        processed[model] = basis.steady_usd_per_1m(
+            price, _work(ll, ll["prompt_tokens"] + ll["completion_tokens"]), generated=False)
     gen_rows, ll_rows = df["request_kind"] == GENERATE, df["request_kind"] == LOGLIKELIHOOD
     return df.assign(steady_usd_per_1m_generated_tokens=df["model"].map(generated).where(gen_rows),
                      steady_usd_per_1m_processed_tokens=df["model"].map(processed).where(ll_rows))

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import hub, lifecycle
+from bench import cost_bases, hub, lifecycle
 from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
@@ -63,6 +63,7 @@ def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list
     for key, m in cfg.models.items():
         errors += [p for p in [name_problem(m.name, f"models.{key}.name")] if p]  # names files in the run folder
         errors += check_source(key, m, will_build)
+        errors += check_billing(key, m)
         errors += check_lifecycle(key, m, today)
         errors += check_context(key, m)
         if m.serve.max_model_len < 16:
@@ -87,14 +88,20 @@ def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
     if not m.api.base_url:
         errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
                       f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
-    if m.price.input is None or m.price.output is None:
-        errors.append(f"model '{key}' is an API model without token prices: set "
-                      f"models.{key}.price.input and price.output ($ per 1M tokens)")
     if m.api.client is not None and m.api.client not in CLIENTS:
         errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(CLIENTS)}")
     elif m.api.client and m.api.client.endswith("chat-completions") != (m.mode == Mode.chat):
         errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
     return errors
+
+
+def check_billing(key: str, m: ModelConfig) -> list[str]:
+    """The model's cost basis exists and has the prices it bills with (the basis says which)."""
+    try:
+        basis = cost_bases.for_model(m)
+    except cost_bases.UnknownCostBasis as e:
+        return [f"model '{key}': {e}"]
+    return basis.config_errors(key, m)
 
 
 def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:

@@ -43,7 +43,9 @@ def test_methods_paragraph_names_versions_decoding_hardware_and_prices():
            "hardware": {"count": 8, "device_kind": "H100-SXM", "usd_per_device_hour": 2.49,
                         "price_source": "Lambda", "price_as_of": "2025-01"},
            "models": {"t": {"name": "t", "role": "teacher"}, "api": {"name": "api", "role": "baseline"}}}
-    prices = {"models": {"t": {"basis": "device_time"},
+    # The hardware as the run's prices.json records it (the methods paragraph reads it there).
+    prices = {"models": {"t": {"basis": "device_time", "device_kind": "H100-SXM", "devices": 8,
+                               "usd_per_device_hour": 2.49, "source": "Lambda", "as_of": "2025-01"},
                          "api": {"basis": "api_tokens", "input": 0.55, "output": 2.19, "source": "docs", "as_of": "2025-01"}}}
     text = methods(cfg, prices, {"python": "3.11", "vllm": "0.33.0", "lm-eval": "0.4.13", "torch": "2.9"},
                    {"a": {"temperature": 0.6, "max_gen_toks": 32768, "until": []}})

@@ -65,6 +65,33 @@ def test_methods_paragraph_states_what_produced_the_numbers(run):
         assert fragment in text, fragment
 
 
+def test_header_and_methods_state_the_hardware_price_the_costs_used(tmp_path):
+    """prices.json, not config.json's hardware block: after a merge of runs on different hardware,
+    config.json is the first run's while each model keeps its own run's price."""
+    spec = runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 0.8),
+                                  runfolder.Model("tiny_student", "student", 0.6)],
+                          tasks=[runfolder.Task("smoke_arith", 20)])
+    folder = runfolder.write(tmp_path / "run", spec)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["hardware"] = {**cfg["hardware"], "device_kind": "other-gpu", "count": 4, "usd_per_device_hour": 9.5,
+                       "price_source": "not what was billed", "price_as_of": "1999-01"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    prices = json.loads((folder / "prices.json").read_text())
+    prices["models"]["tiny_student"] = {**prices["models"]["tiny_student"], "device_kind": "H100-SXM", "devices": 8,
+                                        "usd_per_device_hour": 2.49, "source": "Lambda", "as_of": "2025-01"}
+    (folder / "prices.json").write_text(json.dumps(prices))
+    build(folder)
+    md = (folder / "report.md").read_text()
+    the_run = md.split("## The run")[1].split("## Models")[0]
+    # prices.json lists models by name: tiny_student's hardware first.
+    assert ("Self-hosted hardware: H100-SXM x 8 at $2.49/device-hour (Lambda, as of 2025-01); cpu-2vcpu x 1 at "
+            "$0.0816/device-hour (AWS EC2 on-demand (test), as of 2026-06)") in the_run
+    text = md.split("## Methods (for a paper)")[1]
+    assert ("Serving cost is measured wall time on 8 x H100-SXM at $2.49 per device-hour (Lambda, as of 2025-01); "
+            "1 x cpu-2vcpu at $0.0816 per device-hour (AWS EC2 on-demand (test), as of 2026-06).") in text
+    assert "other-gpu" not in md and "9.5" not in md
+
+
 def test_a_run_that_did_not_finish_is_refused_unless_partial(tmp_path):
     folder = runfolder.write(tmp_path / "run", runfolder.Spec(status="running"))
     proc = bench_report(folder)
