@@ -116,4 +116,14 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
         + f" Accuracy intervals are {intervals or '95% Wilson intervals'}; model-versus-teacher differences "
         f"use a paired bootstrap over items and an exact paired test (McNemar's with one answer per item)."
         + (f" {pricing}." if pricing else "")
+        + _timing(cfg, prices)
     )
+
+
+def _timing(cfg: dict, prices: dict) -> str:
+    """How a time-billed task's serving time was measured (``bench.timing``), when by replays."""
+    k = (cfg.get("run") or {}).get("timing_replays") or 0
+    if not k or not any(basis.billed_by_time for basis, _ in cost_bases.by_basis(prices)):
+        return ""
+    return (f" A self-hosted task's serving time is the median of {k} timing replays: after the evaluation, "
+            f"its requests sent again, {k} times, alone on the warm server at the same concurrency limit.")

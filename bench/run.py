@@ -23,8 +23,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from bench import records, status
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Billing, Mode, ModelConfig, SourceKind, as_plain
+from bench import cost_bases, records, status
+from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 
 log = logging.getLogger("bench")
@@ -164,7 +164,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 
             joules0 = energy.joules()
             # Only a cost measured in time is worth timing again (an API stand-in is billed by tokens).
-            replays = 0 if ep.is_api or model.billing == Billing.api_tokens else cfg.run.timing_replays
+            replays = 0 if ep.is_api or not cost_bases.for_model(model).billed_by_time else cfg.run.timing_replays
             capture: list | None = [] if replays else None
             done = run_model_passes(model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start,
                                     capture=capture)
