@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.accuracy import accuracy_stats, wilson  # noqa: F401  (wilson: re-exported)
+from bench.accuracy import accuracy_stats
 from bench.config import ROLE_ORDER
 from bench.cost import API_TOKENS, api_usd, device_usd, pareto_optimal
 from bench.cost_intervals import latency_stall

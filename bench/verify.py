@@ -181,9 +181,7 @@ def rebuild(run_dir: Path, scratch: Path) -> None:
         shutil.copytree(run_dir / "lm_eval", scratch / "lm_eval")
     report.build(scratch)
     if (run_dir / "evidence.md").exists():  # written by `bench evidence`
-        samples = pd.DataFrame(records.read_jsonl(scratch / records.SAMPLES))
-        seed = json.loads((scratch / "config.json").read_text())["run"]["seed"]
-        records.write_atomic(scratch / "evidence.md", report.evidence_section(scratch, samples, seed))
+        report.write_evidence(scratch)
 
 
 def _hashes(run_dir: Path, man: dict) -> tuple[list[str], list[str]]:
