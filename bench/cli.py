@@ -44,21 +44,9 @@ def evidence_main(argv: list[str]) -> None:
                                      description="Distillation evidence from a run's records (no server).")
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
-    import json
+    from bench.report import write_evidence
 
-    import pandas as pd
-
-    from bench import records
-    from bench.report import evidence_section
-
-    run_dir = args.run_dir.resolve()
-    samples = pd.DataFrame(records.read_jsonl(run_dir / records.SAMPLES))
-    if samples.empty:
-        raise SystemExit(f"{run_dir}: no per-sample records; nothing to compare")
-    seed = json.loads((run_dir / "config.json").read_text())["run"]["seed"]
-    text = evidence_section(run_dir, samples, seed)
-    records.write_atomic(run_dir / "evidence.md", text)
-    print(text)
+    print(write_evidence(args.run_dir.resolve()))
 
 
 def main() -> None:

@@ -23,10 +23,23 @@ MANIFEST = "manifest.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
                 records.REQUESTS, records.TIMINGS)
-OUTPUT_FILES = ("summary.csv", "summary.parquet", "table.tex", "length_buckets.csv", "paired.csv", "reproduction.csv",
-                "evidence.csv", "recognition.csv", "report.md", "report.html", "pareto.png", "pareto.svg",
-                "cost_quality.png", "cost_quality.svg")
-"""What ``bench report`` derives from the records, all hashed in the manifest's ``outputs``."""
+
+
+def output_files() -> tuple[str, ...]:
+    """What ``bench report`` derives from the records, all hashed in the manifest's ``outputs``:
+    the files its writers declare (``bench/writers.py``)."""
+    # Imported here, not at the top: the writers pull in pandas and the report's tables, which
+    # a run's start (``start``) has no use for.
+    from bench import writers
+
+    return writers.output_files()
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``OUTPUT_FILES``, read from the writers' registry when first asked for (see ``output_files``)."""
+    if name == "OUTPUT_FILES":
+        return output_files()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -166,5 +179,6 @@ def record_outputs(run_dir: Path) -> None:
     if not path.exists():
         return
     manifest = json.loads(path.read_text())
-    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in OUTPUT_FILES if (run_dir / name).exists()}
+    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in output_files()
+                           if (run_dir / name).exists()}
     records.write_json(path, manifest)

@@ -1,7 +1,7 @@
 """The report's markdown, section by section, from its tables (pure: strings in, strings out).
 
-``bench/report.py`` computes the tables and writes the files; ``bench/html.py`` turns the same
-markdown into the self-contained ``report.html``.
+``bench/tables.py`` computes the tables; ``bench/document.py`` puts these sections in order and
+``bench/html.py`` turns the same markdown into the self-contained ``report.html``.
 """
 
 from __future__ import annotations
@@ -334,3 +334,38 @@ def reading_notes() -> list[str]:
             "them at the model's measured throughput over all its tasks of that kind.",
             "- *Pareto-optimal*: no other model is both cheaper per correct answer and at least as accurate.",
             "- Every number here is recomputed from the run folder by `python -m bench report <run folder>`.", ""]
+
+
+def evidence_section(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFrame, seed: int) -> list[str]:
+    """Distillation evidence: how it is measured, the reading, the κ matrices and every pair."""
+    from bench import evidence
+
+    repeated = "repeat" in samples and (samples["repeat"].fillna(0) > 0).any()
+    lines = ["", "## Distillation evidence", "",
+             "Does a model imitate another beyond shared correctness? Two good models agree on right "
+             "answers because both are right; a distilled student also agrees with its teacher on the "
+             "wrong ones. 95% intervals from a seeded item bootstrap; definitions in `bench/evidence.py`. "
+             "Error consistency is Cohen's κ on right/wrong, undefined when either model is always right or "
+             "always wrong. On multiple choice, κp (`kappa_p` in `evidence.csv`) is CAPA's κp (Goel et al., 2025, "
+             "\"Great Models Think Alike and this Undermines AI Oversight\", arXiv:2502.04313) on the chosen "
+             "option: chance agreement from the accuracies with errors spread evenly over the wrong options; "
+             "Cohen's κ on the chosen option (`cohen_kappa_choice`), beside it, takes chance from each model's "
+             "own option frequencies instead."
+             + (" Items were answered several times: each pair is compared on the first response (repeat 0)."
+                if repeated else ""), "",
+             "### Reading", ""]
+    lines += evidence.reading(samples, pairs, recognition, seed)
+    if pairs.empty:
+        return lines
+    lines += ["", "### Error consistency matrix (Cohen's κ on right/wrong; 1 on the diagonal; undefined where a "
+              "model is always right or always wrong)", ""]
+    for task in dict.fromkeys(pairs["task"]):
+        m = evidence.kappa_matrix(pairs, task)
+        cell = lambda v: "undefined" if v != v else f"{v:.2f}"  # noqa: E731
+        lines += [f"{task}:", ""] + table(["", *m.columns], [[a, *(cell(v) for v in m.loc[a])] for a in m.index],
+                                          "---|" + "---:|" * (len(m.columns) - 1) + "---:") + [""]
+    lines += ["### All pairs", ""]
+    return lines + table(["task", "pair", "metric", "value [95% CI]", "chance", "n"],
+                         [[p.task, f"{p.model_a} / {p.model_b}", evidence.METRIC_LABELS.get(p.metric, p.metric),
+                           evidence.value_text(p), f(p.chance, ".2f"), str(p.n)] for p in pairs.itertuples()],
+                         "---|---|---|---|---:|---:")

@@ -31,14 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import manifest, records
+from bench import manifest, records, writers
 from bench.status import read as read_status
+from bench.writers import BINARY, TABLE, TEXT, Compare
 
 COPIED = ("config.json", records.PRICES, records.VERSIONS, records.STATUS, "sources.json", *manifest.RECORD_FILES)
-TABLES = ("summary.csv", "summary.parquet", "paired.csv", "evidence.csv", "recognition.csv", "reproduction.csv",
-          "length_buckets.csv")
-TEXTS = ("table.tex", "report.md", "report.html", "evidence.md", "pareto.svg", "cost_quality.svg")
-BINARIES = ("pareto.png", "cost_quality.png")
+EVIDENCE_MD = "evidence.md"
+"""Written by ``bench evidence``, not by a report writer: rebuilt and compared (as text) when present."""
 RTOL = 1e-9
 """Relative tolerance for numbers rebuilt from the records (room for another platform's float
 rounding, nothing more): a change of 1e-6 of any value is a mismatch."""
@@ -69,13 +68,14 @@ def rescore(row: dict, plain: set[str]) -> float | None:
     return float(row["extracted"] == row["target"])
 
 
+def derived_files() -> dict[str, Compare]:
+    """Every derived file and how it is compared: those the report's writers declare, and ``evidence.md``."""
+    return {**writers.compared_as(), EVIDENCE_MD: TEXT}
+
+
 def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    try:
-        return pd.read_csv(path)  # exact on pandas 3; pandas 2's parser may be an ulp off (RTOL covers it)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+    """A table as its writer wrote it (read back in ``bench/writers.py``, next to the writer)."""
+    return writers.read_table(path)
 
 
 def _numeric(column: pd.Series) -> pd.Series | None:
@@ -152,20 +152,20 @@ def compare_outputs(run_dir: Path, scratch: Path) -> list[str]:
     difference allowed (the rebuilt text names the scratch folder where the original names the
     folder it was written in)."""
     problems = []
-    for name in (*TABLES, *TEXTS, *BINARIES):
+    for name, kind in derived_files().items():
         mine, fresh = run_dir / name, scratch / name
         if not fresh.exists():
             continue
         if not mine.exists():
             problems.append(f"{name}: missing (the records rebuild it: `python -m bench report RUN_DIR`)")
-        elif name in TABLES:
+        elif kind is TABLE:
             problems += compare_tables(name, _read_table(mine), _read_table(fresh))
-        elif name in TEXTS:
+        elif kind is TEXT:
             stored, rebuilt = mine.read_text(encoding="utf-8"), fresh.read_text(encoding="utf-8")
             rebuilt = _put_back_path(stored, rebuilt, str(scratch))
             if stored != rebuilt:
                 problems.append(_first_difference(name, stored, rebuilt))
-        elif mine.read_bytes() != fresh.read_bytes():
+        elif kind is BINARY and mine.read_bytes() != fresh.read_bytes():
             problems.append(f"{name}: differs from the plot rebuilt from the records")
     return problems
 
@@ -180,10 +180,8 @@ def rebuild(run_dir: Path, scratch: Path) -> None:
     if (run_dir / "lm_eval").is_dir():
         shutil.copytree(run_dir / "lm_eval", scratch / "lm_eval")
     report.build(scratch)
-    if (run_dir / "evidence.md").exists():  # written by `bench evidence`
-        samples = pd.DataFrame(records.read_jsonl(scratch / records.SAMPLES))
-        seed = json.loads((scratch / "config.json").read_text())["run"]["seed"]
-        records.write_atomic(scratch / "evidence.md", report.evidence_section(scratch, samples, seed))
+    if (run_dir / EVIDENCE_MD).exists():  # written by `bench evidence`
+        report.write_evidence(scratch)
 
 
 def _hashes(run_dir: Path, man: dict) -> tuple[list[str], list[str]]:
@@ -283,7 +281,7 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
         except SystemExit as e:  # records a report refuses (e.g. samples without their task record)
             return [*problems, f"the derived files cannot be rebuilt from the records: {e}"], checked
         problems += compare_outputs(run_dir, scratch)
-        rebuilt = [n for n in (*TABLES, *TEXTS, *BINARIES) if (scratch / n).exists()]
+        rebuilt = [n for n in derived_files() if (scratch / n).exists()]
     checked.append(f"{len(rebuilt)} derived files rebuilt from the records and compared: {', '.join(rebuilt)}")
     return problems, checked
 

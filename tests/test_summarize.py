@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from bench.summarize import length_buckets, summarize, wilson
+from bench.accuracy import wilson
+from bench.summarize import length_buckets, summarize
 
 HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_kind": "X", "source": "s", "as_of": "d"}
 API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}

@@ -4,6 +4,7 @@ tampering per file, each caught."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -40,7 +41,7 @@ def scratch(run, tmp_path_factory) -> Path:
 def test_a_run_folder_as_written_verifies(run):
     problems, checked = verify.check(run)
     assert problems == []
-    assert any(line.startswith("14 derived file hashes") for line in checked)
+    assert any(line.startswith(f"{len(TAMPERINGS)} derived file hashes") for line in checked)
     rebuilt = next(line for line in checked if "rebuilt from the records and compared" in line)
     for name in manifest.OUTPUT_FILES:
         assert name in rebuilt, name
@@ -114,9 +115,16 @@ def _parquet(path: Path) -> None:
     frame.to_parquet(path, index=False)
 
 
+def _json(path: Path) -> None:
+    rows = json.loads(path.read_text())
+    rows[0]["accuracy"] += 0.01
+    path.write_text(json.dumps(rows, indent=2))
+
+
 TAMPERINGS = [
     _csv("summary.csv", "usd_per_correct", lambda v: v * 1.15),
     ("summary.parquet", _parquet),
+    ("summary.json", _json),
     _csv("paired.csv", "p_value", lambda v: 0.017),
     _csv("evidence.csv", "value", lambda v: v + 0.01),
     _csv("recognition.csv", "teacher_logprob_per_token", lambda v: v * 0.9),
