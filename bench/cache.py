@@ -22,7 +22,6 @@ lm-eval's own response cache is keyed without the model (lm-eval issue 2715) and
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -33,39 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import hub, lifecycle, records
+from bench.hashing import folder_fingerprint, json_sha256
 from bench.config import ModelConfig, SourceKind
 
 log = logging.getLogger(__name__)
-
-# Files above this size are fingerprinted by size plus their first and last CHUNK bytes
-# (a 70B checkpoint is 140 GB; hashing it all on every run is not affordable).
-FULL_HASH_MAX = 256 * 2**20
-CHUNK = 8 * 2**20
-
-
-def _sha(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def file_fingerprint(path: Path) -> str:
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        if size <= FULL_HASH_MAX:
-            for block in iter(lambda: f.read(2**20), b""):
-                h.update(block)
-        else:
-            h.update(f.read(CHUNK))
-            f.seek(size - CHUNK)
-            h.update(f.read(CHUNK))
-    return h.hexdigest()
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """Content fingerprint of a model folder: every file's name and content (see FULL_HASH_MAX)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return _sha([[str(p.relative_to(folder)), file_fingerprint(p)] for p in files])
-
 
 def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     """What decides a model's answers, as recorded in the manifest and hashed into the key."""
@@ -93,7 +63,7 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
 
 
 def model_key(identity: dict[str, Any]) -> str:
-    return _sha(identity)
+    return json_sha256(identity)
 
 
 @dataclass
@@ -194,12 +164,12 @@ class ResponseCache:
         """The key of a request; ``occurrences`` counts identical bodies within one pass (the
         cache's own counter unless a pass brings its own, as concurrent passes do)."""
         body = {k: v for k, v in body.items() if k not in ("model", "stream")}
-        h = _sha([self.key, kind, body])
+        h = json_sha256([self.key, kind, body])
         counter = self._occurrences if occurrences is None else occurrences
         with self._count_lock:
             n = counter[h]
             counter[h] += 1
-        return _sha([h, n])
+        return json_sha256([h, n])
 
     def get(self, key: str) -> dict | None:
         return self.entries.get(key) if self.reuse else None

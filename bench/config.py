@@ -457,11 +457,16 @@ def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: 
     return max(1, int(devices) // int(nodes) // (int(tensor_parallel) * int(pipeline_parallel)))
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+"""The checkout: relative task paths, results and the git state are taken from here."""
+
+
 def _conf_dir() -> Path:
     """The Hydra configs: ``bench/conf`` in an installed package (pyproject maps ``conf/``
     there), ``conf/`` beside the package in a checkout."""
-    here = Path(__file__).resolve().parent
-    return next((d for d in (here / "conf", here.parent / "conf") if (d / "config.yaml").is_file()), here / "conf")
+    return next((d for d in (PACKAGE_DIR / "conf", PROJECT_ROOT / "conf") if (d / "config.yaml").is_file()),
+                PACKAGE_DIR / "conf")
 
 
 CONF_DIR = _conf_dir()

@@ -40,6 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.formatting import with_interval as _ci
+from bench.stats import resample_indices
+
 N_BOOT = 2_000
 
 
@@ -154,10 +157,8 @@ def _undefined(metric: str, a: str, b: str, ok_a: np.ndarray, ok_b: np.ndarray) 
 def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
     """Percentile interval of ``stat`` over item resamples; ``stat`` maps an index array of
     shape (resamples, n) to one value per resample (vectorised: no Python loop per resample;
-    resamples drawn in chunks of about 2M indices, so memory stays bounded for large n)."""
-    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
-    values = np.concatenate([np.asarray(stat(rng.integers(0, n, size=(min(chunk, n_boot - start), n))), dtype=float)
-                             for start in range(0, n_boot, chunk)])
+    resamples drawn in chunks, ``stats.resample_indices``)."""
+    values = np.concatenate([np.asarray(stat(idx), dtype=float) for idx in resample_indices(rng, n_boot, n)])
     values = values[~np.isnan(values)]
     if len(values) < n_boot / 2:  # mostly undefined resamples: no honest interval
         return math.nan, math.nan
@@ -250,12 +251,6 @@ def choices_per_task(samples: pd.DataFrame) -> dict[str, int]:
         if (g["n_requests"] > 1).all():
             out[task] = int(g["n_requests"].median())
     return out
-
-
-def _ci(value: float, low: float, high: float, fmt: str = ".2f") -> str:
-    if math.isnan(value):
-        return "undefined"
-    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]" if not math.isnan(low) else f"{value:{fmt}} [no interval]"
 
 
 def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFrame, seed: int) -> list[str]:

@@ -131,7 +131,7 @@ def main(argv: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from bench.evaluate import task_manager
-    from bench.plan import compose
+    from bench.compose import compose
     from bench.validate import resolve_paths
 
     try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench import cost_bases, cost_intervals
+from bench.formatting import percent, times
 from bench.stats import POOLED
 
 LEAD = "The distilled student"
@@ -114,24 +115,6 @@ def compute(summary: pd.DataFrame, paired: pd.DataFrame, reps: cost_intervals.Re
                 [reps.method[(m, t)] for m in involved for t in tasks if (m, t) in reps.method]),
             stalled=tuple(f"{r.model} / {r.task}" for r in stalled.itertuples()), **extra))
     return out
-
-
-def percent(x: float) -> str:
-    """A share as a percentage: one decimal from 10%, two significant digits below."""
-    if x == math.inf:
-        return "∞"
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{100 * x:.1f}%" if abs(x) >= 0.1 else f"{100 * x:.2g}%"
-
-
-def times(x: float) -> str:
-    """A ratio as a multiple: 3 significant digits, thousands separated."""
-    if x == math.inf:
-        return "∞"
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.3g}×"
 
 
 def _inverse(x: float) -> float:

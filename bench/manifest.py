@@ -9,7 +9,6 @@ tables, report, plots) each time the report is written. ``bench verify`` checks 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import socket
@@ -18,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import records
+from bench.config import PROJECT_ROOT
+from bench.hashing import file_sha256, json_sha256
 
 MANIFEST = "manifest.json"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
                 records.REQUESTS, records.TIMINGS)
 
@@ -43,15 +43,8 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of the resolved config as canonical JSON (``manifest.json``'s ``config_sha256``)."""
+    return json_sha256(resolved)
 
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:

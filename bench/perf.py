@@ -41,10 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from bench.config import CONF_DIR
-from bench.validate import PROJECT_ROOT, resolve_paths
+from bench.compose import compose
+from bench.config import PROJECT_ROOT
+from bench.validate import resolve_paths
 
 GENERATION_TASKS = ["smoke_arith", "smoke_think"]
 LONG_TAIL = {"repeats": 8, "temperature": 0.8}
@@ -52,20 +51,11 @@ WORKLOADS = ("single", "long_tail", "peer")
 TARGETS = {"single": 1.05, "long_tail": 1.10, "peer_k1": 1.0, "peer_k8": 1.0}
 
 
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    import bench.config  # noqa: F401  (registers the schemas)
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
-
-
 def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     """Every pass of the suite through the harness's pooled path, cache off; the bodies sent."""
     from bench import evaluate
     from bench.metering import Interval, serving_time, utilisation
-    from bench.run import run_model_passes
+    from bench.schedule import run_model_passes
 
     capture: list = []
     t0 = time.perf_counter()
@@ -239,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.concurrency import target_for
     from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
-    from bench.run import quiet_lm_eval
+    from bench.logs import quiet_lm_eval
 
     quiet_lm_eval()
     common = list(args.overrides) + [f"suite.tasks=[{','.join(GENERATION_TASKS)}]", "suite.repeats=1"]

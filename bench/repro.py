@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.validate import PROJECT_ROOT
+from bench.config import PROJECT_ROOT
 
 # Makes every Python process of a variant (the harness, vLLM's server, engine and workers) see
 # the CPU features named in BENCH_CPU_FEATURES_OFF as absent (see repro_env/sitecustomize.py).

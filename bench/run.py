@@ -16,7 +16,6 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -24,109 +23,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench import cost_bases, records, status
-from bench.config import CONF_DIR, ROLE_ORDER, BenchConfig, Mode, ModelConfig, SourceKind, as_plain
+from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain
+from bench.logs import quiet_lm_eval
+from bench.schedule import ordered_models, run_model_passes
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
+from bench.zoo import zoo_models
 
 log = logging.getLogger("bench")
 _IMPORTED_AT = time.perf_counter()
-
-
-def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
-    """Serving order. The teacher goes last, so its server can score the others' generations
-    (recognition). A model that serves the same weights as another (a stand-in billed another
-    way) follows them: the response cache answers it, and no second server starts."""
-    by_role = sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
-    primary: dict[tuple, ModelConfig] = {}
-    for m in by_role:
-        key = same_answers_key(m)
-        if key not in primary or m.role.value == "teacher":
-            primary[key] = m
-    first = [m for m in by_role if primary[same_answers_key(m)] is m]
-    return first + [m for m in by_role if primary[same_answers_key(m)] is not m]
-
-
-def same_answers_key(m: ModelConfig) -> tuple:
-    """Models equal here give the same answers (their response-cache keys are equal)."""
-    if m.source_kind == SourceKind.api:
-        return ("api", m.api.base_url, m.source, m.api.client, m.mode.value, m.name)
-    s = m.serve
-    return (m.source_kind.value, str(Path(m.source).resolve()) if m.source_kind == SourceKind.local else m.source,
-            m.tokenizer, s.revision, s.dtype, s.max_model_len, tuple(s.extra_args), m.mode.value)
-
-
-@dataclass
-class Passes:
-    """A model's passes: lm-eval's results and meters, and how they were run."""
-
-    results: list
-    workers: int
-    target: int
-    harness_s: float
-    tokenizer: object
-
-
-def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache, base: str | None,
-                     start_server, capture: list | None = None) -> Passes:
-    """Every pass (task x repeat) of the suite against one model through ``dispatcher``.
-
-    ``base``: the endpoint's base URL when it is live (an API, or a server already up), else
-    None and ``start_server()`` is called on this (the main) thread at the first request the
-    cache cannot answer. ``capture``: a list that receives, per pass, its task, the client's
-    route and every (URL, body) it sent (asked or answered from the cache).
-    """
-    import gc
-
-    from tqdm import tqdm
-
-    from bench import evaluate, schedule
-
-    target = dispatcher.target
-    passes = schedule.passes_of(cfg.suite.tasks, cfg.suite.repeats, cfg.run.scheduler.value)
-    workers = schedule.workers_for(len(passes), target, cfg.run.scheduler.value)
-    gate = schedule.ServerGate(start_server)
-
-    def client():
-        lm = evaluate.make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
-                              cache=cache, start_endpoint=gate.base)
-        if capture is not None:
-            lm.capture = []
-        return lm
-
-    spare = [client()]
-    tokenizer = spare[0].tokenizer
-
-    def new_client():
-        lm = spare.pop() if spare else client()
-        lm.progress = bar
-        return lm
-
-    def run_one(lm, p: schedule.Pass) -> schedule.PassResult:
-        if lm.capture is not None:
-            lm.capture = []
-        result = evaluate.run_task(lm, p.task, tm, cfg.suite, model, p.repeat)
-        if capture is not None:
-            capture.append((p.task, lm.route, lm.capture))
-        # The pass's results live until the records are written: out of the collector's sight
-        # too, or each full collection walks every earlier pass (a 16,000-request simulated run
-        # logged 0.3-1.6 s collections, every request in flight stalled, without this).
-        gc.freeze()
-        return schedule.PassResult(p.task, p.repeat, result, lm.meter)
-
-    log.info("%s [%s]: %d tasks x %d repeats, %d passes at a time, %d requests in flight",
-             model.name, model.role.value, len(cfg.suite.tasks), cfg.suite.repeats, workers, target)
-    t0 = time.perf_counter()
-    # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
-    # garbage collection while requests are in flight stalls them all by 0.1-0.4 s (make
-    # perf). Frozen, those objects are skipped by the collector; garbage made meanwhile is
-    # still collected.
-    gc.freeze()
-    try:
-        with tqdm(desc=f"{model.name} | {len(passes)} passes", unit="req", disable=False,
-                  mininterval=1.0, dynamic_ncols=True) as bar:
-            results = schedule.run_passes(passes, run_one, new_client, workers, gate, dispatcher.abort)
-    finally:
-        gc.unfreeze()
-    return Passes(results, workers, target, time.perf_counter() - t0, tokenizer)
 
 
 def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, identity: dict) -> None:
@@ -280,16 +184,6 @@ def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig,
              teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)
 
 
-def zoo_models(cfg: BenchConfig) -> list[str]:
-    """Local models whose folder is one the tiny zoo builds (so the harness can make it); any
-    other folder, a misspelt one in the zoo too, must exist before the run."""
-    from bench.zoo import MODELS
-
-    built = {Path(cfg.zoo_dir).resolve() / name for name in MODELS}
-    return [m.name for m in cfg.models.values()
-            if m.source_kind == SourceKind.local and Path(m.source).resolve() in built]
-
-
 def ensure_zoo(cfg: BenchConfig) -> None:
     """Materialize the shipped tiny zoo once if a model of the experiment lives in it and it is
     missing or stale (seconds: the weights ship with the code)."""
@@ -396,20 +290,6 @@ def link_latest(run_dir: Path, results_dir: Path) -> None:
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(os.path.relpath(run_dir.resolve(), results_dir.resolve()))
     os.replace(tmp, link)
-
-
-class _DropDatasetHint(logging.Filter):
-    """lm-eval repeats a hint about --metadata for every task with a custom_dataset loader."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Custom kwargs can be passed" not in record.getMessage()
-
-
-def quiet_lm_eval() -> None:
-    """Mute lm-eval's unlabelled progress bars and INFO chatter; ours name model and task."""
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    logging.getLogger("lm_eval").setLevel(logging.WARNING)
-    logging.getLogger("lm_eval.api.task").addFilter(_DropDatasetHint())
 
 
 def _sigterm(signum, frame):

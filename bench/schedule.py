@@ -10,17 +10,26 @@ payloads (per-repeat seeds), the same cache keys, the same per-sample metering.
 The main thread only waits and serves one request from the workers: starting the model's
 server at the first answer the cache cannot give (its parent-death signal is tied to the
 thread that starts it, and the main thread lives as long as the harness).
+
+Models are served one after another, in the order ``ordered_models`` gives.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from bench.config import ROLE_ORDER, BenchConfig, ModelConfig, SourceKind
+
+log = logging.getLogger("bench")  # the run's own lines keep the label `bench run` gives them
 
 POOLED = "pooled"
 SEQUENTIAL = "sequential"
@@ -137,3 +146,101 @@ def run_passes(passes: list[Pass], run_one: Callable[[Any, Pass], PassResult], n
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class Passes:
+    """A model's passes: lm-eval's results and meters, and how they were run."""
+
+    results: list
+    workers: int
+    target: int
+    harness_s: float
+    tokenizer: object
+
+
+def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache, base: str | None,
+                     start_server, capture: list | None = None) -> Passes:
+    """Every pass (task x repeat) of the suite against one model through ``dispatcher``.
+
+    ``base``: the endpoint's base URL when it is live (an API, or a server already up), else
+    None and ``start_server()`` is called on this (the main) thread at the first request the
+    cache cannot answer. ``capture``: a list that receives, per pass, its task, the client's
+    route and every (URL, body) it sent (asked or answered from the cache).
+    """
+    import gc
+
+    from tqdm import tqdm
+
+    from bench import evaluate
+
+    target = dispatcher.target
+    passes = passes_of(cfg.suite.tasks, cfg.suite.repeats, cfg.run.scheduler.value)
+    workers = workers_for(len(passes), target, cfg.run.scheduler.value)
+    gate = ServerGate(start_server)
+
+    def client():
+        lm = evaluate.make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
+                              cache=cache, start_endpoint=gate.base)
+        if capture is not None:
+            lm.capture = []
+        return lm
+
+    spare = [client()]
+    tokenizer = spare[0].tokenizer
+
+    def new_client():
+        lm = spare.pop() if spare else client()
+        lm.progress = bar
+        return lm
+
+    def run_one(lm, p: Pass) -> PassResult:
+        if lm.capture is not None:
+            lm.capture = []
+        result = evaluate.run_task(lm, p.task, tm, cfg.suite, model, p.repeat)
+        if capture is not None:
+            capture.append((p.task, lm.route, lm.capture))
+        # The pass's results live until the records are written: out of the collector's sight
+        # too, or each full collection walks every earlier pass (a 16,000-request simulated run
+        # logged 0.3-1.6 s collections, every request in flight stalled, without this).
+        gc.freeze()
+        return PassResult(p.task, p.repeat, result, lm.meter)
+
+    log.info("%s [%s]: %d tasks x %d repeats, %d passes at a time, %d requests in flight",
+             model.name, model.role.value, len(cfg.suite.tasks), cfg.suite.repeats, workers, target)
+    t0 = time.perf_counter()
+    # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
+    # garbage collection while requests are in flight stalls them all by 0.1-0.4 s (make
+    # perf). Frozen, those objects are skipped by the collector; garbage made meanwhile is
+    # still collected.
+    gc.freeze()
+    try:
+        with tqdm(desc=f"{model.name} | {len(passes)} passes", unit="req", disable=False,
+                  mininterval=1.0, dynamic_ncols=True) as bar:
+            results = run_passes(passes, run_one, new_client, workers, gate, dispatcher.abort)
+    finally:
+        gc.unfreeze()
+    return Passes(results, workers, target, time.perf_counter() - t0, tokenizer)
+
+
+def ordered_models(cfg: BenchConfig) -> list[ModelConfig]:
+    """Serving order. The teacher goes last, so its server can score the others' generations
+    (recognition). A model that serves the same weights as another (a stand-in billed another
+    way) follows them: the response cache answers it, and no second server starts."""
+    by_role = sorted(cfg.models.values(), key=lambda m: (m.role.value == "teacher", ROLE_ORDER[m.role.value], m.name))
+    primary: dict[tuple, ModelConfig] = {}
+    for m in by_role:
+        key = same_answers_key(m)
+        if key not in primary or m.role.value == "teacher":
+            primary[key] = m
+    first = [m for m in by_role if primary[same_answers_key(m)] is m]
+    return first + [m for m in by_role if primary[same_answers_key(m)] is not m]
+
+
+def same_answers_key(m: ModelConfig) -> tuple:
+    """Models equal here give the same answers (their response-cache keys are equal)."""
+    if m.source_kind == SourceKind.api:
+        return ("api", m.api.base_url, m.source, m.api.client, m.mode.value, m.name)
+    s = m.serve
+    return (m.source_kind.value, str(Path(m.source).resolve()) if m.source_kind == SourceKind.local else m.source,
+            m.tokenizer, s.revision, s.dtype, s.max_model_len, tuple(s.extra_args), m.mode.value)

@@ -13,6 +13,7 @@ all, at the discordance observed (see ``mdd_paired``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from statistics import NormalDist
@@ -110,23 +111,35 @@ def sign_flip_p(d: np.ndarray) -> tuple[float, bool]:
     return float(min(1.0, dist[np.abs(sums) >= observed].sum())), True
 
 
-def _resample(rng: np.random.Generator, size: int, groups: list[np.ndarray]) -> np.ndarray:
-    """``size`` resamples of item indices, each drawn with replacement within its group."""
-    return np.concatenate([g[rng.integers(0, len(g), size=(size, len(g)))] for g in groups], axis=1)
+RESAMPLE_CHUNK = 2_000_000
+"""Bootstrap resamples are drawn in chunks of about this many item indices (memory stays
+bounded for large n)."""
+
+
+def resample_indices(rng: np.random.Generator, n_boot: int, n: int,
+                     groups: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+    """``n_boot`` bootstrap resamples of ``n`` item indices, in chunks of shape (resamples, n):
+    drawn with replacement from all items, or within each of ``groups`` (index arrays, one per
+    stratum; a resample's columns are the groups' draws side by side). The draws depend on the
+    chunk size: a changed RESAMPLE_CHUNK changes every seeded interval."""
+    chunk = max(1, RESAMPLE_CHUNK // max(n, 1))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        if groups is None:
+            yield rng.integers(0, n, size=(size, n))
+        else:
+            yield np.concatenate([g[rng.integers(0, len(g), size=(size, len(g)))] for g in groups], axis=1)
 
 
 def _bootstrap_means(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int,
                      strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Means of both arrays over the same item resamples (within each stratum when given), in
-    chunks that bound memory."""
+    """Means of both arrays over the same item resamples (within each stratum when given)."""
     n = len(teacher)
     rng = np.random.default_rng(seed)
     groups = ([np.flatnonzero(strata == s) for s in pd.unique(strata)] if strata is not None
               else [np.arange(n)])
-    chunk = max(1, 2_000_000 // max(n, 1))
     t_means, o_means = [], []
-    for start in range(0, n_boot, chunk):
-        idx = _resample(rng, min(chunk, n_boot - start), groups)
+    for idx in resample_indices(rng, n_boot, n, groups):
         t_means.append(teacher[idx].mean(axis=1))
         o_means.append(other[idx].mean(axis=1))
     return np.concatenate(t_means), np.concatenate(o_means)

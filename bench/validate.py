@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import cost_bases, hub, lifecycle
-from bench.config import BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig, name_problem
+from bench.config import (PROJECT_ROOT, BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig,
+                          name_problem)
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CLIENTS = ("local-completions", "local-chat-completions", "openai-chat-completions")
 

@@ -35,9 +35,14 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import taskdata
+from bench.hashing import file_sha256, folder_sha256
 from bench.taskdata import Example
+
+if TYPE_CHECKING:
+    from bench.config import BenchConfig
 
 ZOO_DIR = Path(os.environ.get("BENCH_ZOO_DIR", "zoo"))
 """./zoo where the command runs, like the config's ``zoo_dir`` (an installed package has no
@@ -371,7 +376,7 @@ def save_weights(trained: Trained, recipe: Recipe, out: Path) -> dict:
                  if k != "lm_head.weight"}  # tied to the embeddings
         path = tmp / f"{name}.safetensors"
         save_file(state, str(path), metadata={"format": "pt"})
-        hashes[name] = sha256_file(path)
+        hashes[name] = file_sha256(path)
     manifest = {"recipe": dataclasses.asdict(recipe), "recipe_digest": recipe.digest(),
                 "weights_sha256": hashes, "built_with": build_environment(recipe),
                 **trained.meta, "behaviour": behaviour_summary(trained.models)}
@@ -389,7 +394,7 @@ def load_weights(weights: Path, recipe: Recipe) -> dict:
     models = {}
     for name in MODELS:
         path = weights / f"{name}.safetensors"
-        if sha256_file(path) != manifest["weights_sha256"][name]:
+        if file_sha256(path) != manifest["weights_sha256"][name]:
             raise RuntimeError(f"{path}: sha256 differs from {weights / 'MANIFEST.json'}; "
                                f"restore it (git checkout {path}) or rebuild with --rebuild --ship")
         arch = recipe.teacher if name == "tiny_teacher" else recipe.small
@@ -430,7 +435,7 @@ def materialize(root: Path, weights: Path = SHIPPED, recipe: Recipe = Recipe(), 
     out = {"recipe_digest": recipe.digest(), "weights_from": os.path.relpath(weights, root),
            "serving": dataclasses.asdict(serving),
            "weights_sha256": manifest["weights_sha256"], "built_with": manifest["built_with"],
-           "models": {m: sha256_dir(root / m) for m in MODELS}}
+           "models": {m: folder_sha256(root / m) for m in MODELS}}
     (root / "MANIFEST.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -529,21 +534,14 @@ def compare(rebuilt: dict, shipped: dict) -> list[dict]:
     return rows
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def zoo_models(cfg: BenchConfig) -> list[str]:
+    """Local models of ``cfg`` whose folder is one the tiny zoo builds (so the harness can make
+    it); any other folder, a misspelt one in the zoo too, must exist before the run."""
+    from bench.config import SourceKind
 
-
-def sha256_dir(path: Path) -> str:
-    """Content hash of a model folder (file names and bytes), independent of timestamps."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    built = {Path(cfg.zoo_dir).resolve() / name for name in MODELS}
+    return [m.name for m in cfg.models.values()
+            if m.source_kind == SourceKind.local and Path(m.source).resolve() in built]
 
 
 def main(argv: list[str] | None = None) -> None:

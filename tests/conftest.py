@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "conf"
+from bench.config import CONF_DIR as CONF, PROJECT_ROOT as ROOT
+
 ZOO = Path(os.environ.get("BENCH_ZOO_DIR", ROOT / "zoo"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,13 +16,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def compose(overrides: list[str] | None = None, config_dir: Path = CONF):
-    """Compose the real Hydra config as `make bench ARGS=...` would."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    """Compose the real Hydra config as `make bench ARGS=...` would (a DictConfig)."""
+    from bench.compose import compose_dict
 
-    import bench.config  # noqa: F401  (registers the schemas)
-
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides or [])
+    return compose_dict(overrides or [], config_dir)
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,9 @@ import math
 
 import pytest
 
-from omegaconf import OmegaConf
-
+from bench.compose import compose
 from bench.concurrency import kv_tokens_per_replica, server_kv_tokens, target_for, tokens_per_request
-from bench.plan import plan
-from conftest import compose as compose_config
-
-
-def compose(overrides):
-    return OmegaConf.to_object(compose_config(overrides))
+from bench.estimate import plan
 
 
 def test_override_applies_to_every_model():

@@ -99,7 +99,7 @@ def test_zoo_models_point_into_the_zoo_dir():
 def validate_offline(cfg: BenchConfig) -> None:
     """Every check that needs neither a GPU nor the network (what `bench plan` runs)."""
     from bench.evaluate import task_manager
-    from bench.run import zoo_models
+    from bench.zoo import zoo_models
     from bench.validate import resolve_paths, validate
 
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from bench import taskdata, zoo
+from bench.hashing import file_sha256
 
 TINY = zoo.Recipe(teacher=zoo.Arch(32, 1, 1, 64), small=zoo.Arch(32, 1, 1, 64),
                   teacher_schedule=zoo.Schedule(6, 3e-3, 2), small_schedule=zoo.Schedule(4, 3e-3, 2),
@@ -101,7 +102,7 @@ def test_shipped_weights_match_their_manifest():
     manifest = json.loads((zoo.SHIPPED / "MANIFEST.json").read_text())
     assert manifest["recipe_digest"] == zoo.Recipe().digest(), "rebuild with python -m bench.zoo --rebuild --ship"
     for name in zoo.MODELS:
-        assert zoo.sha256_file(zoo.SHIPPED / f"{name}.safetensors") == manifest["weights_sha256"][name]
+        assert file_sha256(zoo.SHIPPED / f"{name}.safetensors") == manifest["weights_sha256"][name]
     built = manifest["built_with"]
     for key in ("cpu", "torch", "threads", "torch_cpu_capability", "built_at"):
         assert built[key], key
