@@ -115,6 +115,10 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
     out += table(rows, {5, 7, 8, 9})
     out.append(f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
                f"models run one after another; a sweep with run.only=... runs them side by side)")
+    if cfg.run.timing_replays:
+        out.append(f"  (timing replays, run.timing_replays={cfg.run.timing_replays}: each self-hosted task billed by "
+                   f"time is served {cfg.run.timing_replays} more times after the evaluation, its median billed; "
+                   f"that serving is in neither the times nor the $ above)")
     if recognition is not None:
         out += ["", recognition_line(cfg, recognition)]
     notes = [f"{p.key}: {n}" for p in plans for n in p.notes]
