@@ -15,7 +15,7 @@ temperature 1 with no top-p. Here the preset says it (``reasoning: true``) and
 - an empty stop list is left out of an API's body rather than sent as ``[]``.
 
 Self-hosted models (vLLM) get the body lm-eval built, unchanged. The metered clients in
-``bench.evaluate`` build their bodies through :func:`ruled`.
+``bench.client`` build their bodies through :func:`ruled`.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ TARGETS = {"single": 1.05, "long_tail": 1.10, "peer_k1": 1.0, "peer_k8": 1.0}
 
 def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     """Every pass of the suite through the harness's pooled path, cache off; the bodies sent."""
-    from bench import evaluate
     from bench.metering import Interval, serving_time, utilisation
+    from bench.samples import to_records
     from bench.schedule import run_model_passes
 
     capture: list = []
@@ -63,8 +63,8 @@ def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     rows: list = []
     requests: list = []
     for r in done.results:
-        rows += evaluate.to_records(model, r.task, r.result["samples"][r.task], r.meter, lambda _: 0,
-                                    repeat=r.repeat, requests_out=requests)
+        rows += to_records(model, r.task, r.result["samples"][r.task], r.meter, lambda _: 0,
+                           repeat=r.repeat, requests_out=requests)
     seconds = time.perf_counter() - t0
     meters = [m for r in done.results for m in r.meter]
     intervals = [Interval(m.task, m.sent_at, m.answered_at, 0) for m in meters]
@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
 
     from bench import evaluate
+    from bench.client import make_lm
     from bench.concurrency import target_for
     from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0
-        warm = evaluate.make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher)
+        warm = make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher)
         warm_s = warm.warm_up(("generate",))
         # Not counted: one harness pass per workload (the bodies a raw-first round replays).
         for w in ("single", "long_tail"):

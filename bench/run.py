@@ -39,6 +39,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     starts (on this, the main thread) at the first request it cannot answer."""
     from bench import evaluate
     from bench.cache import ResponseCache, model_key
+    from bench.client import make_lm
     from bench.concurrency import target_for
     from bench.dispatch import Dispatcher
     from bench.endpoint import ModelEndpoint
@@ -59,8 +60,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                            healthy=None if ep.is_api else ep.healthy) as dispatcher:
             def start() -> str:
                 base = ep.base
-                warm = evaluate.make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s,
-                                        dispatcher)
+                warm = make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s, dispatcher)
                 ep.record_warm_up(warm.warm_up(kinds))
                 baseline.update(scrape_counters(base))  # after the warm-up: only the tasks' requests count
                 server_kv["tokens"] = kv_cache_tokens(base)
@@ -122,8 +122,8 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
     timing replays, where given, else its share of the pooled serving time) and the model's
     record, from the passes' lm-eval results and meters (and, from the ``throttled``
     dispatcher, how often the endpoint rate-limited)."""
-    from bench import evaluate
     from bench.metering import Interval, serving_time, task_shares, utilisation
+    from bench.samples import to_records
 
     meters = [m for r in results for m in r.meter]
     intervals = [Interval(m.task, m.sent_at, m.answered_at, m.prompt_tokens + m.completion_tokens) for m in meters]
@@ -134,9 +134,9 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         meta: dict = {}
         for r in sorted(mine, key=lambda r: r.repeat):
             meta = r.result["configs"][task].get("metadata") or {}
-            rows += evaluate.to_records(model, task, r.result["samples"][task], r.meter, count_tokens,
-                                        repeat=r.repeat, cluster_field=meta.get("cluster_field"),
-                                        requests_out=requests)
+            rows += to_records(model, task, r.result["samples"][task], r.meter, count_tokens,
+                               repeat=r.repeat, cluster_field=meta.get("cluster_field"),
+                               requests_out=requests)
         task_meters = [m for r in mine for m in r.meter]
         n_live = sum(not m.from_cache for m in task_meters)
         records.append_jsonl(run_dir / records.SAMPLES, rows)

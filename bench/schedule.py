@@ -173,6 +173,7 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
     from tqdm import tqdm
 
     from bench import evaluate
+    from bench.client import make_lm
 
     target = dispatcher.target
     passes = passes_of(cfg.suite.tasks, cfg.suite.repeats, cfg.run.scheduler.value)
@@ -180,8 +181,8 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
     gate = ServerGate(start_server)
 
     def client():
-        lm = evaluate.make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
-                              cache=cache, start_endpoint=gate.base)
+        lm = make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
+                     cache=cache, start_endpoint=gate.base)
         if capture is not None:
             lm.capture = []
         return lm

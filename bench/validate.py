@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import cost_bases, hub, lifecycle
+from bench.client_kinds import KINDS as CLIENTS
 from bench.config import (PROJECT_ROOT, BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig,
                           name_problem)
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-CLIENTS = ("local-completions", "local-chat-completions", "openai-chat-completions")
 
 
 class ConfigError(ValueError):
@@ -90,7 +90,7 @@ def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
                       f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
     if m.api.client is not None and m.api.client not in CLIENTS:
         errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(CLIENTS)}")
-    elif m.api.client and m.api.client.endswith("chat-completions") != (m.mode == Mode.chat):
+    elif m.api.client and CLIENTS[m.api.client].chat != (m.mode == Mode.chat):
         errors.append(f"model '{key}': api.client={m.api.client} does not match mode={m.mode.value}")
     return errors
 

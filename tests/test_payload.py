@@ -13,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench import evaluate
+from bench.client import make_lm
 from bench.payload import PayloadRules, rules_for
 from conftest import CONF, ROOT, ZOO, compose
 
@@ -58,7 +59,7 @@ def body_of(preset: str) -> dict:
         overrides, task = ["experiment=r1_distill"], ROOT / "bench" / "tasks" / "r1" / "aime24.yaml"
     cfg = OmegaConf.to_object(compose([f"+model@models.x={preset}", "run.only=x", *overrides]))
     m = cfg.models["x"]
-    lm = evaluate.make_lm(m, m.api.base_url, cfg.suite, num_concurrent=8, timeout_s=60, dispatcher=None)
+    lm = make_lm(m, m.api.base_url, cfg.suite, num_concurrent=8, timeout_s=60, dispatcher=None)
     # What lm-eval passes: the task's generation_kwargs updated with the run's overrides.
     gen = {**load_yaml(task, resolve_func=False)["generation_kwargs"], **evaluate.gen_overrides(m, cfg.suite)}
     prompt = MESSAGES if m.mode.value == "chat" else "PROMPT"

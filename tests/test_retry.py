@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from omegaconf import OmegaConf
 
-from bench import dispatch, evaluate
+from bench import client, dispatch
 from bench.dispatch import Dispatcher
 from bench.cache import ResponseCache
 from conftest import compose
@@ -42,7 +42,7 @@ def make(student, base, cache=None, alive=None, retries=3):
     suite = OmegaConf.to_object(compose()).suite
     dispatcher = Dispatcher(2, 30, retries, student.name, alive or (lambda: True))
     DISPATCHERS.append(dispatcher)
-    return evaluate.make_lm(student, base, suite, 2, 30, dispatcher, cache=cache)
+    return client.make_lm(student, base, suite, 2, 30, dispatcher, cache=cache)
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +65,7 @@ def test_retries_are_bounded(endpoint, student):
     base, seen = endpoint
     seen.statuses = [503] * 10
     lm = make(student, base, retries=2)
-    with pytest.raises(evaluate.RequestFailed, match="after 2 retries"):
+    with pytest.raises(dispatch.RequestFailed, match="after 2 retries"):
         ask(lm)
     assert seen.calls == 3 and lm.meter == []
 
@@ -74,14 +74,14 @@ def test_a_bad_request_is_not_retried_and_never_becomes_an_answer(endpoint, stud
     base, seen = endpoint
     seen.statuses = [400]
     lm = make(student, base)
-    with pytest.raises(evaluate.RequestFailed, match="HTTP 400 \\(not retried\\)"):
+    with pytest.raises(dispatch.RequestFailed, match="HTTP 400 \\(not retried\\)"):
         ask(lm)
     assert seen.calls == 1 and lm.meter == []
 
 
 def test_connection_refused_with_a_dead_server_stops_at_once(student, tmp_path):
     lm = make(student, "http://127.0.0.1:9/v1", alive=lambda: False)  # port 9: nothing listens
-    with pytest.raises(evaluate.RequestFailed, match="server has exited"):
+    with pytest.raises(dispatch.RequestFailed, match="server has exited"):
         ask(lm)
 
 
@@ -101,7 +101,7 @@ def test_failed_requests_are_not_cached(endpoint, student, tmp_path):
     seen.statuses = [400]
     cache = ResponseCache(tmp_path, "d" * 64)
     lm = make(student, base, cache=cache)
-    with pytest.raises(evaluate.RequestFailed):
+    with pytest.raises(dispatch.RequestFailed):
         ask(lm)
     assert len(cache) == 0
 
