@@ -71,7 +71,7 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     """What decides a model's answers, as recorded in the manifest and hashed into the key."""
     s = model.serve
     if model.source_kind == SourceKind.local:
-        weights = {"folder_sha256": folder_fingerprint(Path(model.source))}
+        weights: dict[str, Any] = {"folder_sha256": folder_fingerprint(Path(model.source))}
     elif model.source_kind == SourceKind.hub:
         resolved = hub.resolve(model.source, s.revision)
         weights = {"hub_id": model.source, "revision": resolved.requested, "commit": resolved.commit}
@@ -259,6 +259,7 @@ class ResponseCache:
         """Under the file lock: catch up with other writers, end a torn line, append the batch's
         lines (with ``reuse``, not those whose key another writer has stored meanwhile)."""
         fd = self._fd
+        assert fd is not None  # _write opened it
         size = os.fstat(fd).st_size
         if size > self._offset:
             self._read_new(fd)

@@ -16,9 +16,10 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
@@ -30,6 +31,9 @@ from bench.dispatch import Dispatcher, Reply, RequestFailed
 from bench.records import RequestRecord, SampleRecord
 from bench.repeat import evaluating
 from bench.usage import read_usage, reasoning_text, split_by_characters
+
+if TYPE_CHECKING:
+    from bench.payload import PayloadRules
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,20 @@ class _Metered:
     sent through the endpoint's shared ``Dispatcher``, and able to have its server started at
     the first request the cache cannot answer."""
 
+    # Supplied by the lm-eval TemplateAPI class this is mixed into (lm-eval is untyped).
+    model: str
+    base_url: str
+    timeout: int
+    _concurrent: int
+    _seed: int
+    payload_rules: PayloadRules
+    """Set by make_lm (``bench.payload``); ``payload.ruled`` reads it."""
+    if TYPE_CHECKING:
+        def _create_payload(self, messages: Any, *, generate: bool = True, gen_kwargs: dict | None = None,
+                            seed: int = 1234, eos: str | None = None, **kwargs: Any) -> dict: ...
+
+        def create_message(self, messages: Any, generate: bool = False) -> Any: ...
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.meter: list[RequestMeter] = []
@@ -81,7 +99,7 @@ class _Metered:
         self.cache: ResponseCache | None = None
         self.route = "/completions"
         self.dispatcher: Dispatcher | None = None
-        self.start_endpoint = None
+        self.start_endpoint: Callable[[], str] | None = None
         """Called at the first request the cache cannot answer; returns the base URL ending in
         /v1 once the server is up (and warmed). None: ``base_url`` is already live."""
         self.task = ""
@@ -126,10 +144,11 @@ class _Metered:
                 self._bar = None
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        return self._with_progress(super().generate_until, requests, "item", disable_tqdm=True)
+        # super(): the lm-eval class this is mixed into.
+        return self._with_progress(super().generate_until, requests, "item", disable_tqdm=True)  # type: ignore[misc]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
-        return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)
+        return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)  # type: ignore[misc]
 
     def _ensure_endpoint(self) -> None:
         if self.start_endpoint is not None:
@@ -201,7 +220,8 @@ class _Metered:
                if self.cache is not None else None)
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
-            outputs, sent_at, answered_at = hit["body"], *_cached_times(hit)
+            outputs = hit["body"]
+            sent_at, answered_at = _cached_times(hit)
         else:
             self._ensure_endpoint()
             reply = await self._send(payload)
@@ -497,6 +517,7 @@ def reasoning_of(model: ModelConfig, response: str, reqs: list[RequestMeter], co
     text = next((r.reasoning_text for r in reqs if r.reasoning_text), None)
     if reported or text:
         if not reported:
+            assert text is not None  # reported or text
             counted = count_tokens(text)
             reported = counted if counted is not None else split_by_characters(
                 sum(r.completion_tokens for r in reqs), text, response)

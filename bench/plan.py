@@ -17,13 +17,23 @@ import os
 import shlex
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from bench import cost_bases
 from bench.concurrency import Target, target_for
-from bench.config import (CONF_DIR, BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig,
-                          ThroughputBand)
+from bench.config import (
+    CONF_DIR,
+    BenchConfig,
+    HardwareConfig,
+    ModelConfig,
+    Range,
+    Role,
+    SourceKind,
+    SuiteConfig,
+    ThroughputBand,
+)
 from bench.serve import assign_gpus, devices_needed, server_command
 from bench.validate import max_gen_toks
 
@@ -35,7 +45,7 @@ class Span:
     low: float
     high: float
 
-    def __add__(self, other: "Span") -> "Span":
+    def __add__(self, other: Span) -> Span:
         return Span(self.low + other.low, self.high + other.high)
 
 
@@ -154,7 +164,7 @@ def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], 
     else:
         tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
                                                 target.total)) for t in tasks]
-        seconds = sum((t.seconds for t in tasks), ZERO)
+        seconds = total([t.seconds for t in tasks])  # all known: each was just estimated
     prompt = sum(t.prompt_tokens for t in tasks)
     usd = estimate_usd(m, cfg.hardware, Span(prompt, prompt), sum((t.output_tokens for t in tasks), ZERO), seconds,
                        request_count(tasks))
@@ -232,7 +242,8 @@ def recognition_plan(cfg: BenchConfig, plans: list[ModelPlan], generative: set[s
 
 def total(spans: list[Span | None]) -> Span | None:
     """The sum, or None when any part is unknown (a partial total would mislead)."""
-    return None if any(s is None for s in spans) else sum(spans, ZERO)
+    known = [s for s in spans if s is not None]
+    return None if len(known) < len(spans) else sum(known, ZERO)
 
 
 def sig(x: float) -> str:
@@ -287,7 +298,7 @@ def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
 
 
 def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]],
-           recognition: RecognitionPlan | None = None, gated: list[str] = ()) -> str:
+           recognition: RecognitionPlan | None = None, gated: Sequence[str] = ()) -> str:
     """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
     out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
            "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
@@ -312,8 +323,8 @@ def suite_section(suite: SuiteConfig, task_gens: dict[str, dict[str, Any]]) -> l
         b = suite.budget.get(task)
         evaluated = None if b is None else min(b.items, suite.limit) if suite.limit else b.items
         limit = suite.max_gen_toks or task_gens.get(task, {}).get("max_gen_toks")
-        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if b is None else f"{evaluated:,}",
-                     "?" if b is None else f"{evaluated * suite.repeats:,}",
+        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if evaluated is None else f"{evaluated:,}",
+                     "?" if evaluated is None else f"{evaluated * suite.repeats:,}",
                      "lm-eval default" if limit is None else f"{int(limit):,}"])
     return out + table(rows, {1, 2, 3, 4}) + [
         "  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
@@ -340,11 +351,11 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
             cap += " + reasoning"
         rows.append([p.key, p.model.role.value, by, where, par, f"{p.target.total:,}", cap,
                      span(p.output_tokens, tokens), span(p.seconds, duration), span(p.usd, usd)])
-    on = recognition is not None and recognition.enabled
-    if on:
+    extra: list[tuple[Span | None, Span | None]] = []
+    if recognition is not None and recognition.enabled:
         rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "", "-", "-",
                      span(recognition.seconds, duration), span(recognition.usd, usd)])
-    extra = [(recognition.seconds, recognition.usd)] if on else []
+        extra = [(recognition.seconds, recognition.usd)]
     rows.append(["total", "", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
                  span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
                  span(total([p.usd for p in plans] + [u for _, u in extra]), usd)])
@@ -413,7 +424,7 @@ def wrap(line: str, width: int = 100) -> str:
     return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def machine_needs(cfg: BenchConfig, gated: list[str] = ()) -> list[str]:
+def machine_needs(cfg: BenchConfig, gated: Sequence[str] = ()) -> list[str]:
     """What the run's machine must have (the checks `bench plan` leaves to `bench run`);
     ``gated``: the suite's tasks whose data set is gated on the Hub."""
     hw = cfg.hardware
@@ -445,7 +456,7 @@ def compose(overrides: list[str]) -> BenchConfig:
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides))
+        return cast(BenchConfig, OmegaConf.to_object(hydra_compose(config_name="config", overrides=overrides)))
 
 
 def main(argv: list[str]) -> None:

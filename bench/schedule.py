@@ -124,9 +124,9 @@ def run_passes(passes: list[Pass], run_one: Callable[[Any, Pass], PassResult], n
         while True:
             done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
             gate.serve_requested()
-            failed = [f for f in done if f.exception() is not None]
+            failed = [e for f in done if (e := f.exception()) is not None]
             if failed:
-                raise failed[0].exception()
+                raise failed[0]
             if not pending:
                 return [f.result() for f in futures]
     except BaseException:

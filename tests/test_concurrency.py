@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from omegaconf import OmegaConf
 
 from bench.concurrency import kv_tokens_per_replica, server_kv_tokens, target_for, tokens_per_request

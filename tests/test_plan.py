@@ -11,8 +11,19 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench.config import Range, TaskBudget, ThroughputBand
-from bench.plan import (Span, api_seconds, hosted_seconds, plan, render, sig, span, task_plan, throughput_band, total,
-                        usd)
+from bench.plan import (
+    Span,
+    api_seconds,
+    hosted_seconds,
+    plan,
+    render,
+    sig,
+    span,
+    task_plan,
+    throughput_band,
+    total,
+    usd,
+)
 from conftest import ROOT, compose
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY")
