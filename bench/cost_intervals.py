@@ -29,7 +29,9 @@ inflates its serving time and so its $ (one such stall moved a smoke run's cost 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -115,6 +117,7 @@ class Replicates:
 def _time_part(g: pd.DataFrame, basis: str, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, str]:
     billing = cost_bases.get(basis)
     if not billing.billed_by_time:
+        assert billing.interval_method is not None, f"cost basis {basis!r} names no interval_method"
         return np.ones(n_boot), billing.interval_method
     if "sent_at" in g and "done_at" in g:
         timed = g[["sent_at", "done_at"]].astype(float).dropna()
@@ -142,6 +145,11 @@ def bootstrap(samples: pd.DataFrame, summary: pd.DataFrame, seed: int, n_boot: i
     return Replicates(usd, correct, count, method)
 
 
+def _total(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """Element-wise sum of replicate arrays (``sum``: the int 0 for none, which numpy treats alike)."""
+    return cast(np.ndarray, sum(parts))
+
+
 def _per_correct(usd: np.ndarray, correct: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(correct > 0, usd / correct, math.inf)
@@ -151,7 +159,7 @@ def _relative(reps: Replicates, keys: list[tuple[str, str]], usd: float) -> tupl
     """Interval of the summed $ of ``keys`` relative to its measured value (NaN if unmeasured)."""
     if not keys or usd <= 0 or any(reps.method[k] == ITEMS_ONLY for k in keys):
         return math.nan, math.nan
-    low, high = percentile_interval(sum(reps.usd[k] for k in keys))
+    low, high = percentile_interval(_total(reps.usd[k] for k in keys))
     return low / usd, high / usd
 
 
@@ -163,7 +171,7 @@ def combined_method(methods: list[str]) -> str:
 
 def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
     """The summary with a 95% interval beside every cost figure, and ``cost_ci_method``."""
-    out = {f"{c}_ci95_{end}": [] for c in (*SCALES_WITH_USD, *STEADY.values(), "usd_per_correct",
+    out: dict[str, list[float]] = {f"{c}_ci95_{end}": [] for c in (*SCALES_WITH_USD, *STEADY.values(), "usd_per_correct",
                                            "cost_ratio_vs_teacher") for end in ("low", "high")}
     teacher = dict(zip(summary.loc[summary["role"] == "teacher", "task"], summary.loc[summary["role"] == "teacher", "model"]))
     for r in summary.itertuples():
@@ -194,8 +202,8 @@ def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
 def over_tasks(reps: Replicates, model: str, tasks: list[str]) -> dict[str, np.ndarray]:
     """Replicates of a model's $, correct answers and samples summed over ``tasks``."""
     keys = [(model, t) for t in tasks if (model, t) in reps.usd]
-    return {"usd": sum(reps.usd[k] for k in keys), "correct": sum(reps.correct[k] for k in keys),
-            "samples": sum(reps.samples[k] for k in keys)}
+    return {"usd": _total(reps.usd[k] for k in keys), "correct": _total(reps.correct[k] for k in keys),
+            "samples": _total(reps.samples[k] for k in keys)}
 
 
 def overall(reps: Replicates, summary: pd.DataFrame) -> pd.DataFrame:

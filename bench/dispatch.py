@@ -196,7 +196,7 @@ class Dispatcher:
                     body = await response.json()
                 self._succeeded()
                 return Reply(body, sent, time.time())
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, _Transient) as e:
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, _Transient) as e:
                 if self.gone:
                     raise RequestFailed(self.gone) from e
                 wait = self._retry_wait(e, sent, attempt, failures, deadline)
@@ -247,6 +247,7 @@ class Dispatcher:
 
     async def _still_healthy(self) -> bool:
         """One health probe at a time; a probe answers every request that failed meanwhile."""
+        assert self.healthy is not None  # only called when there is a probe to run
         if self._probe is None or self._probe.done() and self.loop.time() - self._probed_at > 1.0:
             self._probed_at = self.loop.time()
             self._probe = asyncio.ensure_future(asyncio.to_thread(self.healthy))
@@ -274,7 +275,7 @@ class Dispatcher:
             self._thread.join(timeout=30)
         self.loop.close()
 
-    def __enter__(self) -> "Dispatcher":
+    def __enter__(self) -> Dispatcher:
         return self
 
     def __exit__(self, *exc) -> None:

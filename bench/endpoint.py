@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import records
 from bench.config import ModelConfig, SourceKind
+
+if TYPE_CHECKING:
+    from bench.serve import Endpoint, VllmServer
 
 log = logging.getLogger("bench")
 
@@ -27,8 +31,8 @@ class ModelEndpoint:
         self.host = host
         self.seed = seed
         self.engine_nice = engine_nice
-        self.server = None
-        self.endpoint = None
+        self.server: VllmServer | None = None
+        self.endpoint: Endpoint | None = None
         self._held_from = 0.0
         self.warmup_s = 0.0
 
@@ -44,6 +48,7 @@ class ModelEndpoint:
     def base(self) -> str:
         """Base URL ending in /v1."""
         if self.is_api:
+            assert self.model.api.base_url is not None  # validate requires it of an API model
             return self.model.api.base_url.rstrip("/")
         if self.endpoint is None:
             log_path = self.run_dir / "servers" / f"{self.model.name}.log"
@@ -98,7 +103,7 @@ class ModelEndpoint:
                     warmup_s=self.warmup_s)])
             self.endpoint = None
 
-    def __enter__(self) -> "ModelEndpoint":
+    def __enter__(self) -> ModelEndpoint:
         return self
 
     def __exit__(self, *exc) -> None:

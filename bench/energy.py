@@ -25,5 +25,6 @@ class EnergyMeter:
     def joules(self) -> float | None:
         if not self.available:
             return None
+        assert self._nvml is not None  # available says so
         # nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver was loaded.
         return sum(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles) / 1000.0

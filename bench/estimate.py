@@ -15,8 +15,7 @@ from typing import Any
 
 from bench import cost_bases
 from bench.concurrency import Target, target_for
-from bench.config import (BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig,
-                          ThroughputBand)
+from bench.config import BenchConfig, HardwareConfig, ModelConfig, Range, Role, SourceKind, SuiteConfig, ThroughputBand
 from bench.serve import assign_gpus, devices_needed, server_command
 from bench.validate import max_gen_toks
 
@@ -28,7 +27,7 @@ class Span:
     low: float
     high: float
 
-    def __add__(self, other: "Span") -> "Span":
+    def __add__(self, other: Span) -> Span:
         return Span(self.low + other.low, self.high + other.high)
 
 
@@ -147,7 +146,7 @@ def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], 
     else:
         tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
                                                 target.total)) for t in tasks]
-        seconds = sum((t.seconds for t in tasks), ZERO)
+        seconds = total([t.seconds for t in tasks])  # all known: each was just estimated
     prompt = sum(t.prompt_tokens for t in tasks)
     usd = estimate_usd(m, cfg.hardware, Span(prompt, prompt), sum((t.output_tokens for t in tasks), ZERO), seconds,
                        request_count(tasks))
@@ -225,4 +224,5 @@ def recognition_plan(cfg: BenchConfig, plans: list[ModelPlan], generative: set[s
 
 def total(spans: list[Span | None]) -> Span | None:
     """The sum, or None when any part is unknown (a partial total would mislead)."""
-    return None if any(s is None for s in spans) else sum(spans, ZERO)
+    known = [s for s in spans if s is not None]
+    return None if len(known) < len(spans) else sum(known, ZERO)

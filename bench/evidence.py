@@ -238,7 +238,8 @@ def recognition_summary(scored: pd.DataFrame, seed: int, n_boot: int = N_BOOT) -
     rows = []
     for (task, model), g in scored.groupby(["task", "model"], sort=False):
         per_token = (g["logprob_sum"] / g["tokens"].clip(lower=1)).to_numpy()
-        low, high = _interval(lambda i: per_token[i].mean(axis=-1), len(per_token), rng, n_boot)
+        # _interval calls the statistic before this iteration ends: per_token is the current one.
+        low, high = _interval(lambda i: per_token[i].mean(axis=-1), len(per_token), rng, n_boot)  # noqa: B023
         rows.append({"task": task, "model": model, "n": len(g), "teacher_logprob_per_token": float(per_token.mean()),
                      "low": low, "high": high})
     return pd.DataFrame(rows)

@@ -54,6 +54,7 @@ def model_bytes_missing(source: hub.Source) -> int:
     if cached is not None:
         folder = hub.repo_folder(source.repo_id, "model") / "snapshots" / cached
         have = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    assert info.siblings is not None  # model_info lists a repo's files
     return hub.bytes_missing([(s.rfilename, s.size or 0) for s in info.siblings], hub.MODEL_FILES, have)
 
 
@@ -130,8 +131,8 @@ def main(argv: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from bench.evaluate import task_manager
     from bench.compose import compose
+    from bench.evaluate import task_manager
     from bench.validate import resolve_paths
 
     try:

@@ -114,7 +114,7 @@ def hub_revisions(sources: list, ask_hub: bool = True) -> list[dict[str, Any]]:
 
 def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], include_paths: list[Path],
           versions: dict[str, str], prices: dict[str, Any], hub: list[dict] | None = None) -> dict[str, Any]:
-    manifest = {
+    manifest: dict[str, Any] = {
         "git": git_state(),
         "software": versions,
         "device": devices(),

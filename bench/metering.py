@@ -19,7 +19,6 @@ the target the dispatcher held (``run.num_concurrent`` or the server-derived tar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 

@@ -100,7 +100,7 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
     # Prices as prices.json has them (what the $ figures used), not cfg["hardware"]: a merged
     # run's models may have been served on different hardware.
     pricing = "; ".join(basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices))
-    items = "all items" if suite.get("limit") is None else "the first %d items of each task" % suite["limit"]
+    items = "all items" if suite.get("limit") is None else f"the first {int(suite['limit'])} items of each task"
     repeats = suite.get("repeats", 1)
     sampled = (f"{repeats} responses per item (seeds {suite.get('seed', 'n/a')} + repeat); accuracy is the mean "
                f"correctness over all of them (pass@1), with pass@{repeats} and majority-vote cons@{repeats} "

@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.compose import compose
@@ -51,7 +51,7 @@ def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
 
 
 def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]],
-           recognition: RecognitionPlan | None = None, gated: list[str] = ()) -> str:
+           recognition: RecognitionPlan | None = None, gated: Sequence[str] = ()) -> str:
     """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
     out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
            "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
@@ -76,8 +76,8 @@ def suite_section(suite: SuiteConfig, task_gens: dict[str, dict[str, Any]]) -> l
         b = suite.budget.get(task)
         evaluated = None if b is None else min(b.items, suite.limit) if suite.limit else b.items
         limit = suite.max_gen_toks or task_gens.get(task, {}).get("max_gen_toks")
-        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if b is None else f"{evaluated:,}",
-                     "?" if b is None else f"{evaluated * suite.repeats:,}",
+        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if evaluated is None else f"{evaluated:,}",
+                     "?" if evaluated is None else f"{evaluated * suite.repeats:,}",
                      "lm-eval default" if limit is None else f"{int(limit):,}"])
     return out + table(rows, {1, 2, 3, 4}) + [
         "  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
@@ -104,11 +104,11 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
             cap += " + reasoning"
         rows.append([p.key, p.model.role.value, by, where, par, f"{p.target.total:,}", cap,
                      span(p.output_tokens, tokens), span(p.seconds, duration), span(p.usd, usd_sig)])
-    on = recognition is not None and recognition.enabled
-    if on:
+    extra: list[tuple[Span | None, Span | None]] = []
+    if recognition is not None and recognition.enabled:
         rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "", "-", "-",
                      span(recognition.seconds, duration), span(recognition.usd, usd_sig)])
-    extra = [(recognition.seconds, recognition.usd)] if on else []
+        extra = [(recognition.seconds, recognition.usd)]
     rows.append(["total", "", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
                  span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
                  span(total([p.usd for p in plans] + [u for _, u in extra]), usd_sig)])
@@ -181,7 +181,7 @@ def wrap(line: str, width: int = 100) -> str:
     return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def machine_needs(cfg: BenchConfig, gated: list[str] = ()) -> list[str]:
+def machine_needs(cfg: BenchConfig, gated: Sequence[str] = ()) -> list[str]:
     """What the run's machine must have (the checks `bench plan` leaves to `bench run`);
     ``gated``: the suite's tasks whose data set is gated on the Hub."""
     hw = cfg.hardware
@@ -220,8 +220,8 @@ def main(argv: list[str]) -> None:
 
     from bench.evaluate import request_kinds, task_manager
     from bench.schedule import ordered_models
-    from bench.zoo import zoo_models
     from bench.validate import ConfigError, resolve_paths, task_generation, validate
+    from bench.zoo import zoo_models
 
     try:
         cfg = compose(argv)

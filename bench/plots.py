@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
               "control": ("tab:green", "^"), "baseline": ("tab:gray", "D")}
@@ -14,7 +18,7 @@ ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
 
 FORMATS = ("png", "svg")
 # Text stays text in the SVG; fixed ids make the file reproducible.
-SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "distill-bench"}
+SVG_RC: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "distill-bench"}
 
 
 COLUMNS = 2

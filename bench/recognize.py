@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ def _post(base: str, body: dict, timeout: float) -> dict:
 
 
 def score_generations(endpoint, served_name: str, tokenizer, rows: list[dict], concurrency: int,
-                      timeout: float, cache, chat_models: set[str] = frozenset()) -> tuple[list[Scored], int]:
+                      timeout: float, cache, chat_models: AbstractSet[str] = frozenset()) -> tuple[list[Scored], int]:
     """Score each generation record's response under the teacher; returns the scores and the
     number of requests sent. Scores already in ``cache`` (a ResponseCache) are not asked for
     again; the teacher's server (``endpoint.base``) is started only if some are missing.

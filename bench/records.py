@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
 SAMPLES = "samples.jsonl"
 TASK_RUNS = "task_runs.jsonl"
@@ -198,7 +199,7 @@ class NoSpace(OSError):
                                        f"elsewhere) and rerun the same command to resume")
 
     def __str__(self) -> str:
-        return self.strerror
+        return cast(str, self.strerror)  # always set: __init__ passes the message
 
 
 def _free_bytes(path: Path) -> int:
@@ -228,7 +229,7 @@ def no_space_names(path: Path, needed: int):
 def append_jsonl(path: Path, rows: Iterable[Any]) -> None:
     """Append rows and flush them to disk before returning. On a full disk the file is cut
     back to where it was (no torn line) and :class:`NoSpace` is raised."""
-    data = "".join(json.dumps(dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row, sort_keys=True)
+    data = "".join(json.dumps(dataclasses.asdict(row) if dataclasses.is_dataclass(row) and not isinstance(row, type) else row, sort_keys=True)
                    + "\n" for row in rows).encode()
     with no_space_names(path, len(data)):
         append_bytes(path, data)

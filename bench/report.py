@@ -46,6 +46,7 @@ def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
         merged = runs.merge(loaded)
     except runs.MergeError as e:
         raise SystemExit(f"cannot merge these runs: {e}") from None
+    assert out_dir is not None, "several runs are merged into out_dir (bench report names one)"
     out_dir = out_dir.resolve()
     if out_dir in {r.folders[0] for r in loaded}:
         raise SystemExit(f"--out {out_dir} is one of the runs being merged; name a new folder")

@@ -118,7 +118,7 @@ def rebuild_zoo(out: Path, env: dict[str, str], log: Path) -> Path:
     return zoo_dir
 
 
-def accuracy_table(run_dir: Path) -> dict[str, dict[str, float]]:
+def accuracy_table(run_dir: Path) -> dict[str, float]:
     import pandas as pd
 
     summary = pd.read_csv(run_dir / "summary.csv")

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench import cost_bases, records, status
 from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain
 from bench.logs import quiet_lm_eval
+from bench.records import RequestRecord, SampleRecord
 from bench.schedule import ordered_models, run_model_passes
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 from bench.zoo import zoo_models
@@ -74,9 +76,10 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                                     capture=capture)
             live = sum(not m.from_cache for r in done.results for m in r.meter)
             server = counters_after(ep.base, baseline, live) if ep.started and not ep.is_api else {}
-            joules = energy.joules() - joules0 if joules0 is not None and live else None
+            # joules() answers again once it has answered (the library stays loaded).
+            joules = cast(float, energy.joules()) - joules0 if joules0 is not None and live else None
             timed = time_tasks(model, cfg, run_dir, capture, replays, cache, dispatcher,
-                               lambda: ep.base if ep.started else start()) if replays else None
+                               lambda: ep.base if ep.started else start()) if capture is not None else None
             tok = done.tokenizer
 
             def count_tokens(text: str) -> int | None:
@@ -130,7 +133,9 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
     shares = task_shares(intervals)
     live = [i for i, m in zip(intervals, meters) if not m.from_cache]
     for task in cfg.suite.tasks:
-        rows, requests, mine = [], [], [r for r in results if r.task == task]
+        rows: list[SampleRecord] = []
+        requests: list[RequestRecord] = []
+        mine = [r for r in results if r.task == task]
         meta: dict = {}
         for r in sorted(mine, key=lambda r: r.repeat):
             meta = r.result["configs"][task].get("metadata") or {}
@@ -307,7 +312,7 @@ def _drop_unwritable_log_files() -> None:
                 print(f"bench: stopped writing the log file {handler.baseFilename}: {sys.exc_info()[1]}",
                       file=sys.stderr)
 
-            handler.handleError = failed
+            handler.handleError = failed  # type: ignore[method-assign]  # this handler's own, on purpose
 
 
 def failure_message(e: BaseException, cache_dir: str) -> str:
@@ -328,7 +333,7 @@ def run_composed(dcfg: DictConfig) -> None:
     global _started
     _started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg: BenchConfig = OmegaConf.to_object(dcfg)
+    cfg = cast(BenchConfig, OmegaConf.to_object(dcfg))  # a structured config: its dataclass
     signal.signal(signal.SIGTERM, _sigterm)
     _drop_unwritable_log_files()
     quiet_lm_eval()
@@ -358,8 +363,9 @@ def main() -> None:
         run_composed()
     except SystemExit as e:
         if e.code == 1 and not _started:
-            if records.is_no_space(e.__context__):  # Hydra could not write the run folder's .hydra/
-                raise SystemExit(f"bench run: {failure_message(e.__context__, '')}") from None
+            cause = e.__context__
+            if cause is not None and records.is_no_space(cause):  # Hydra could not write the run folder's .hydra/
+                raise SystemExit(f"bench run: {failure_message(cause, '')}") from None
             raise SystemExit(2) from None
         raise
     except Exception as e:  # noqa: BLE001 - one Hydra could not format (hydra.run.dir's resolvers)

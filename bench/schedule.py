@@ -133,9 +133,9 @@ def run_passes(passes: list[Pass], run_one: Callable[[Any, Pass], PassResult], n
         while True:
             done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
             gate.serve_requested()
-            failed = [f for f in done if f.exception() is not None]
+            failed = [e for f in done if (e := f.exception()) is not None]
             if failed:
-                raise failed[0].exception()
+                raise failed[0]
             if not pending:
                 return [f.result() for f in futures]
     except BaseException:
@@ -156,7 +156,8 @@ class Passes:
     workers: int
     target: int
     harness_s: float
-    tokenizer: object
+    tokenizer: Any
+    """A Hugging Face tokenizer (None: the model has none, an API model)."""
 
 
 def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache, base: str | None,

@@ -99,7 +99,7 @@ def headline_section(headlines: list, summary: pd.DataFrame, overall: pd.DataFra
 
 def models_section(cfg: dict, prices: dict) -> list[str]:
     rows = []
-    for name, m in sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0])):
+    for _name, m in sorted(cfg["models"].items(), key=lambda kv: (ROLE_ORDER.get(kv[1]["role"], 9), kv[0])):
         p = prices["models"].get(m["name"])
         if p is None:  # in the config, but no records (an unfinished run)
             continue

@@ -324,6 +324,7 @@ class VllmServer:
     def _wait_ready(self, port: int, t0: float) -> None:
         base = f"http://{self.host}:{port}"
         deadline = t0 + self.model.serve.startup_timeout_s
+        assert self.proc is not None  # __enter__ started it
         while time.perf_counter() < deadline:
             code = self.proc.poll()
             if code is not None:

@@ -30,9 +30,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.serve import VllmServer
-from bench.simulate import (AnswerKey, Engine, Sequence, Timing, draw_length, is_correct, prompt_tokens,
-                            response_text, stable_rng)
+from bench.serve import GRACE_S, VllmServer
+from bench.simulate import (
+    AnswerKey,
+    Engine,
+    Sequence,
+    Timing,
+    draw_length,
+    is_correct,
+    prompt_tokens,
+    response_text,
+    stable_rng,
+)
 
 TIMELINE_S = 10.0
 """Simulated seconds between two points of ``/sim/stats``'s timeline."""
@@ -93,7 +102,7 @@ class Simulator:
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def sample(self) -> None:
@@ -158,6 +167,8 @@ class Simulator:
             engine.abort(seq)
 
     def finish(self, seq: Sequence, reply: dict, body: dict, chat: bool) -> dict:
+        # A finished sequence was admitted, gave its first token and finished.
+        assert seq.admitted_s is not None and seq.first_token_s is not None and seq.finished_s is not None
         self.lags.append(max(0.0, (self.now() - seq.finished_s) / self.scale))
         finished = reply["finished"]
         reason = "stop" if finished else "length"
@@ -414,7 +425,7 @@ class SimulatedServer(VllmServer):
     def stats_path(self) -> Path:
         return self.spec_path.with_name(self.spec_path.name.replace(".sim.json", ".sim_stats.json"))
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = GRACE_S) -> None:
         """Keep the engine's own account (``/sim/stats``) beside its log, then stop it."""
         from bench.records import write_json
         from bench.serve import _get
@@ -423,7 +434,7 @@ class SimulatedServer(VllmServer):
             status, body = _get(f"http://{self.host}:{self.port}/sim/stats", timeout=10.0)
             if status == 200:
                 write_json(self.stats_path(), json.loads(body))
-        super().stop()
+        super().stop(grace_s)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench import cost_bases
 from bench.accuracy import accuracy_stats
 from bench.config import ROLE_ORDER
-from bench import cost_bases
 from bench.cost import pareto_optimal
 from bench.cost_intervals import latency_stall
 

@@ -24,6 +24,7 @@ import statistics
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from bench.metering import Interval, serving_time
 
@@ -69,13 +70,14 @@ def replay_task(model: str, task: str, requests: list[tuple[str, str, dict]], re
         for i, future in pending:
             reply = future.result()
             # Only the usage of the answer is kept: its text is the evaluation's business.
-            hits[i] = {"body": {"usage": reply.body.get("usage") or {}}, "sent": reply.sent_at,
-                       "done": reply.answered_at}
+            hit = {"body": {"usage": reply.body.get("usage") or {}}, "sent": reply.sent_at,
+                   "done": reply.answered_at}
             if cache is not None:
-                cache.put(keys[i], hits[i])
-            hits[i] = {**hits[i], "live": True}
+                cache.put(keys[i], hit)
+            hits[i] = {**hit, "live": True}
+        answered = cast("list[dict]", hits)  # every miss was filled in just above
         out += [TimedRequest(model, task, replay, h["sent"], h["done"], _tokens(h["body"]), not h.get("live", False))
-                for h in hits]
+                for h in answered]
     return out
 
 

@@ -10,13 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import cost_bases, hub, lifecycle
 from bench.client_kinds import KINDS as CLIENTS
-from bench.config import (PROJECT_ROOT, BenchConfig, HardwareConfig, Mode, ModelConfig, Role, SourceKind, SuiteConfig,
-                          name_problem)
+from bench.config import (
+    PROJECT_ROOT,
+    BenchConfig,
+    HardwareConfig,
+    Mode,
+    ModelConfig,
+    Role,
+    SourceKind,
+    SuiteConfig,
+    name_problem,
+)
 from bench.serve import devices_needed, gpu_count, visible_gpus
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -47,7 +57,7 @@ def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any
     return None
 
 
-def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list[str]:
+def check_models(cfg: BenchConfig, will_build: AbstractSet[str], today: dt.date) -> list[str]:
     errors = []
     if cfg.run.only is not None and cfg.run.only not in cfg.models:
         errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
@@ -71,7 +81,7 @@ def check_models(cfg: BenchConfig, will_build: set[str], today: dt.date) -> list
     return errors
 
 
-def check_source(key: str, m: ModelConfig, will_build: set[str]) -> list[str]:
+def check_source(key: str, m: ModelConfig, will_build: AbstractSet[str]) -> list[str]:
     """Where the weights or the endpoint come from; offline (a hub id is checked by form only)."""
     errors = []
     if m.source_kind == SourceKind.local and m.name not in will_build:
@@ -130,7 +140,7 @@ def lifecycle_presets(today: dt.date) -> list[str]:
 
     names = []
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):
-        node = OmegaConf.to_container(OmegaConf.load(path))
+        node = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))  # a model preset: a mapping
         lc = node.get("lifecycle") or {}
         if node.get("source_kind") != "api" or not lc.get("serves"):
             continue
@@ -149,8 +159,8 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
     known = set(task_manager.all_tasks)
     errors += unreadable_task_files(resolve_paths(suite.include_paths))
     for task in suite.tasks:
-        if name_problem(task, "suite.tasks"):
-            errors.append(name_problem(task, "suite.tasks"))
+        if problem := name_problem(task, "suite.tasks"):
+            errors.append(problem)
         if task not in known:
             local = sorted(n for n, e in task_manager.task_index.items()
                            if e.yaml_path and any(str(e.yaml_path).startswith(str(p))
@@ -440,7 +450,7 @@ def prompt_counter(folder: Path, chat: bool):
     return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=True)["input_ids"]]
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(), machine: bool = True,
+def validate(cfg: BenchConfig, task_manager, will_build: AbstractSet[str] = frozenset(), machine: bool = True,
              today: dt.date | None = None) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
@@ -448,7 +458,7 @@ def validate(cfg: BenchConfig, task_manager, will_build: set[str] = frozenset(),
     may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
     ``today`` (default: today's UTC date) is the day API models' lifecycles are checked on.
     """
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     for m in cfg.models.values():
         if m.source_kind == SourceKind.local:
             m.source = str(Path(m.source).resolve())

@@ -164,7 +164,8 @@ def make_model(arch: Arch, recipe: Recipe, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     ids = vocab()
-    config = LlamaConfig(
+    # transformers' typed LlamaConfig signature omits torch_dtype, which it still accepts.
+    config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(ids), hidden_size=arch.hidden, intermediate_size=arch.intermediate,
         num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
         num_key_value_heads=arch.heads, max_position_embeddings=recipe.max_positions,

@@ -99,8 +99,8 @@ def test_zoo_models_point_into_the_zoo_dir():
 def validate_offline(cfg: BenchConfig) -> None:
     """Every check that needs neither a GPU nor the network (what `bench plan` runs)."""
     from bench.evaluate import task_manager
-    from bench.zoo import zoo_models
     from bench.validate import resolve_paths, validate
+    from bench.zoo import zoo_models
 
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     validate(cfg, tm, will_build=set(zoo_models(cfg)), machine=False)

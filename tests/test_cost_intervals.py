@@ -7,11 +7,9 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import runfolder
-from bench import cost_intervals as ci
-from bench import runs
+from bench import cost_intervals as ci, runs
 from bench.summarize import summarize
 
 

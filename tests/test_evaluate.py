@@ -179,8 +179,8 @@ def test_an_endpoint_gets_only_the_key_its_config_names(tmp_path, zoo_dir):
 
 
 def test_the_harness_sends_its_own_servers_no_key(monkeypatch, zoo_dir):
-    from bench.dispatch import Dispatcher
     from bench.client import make_lm
+    from bench.dispatch import Dispatcher
     from fake_openai import fake_endpoint
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123")

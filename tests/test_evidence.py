@@ -10,8 +10,16 @@ import pandas as pd
 import pytest
 
 from bench.evidence import (
-    all_pairs, choices_per_task, cohen_kappa_choice, error_consistency, kappa_p, paired_difference, reading,
-    recognition_summary, same_wrong_rate, surface_similarity,
+    all_pairs,
+    choices_per_task,
+    cohen_kappa_choice,
+    error_consistency,
+    kappa_p,
+    paired_difference,
+    reading,
+    recognition_summary,
+    same_wrong_rate,
+    surface_similarity,
 )
 
 
@@ -131,7 +139,9 @@ def test_reading_says_so_when_a_student_copies_errors_and_never_more_than_the_nu
     s = t.copy()
     s[rng.choice(n, 20, replace=False)] ^= 1  # the student mostly repeats the teacher
     c = (rng.random(n) < 0.6).astype(int)  # the control is independent
-    ans = lambda ok, tag: [str(i) if k else f"{tag}{i}" for i, k in enumerate(ok)]
+    def ans(ok, tag):
+        return [str(i) if k else f"{tag}{i}" for i, k in enumerate(ok)]
+
     df = frame({"T": (t, ans(t, "w")), "S": (s, ans(s, "w")), "C": (c, ans(c, "v"))},
                role={"T": "teacher", "S": "student", "C": "control"})
     pairs = all_pairs(df, {}, seed=0, n_boot=300)

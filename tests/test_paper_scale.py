@@ -95,8 +95,8 @@ def test_the_box_stays_busy_until_the_pool_drains(paper):
 
 
 def test_plan_bounds_contain_the_simulated_run(paper):
-    from bench.evaluate import task_manager
     from bench.estimate import plan
+    from bench.evaluate import task_manager
     from bench.validate import resolve_paths, task_generation
 
     overrides, run_dir, model, stats, spec = paper

@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench import client, dispatch
-from bench.dispatch import Dispatcher
 from bench.cache import ResponseCache
+from bench.dispatch import Dispatcher
 from conftest import compose
 from fake_openai import fake_endpoint
 

@@ -79,7 +79,7 @@ def loaded_tasks():
 def test_task_files_load_in_lm_eval(loaded_tasks):
     by_name = {task.config.task: task for task in loaded_tasks.values()}
     assert set(by_name) == set(TASKS)
-    for name, task in by_name.items():
+    for _name, task in by_name.items():
         docs = list(task.test_docs())
         assert len(docs) == taskdata.ITEMS_PER_TASK
     assert by_name["smoke_arith"].config.output_type == "generate_until"
