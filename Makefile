@@ -72,7 +72,7 @@ test: zoo test-deps
 	$(PY) -m pytest $(TEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check bench tests && $(PY) -m mypy
+	$(PY) -m ruff check bench tests && $(PY) -m ruff format --check bench tests && $(PY) -m mypy
 
 # Optional system packages: headless Chromium renders report.html (tests/test_html.py), pdflatex
 # compiles table.tex (tests/test_paper.py). Installed once when missing, where apt-get exists and

@@ -83,14 +83,21 @@ def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
 
 def majority_correct(items: pd.DataFrame) -> pd.Series:
     """cons@k per item (index: doc_id) from rows with doc_id, repeat, extracted, correct."""
-    votes = (items.groupby(["doc_id", "extracted"], sort=False, dropna=False)
-             .agg(votes=("correct", "size"), first=("repeat", "min")).reset_index())
-    winners = (votes.sort_values(["doc_id", "votes", "first"], ascending=[True, False, True], kind="stable")
-               .drop_duplicates("doc_id"))
+    votes = (
+        items.groupby(["doc_id", "extracted"], sort=False, dropna=False)
+        .agg(votes=("correct", "size"), first=("repeat", "min"))
+        .reset_index()
+    )
+    winners = votes.sort_values(
+        ["doc_id", "votes", "first"], ascending=[True, False, True], kind="stable"
+    ).drop_duplicates("doc_id")
     # The winning answer scores the correct flag of its first occurrence.
     flags = items.drop_duplicates(["doc_id", "repeat"]).set_index(["doc_id", "repeat"])["correct"]
-    return pd.Series(flags.loc[list(zip(winners["doc_id"], winners["first"]))].to_numpy(dtype=float),
-                     index=winners["doc_id"].to_numpy(), name="cons")
+    return pd.Series(
+        flags.loc[list(zip(winners["doc_id"], winners["first"]))].to_numpy(dtype=float),
+        index=winners["doc_id"].to_numpy(),
+        name="cons",
+    )
 
 
 def variance_components(values: np.ndarray, items: np.ndarray) -> tuple[float, float]:
@@ -106,7 +113,7 @@ def variance_components(values: np.ndarray, items: np.ndarray) -> tuple[float, f
     if df_within == 0:
         return ms_between, math.nan
     ms_within = float(((x - grouped.transform("mean")) ** 2).sum()) / df_within
-    n0 = (n - float(np.sum(n_i ** 2)) / n) / (g - 1)
+    n0 = (n - float(np.sum(n_i**2)) / n) / (g - 1)
     return max(0.0, (ms_between - ms_within) / n0), ms_within
 
 
@@ -125,8 +132,11 @@ def accuracy_stats(g: pd.DataFrame) -> dict:
     iid_se = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     if has_cluster or n_i.max() > 1:
         # An item without a cluster value is a cluster of its own.
-        clusters = (g["cluster"].astype(object).where(g["cluster"].notna(), "item " + g["doc_id"].astype(str))
-                    if has_cluster else g["doc_id"]).to_numpy()
+        clusters = (
+            g["cluster"].astype(object).where(g["cluster"].notna(), "item " + g["doc_id"].astype(str))
+            if has_cluster
+            else g["doc_id"]
+        ).to_numpy()
         n_clusters = len(pd.unique(clusters))
         se = cluster_se(x, clusters)
         n_eff = _effective_n(n, n_clusters, iid_se, se)
@@ -137,12 +147,20 @@ def accuracy_stats(g: pd.DataFrame) -> dict:
         low, high = wilson(round(float(x.sum())), n)
     between, within = variance_components(x, g["doc_id"].to_numpy())
     return {
-        "accuracy": float(x.mean()), "stderr": iid_se, "se": se, "se_method": method,
-        "n_items": len(n_i), "n_clusters": n_clusters, "n_effective": n_eff,
-        "ci95_low": low, "ci95_high": high, "repeats": k,
+        "accuracy": float(x.mean()),
+        "stderr": iid_se,
+        "se": se,
+        "se_method": method,
+        "n_items": len(n_i),
+        "n_clusters": n_clusters,
+        "n_effective": n_eff,
+        "ci95_low": low,
+        "ci95_high": high,
+        "repeats": k,
         "pass_at_k": float(np.mean(pass_at_k(n_i.to_numpy(), passed.loc[n_i.index].to_numpy(), k))),
         "cons_at_k": float(majority_correct(g).mean()),
-        "var_between_items": between, "var_within_items": within,
+        "var_between_items": between,
+        "var_within_items": within,
     }
 
 
@@ -150,4 +168,4 @@ def _effective_n(n: int, n_clusters: int, iid_se: float, cluster_se_: float) -> 
     if not (iid_se > 0 and cluster_se_ > 0):
         # All right or all wrong (or every cluster at the mean): no variance to scale by.
         return float(n_clusters) if not iid_se > 0 else float(n)
-    return float(min(n, max(n_clusters, n * iid_se ** 2 / cluster_se_ ** 2)))
+    return float(min(n, max(n_clusters, n * iid_se**2 / cluster_se_**2)))

@@ -63,9 +63,20 @@ class RequestMeter:
     @classmethod
     def of(cls, answer: Answer, key: tuple, task: str, from_cache: bool) -> RequestMeter:
         """The meter of the request ``key`` that ``answer`` answered."""
-        return cls(key=key, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                   finish_reason=answer.finish_reason, latency_s=answer.answered_at - answer.sent_at,
-                   cached_prompt_tokens=answer.cached_prompt_tokens, ttft_s=answer.ttft_s,
-                   tpot_s=answer.tpot_s, queue_s=answer.queue_s, from_cache=from_cache,
-                   sent_at=answer.sent_at, answered_at=answer.answered_at, task=task,
-                   reasoning_tokens=answer.reasoning_tokens, reasoning_text=answer.reasoning_text)
+        return cls(
+            key=key,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            finish_reason=answer.finish_reason,
+            latency_s=answer.answered_at - answer.sent_at,
+            cached_prompt_tokens=answer.cached_prompt_tokens,
+            ttft_s=answer.ttft_s,
+            tpot_s=answer.tpot_s,
+            queue_s=answer.queue_s,
+            from_cache=from_cache,
+            sent_at=answer.sent_at,
+            answered_at=answer.answered_at,
+            task=task,
+            reasoning_tokens=answer.reasoning_tokens,
+            reasoning_text=answer.reasoning_text,
+        )

@@ -64,8 +64,14 @@ def missing(cfg: BenchConfig, task_manager) -> list[Missing]:
             continue  # not gated, or already pointed at its copy in the Hub cache
         token = token or hub_token()
         if token is None and hub.cached_commit(dataset, None, "dataset") is None:
-            out.append(Missing("task", task, f"its data set {dataset} is gated on the Hugging Face Hub: accept "
-                                             f"its terms there and export HF_TOKEN"))
+            out.append(
+                Missing(
+                    "task",
+                    task,
+                    f"its data set {dataset} is gated on the Hugging Face Hub: accept "
+                    f"its terms there and export HF_TOKEN",
+                )
+            )
     return out
 
 
@@ -75,8 +81,9 @@ def skip_missing(cfg: BenchConfig, task_manager) -> list[str]:
     for item in missing(cfg, task_manager):
         if item.kind == "model":
             name = cfg.models.pop(item.name).name
-            notes.append(f"{name} was not run: {item.why}; where the paper reports it, its published row "
-                         f"is shown instead")
+            notes.append(
+                f"{name} was not run: {item.why}; where the paper reports it, its published row is shown instead"
+            )
         else:
             cfg.suite.tasks = [t for t in cfg.suite.tasks if t != item.name]
             notes.append(f"task {item.name} was skipped: {item.why}")
@@ -85,5 +92,8 @@ def skip_missing(cfg: BenchConfig, task_manager) -> list[str]:
 
 def gated_errors(cfg: BenchConfig, task_manager) -> list[str]:
     """``run.unavailable=error``: the gated tasks that cannot load, each with its fix."""
-    return [f"task '{m.name}': {m.why}; or drop it from suite.tasks, or set run.unavailable=skip"
-            for m in missing(cfg, task_manager) if m.kind == "task"]
+    return [
+        f"task '{m.name}': {m.why}; or drop it from suite.tasks, or set run.unavailable=skip"
+        for m in missing(cfg, task_manager)
+        if m.kind == "task"
+    ]

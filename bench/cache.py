@@ -37,6 +37,7 @@ from bench.hashing import folder_fingerprint, json_sha256
 
 log = logging.getLogger(__name__)
 
+
 def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
     """What decides a model's answers, as recorded in the manifest and hashed into the key."""
     s = model.serve
@@ -47,14 +48,27 @@ def model_identity(model: ModelConfig, server_seed: int) -> dict[str, Any]:
         weights = {"hub_id": model.source, "revision": resolved.requested, "commit": resolved.commit}
     else:
         # An alias's answers are keyed by the model it served and when (bench.lifecycle).
-        return {"api": model.api.base_url, "model": model.source, "client": model.api.client,
-                "mode": model.mode.value, **lifecycle.identity(model.lifecycle)}
+        return {
+            "api": model.api.base_url,
+            "model": model.source,
+            "client": model.api.client,
+            "mode": model.mode.value,
+            **lifecycle.identity(model.lifecycle),
+        }
     tokenizer = model.tokenizer
     if tokenizer and Path(tokenizer).is_dir():
         tokenizer = folder_fingerprint(Path(tokenizer))
-    identity = {**weights, "kind": model.source_kind.value, "mode": model.mode.value, "dtype": s.dtype,
-                "max_model_len": s.max_model_len, "tokenizer": tokenizer, "seed": server_seed,
-                "generation_config": "vllm", "extra_args": list(s.extra_args)}
+    identity = {
+        **weights,
+        "kind": model.source_kind.value,
+        "mode": model.mode.value,
+        "dtype": s.dtype,
+        "max_model_len": s.max_model_len,
+        "tokenizer": tokenizer,
+        "seed": server_seed,
+        "generation_config": "vllm",
+        "extra_args": list(s.extra_args),
+    }
     if s.simulate.enabled:
         # A simulated engine's answers must never be taken for the model's own (faults aside,
         # everything in its settings changes its answers or their times).
@@ -152,9 +166,14 @@ class ResponseCache:
     def _warn(self) -> None:
         if self.skipped and not self._warned:
             self._warned = True
-            log.warning("%s: skipped %d line(s) that hold no answer (%d torn by a killed writer, %d not cache "
-                        "entries); their requests are asked again", self.path, self.skipped.torn + self.skipped.foreign,
-                        self.skipped.torn, self.skipped.foreign)
+            log.warning(
+                "%s: skipped %d line(s) that hold no answer (%d torn by a killed writer, %d not cache "
+                "entries); their requests are asked again",
+                self.path,
+                self.skipped.torn + self.skipped.foreign,
+                self.skipped.torn,
+                self.skipped.foreign,
+            )
 
     def new_pass(self) -> None:
         """Occurrence counts restart with each pass of a task (lm-eval builds its requests anew)."""
@@ -248,7 +267,7 @@ class ResponseCache:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             except OSError:
                 os.ftruncate(fd, size)  # no torn line of ours is left behind
                 raise

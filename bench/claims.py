@@ -32,7 +32,9 @@ TEACHER_RANGE = (0.60, 0.95)
 
 
 def _models(summary: pd.DataFrame) -> tuple[str, str, str]:
-    by_role = {r: sorted(summary.loc[summary["role"] == r, "model"].unique()) for r in ("teacher", "student", "control")}
+    by_role = {
+        r: sorted(summary.loc[summary["role"] == r, "model"].unique()) for r in ("teacher", "student", "control")
+    }
     missing = [r for r, m in by_role.items() if not m]
     if missing:
         raise ValueError(f"the claims need a teacher, a student and a control; this run has no {', '.join(missing)}")
@@ -55,22 +57,34 @@ def check_claims(run_dir: Path, seed: int | None = None) -> list[dict]:
 
     low, high = TEACHER_RANGE
     values = {t: acc.loc[t, teacher] for t in generation}
-    out.append({"claim": f"teacher accuracy within [{low:.2f}, {high:.2f}] on every generation task",
-                "holds": all(low <= v <= high for v in values.values()),
-                "value": ", ".join(f"{t} {v:.3f}" for t, v in values.items())})
+    out.append(
+        {
+            "claim": f"teacher accuracy within [{low:.2f}, {high:.2f}] on every generation task",
+            "holds": all(low <= v <= high for v in values.values()),
+            "value": ", ".join(f"{t} {v:.3f}" for t, v in values.items()),
+        }
+    )
 
     means = acc.mean()
     retained = means[student] / means[teacher] if means[teacher] > 0 else math.nan
-    out.append({"claim": "student keeps most of the teacher's mean accuracy and beats the control's",
-                "holds": bool(retained > 0.5 and means[student] > means[control]),
-                "value": f"student {means[student]:.3f} ({100 * retained:.0f}% of teacher {means[teacher]:.3f}), "
-                         f"control {means[control]:.3f}"})
+    out.append(
+        {
+            "claim": "student keeps most of the teacher's mean accuracy and beats the control's",
+            "holds": bool(retained > 0.5 and means[student] > means[control]),
+            "value": f"student {means[student]:.3f} ({100 * retained:.0f}% of teacher {means[teacher]:.3f}), "
+            f"control {means[control]:.3f}",
+        }
+    )
 
     kappas = {t: paired_difference(samples, teacher, student, control, t, seed) for t in acc.index}
     excluding = [t for t, (_, lo, hi) in kappas.items() if lo > 0 or hi < 0]
-    out.append({"claim": "kappa(student, teacher) - kappa(control, teacher): 95% interval excludes 0 on >= 2 tasks",
-                "holds": len(excluding) >= 2,
-                "value": ", ".join(f"{t} {d:.2f} [{lo:.2f}, {hi:.2f}]" for t, (d, lo, hi) in kappas.items())})
+    out.append(
+        {
+            "claim": "kappa(student, teacher) - kappa(control, teacher): 95% interval excludes 0 on >= 2 tasks",
+            "holds": len(excluding) >= 2,
+            "value": ", ".join(f"{t} {d:.2f} [{lo:.2f}, {hi:.2f}]" for t, (d, lo, hi) in kappas.items()),
+        }
+    )
 
     evidence = pd.read_csv(run_dir / "evidence.csv")
     same = evidence[evidence["metric"] == "same_wrong_answer"]
@@ -81,9 +95,13 @@ def check_claims(run_dir: Path, seed: int | None = None) -> list[dict]:
 
     shares = {t: (share(student, t), share(control, t)) for t in acc.index}
     defined = {t: v for t, v in shares.items() if not any(math.isnan(x) for x in v)}
-    out.append({"claim": "student gives the teacher's exact wrong answer at least twice as often as the control",
-                "holds": bool(defined) and all(s >= 2 * c and s > 0 for s, c in defined.values()),
-                "value": ", ".join(f"{t} {s:.2f} vs {c:.2f}" for t, (s, c) in shares.items())})
+    out.append(
+        {
+            "claim": "student gives the teacher's exact wrong answer at least twice as often as the control",
+            "holds": bool(defined) and all(s >= 2 * c and s > 0 for s, c in defined.values()),
+            "value": ", ".join(f"{t} {s:.2f} vs {c:.2f}" for t, (s, c) in shares.items()),
+        }
+    )
 
     recognition = pd.read_csv(run_dir / "recognition.csv").set_index(["task", "model"])
     ranked = {}
@@ -91,9 +109,13 @@ def check_claims(run_dir: Path, seed: int | None = None) -> list[dict]:
         if (t, student) in recognition.index and (t, control) in recognition.index:
             s, c = recognition.loc[(t, student)], recognition.loc[(t, control)]
             ranked[t] = (s["teacher_logprob_per_token"], c["teacher_logprob_per_token"], s["low"] > c["high"])
-    out.append({"claim": "teacher recognition ranks the student's generations above the control's",
-                "holds": bool(ranked) and all(r[2] for r in ranked.values()),
-                "value": ", ".join(f"{t} {s:.2f} vs {c:.2f}" for t, (s, c, _) in ranked.items())})
+    out.append(
+        {
+            "claim": "teacher recognition ranks the student's generations above the control's",
+            "holds": bool(ranked) and all(r[2] for r in ranked.values()),
+            "value": ", ".join(f"{t} {s:.2f} vs {c:.2f}" for t, (s, c, _) in ranked.items()),
+        }
+    )
     for c in out:
         c["holds"] = bool(c["holds"])
     return out

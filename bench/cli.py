@@ -1,13 +1,13 @@
 """The ``bench`` command.
 
-    bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
-    bench plan [HYDRA OVERRIDES ...]     # what a run would serve, on which GPUs, and its tokens, time and $
-    bench fetch [HYDRA OVERRIDES ...]    # download its Hub models and data sets ahead (HF_HUB_OFFLINE=1: check)
-    bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md/.html and the plots from records
-                                         # (several runs: merged into --out, default results/merged/<time>)
-    bench evidence RUN_DIR               # distillation evidence from the records (evidence.md)
-    bench verify RUN_DIR                 # re-score and check records, manifest hashes and summary agree
-    bench zoo [--force]                  # build the tiny teacher, student and control
+bench run [HYDRA OVERRIDES ...]      # same as `make bench ARGS="..."`
+bench plan [HYDRA OVERRIDES ...]     # what a run would serve, on which GPUs, and its tokens, time and $
+bench fetch [HYDRA OVERRIDES ...]    # download its Hub models and data sets ahead (HF_HUB_OFFLINE=1: check)
+bench report RUN_DIR [RUN_DIR ...]   # rebuild summary.csv, report.md/.html and the plots from records
+                                     # (several runs: merged into --out, default results/merged/<time>)
+bench evidence RUN_DIR               # distillation evidence from the records (evidence.md)
+bench verify RUN_DIR                 # re-score and check records, manifest hashes and summary agree
+bench zoo [--force]                  # build the tiny teacher, student and control
 """
 
 from __future__ import annotations
@@ -19,13 +19,22 @@ from pathlib import Path
 
 def report_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
-        prog="bench report", description="Rebuild a run's report from its records; several runs are merged "
-        "into one comparison written to a new folder.")
+        prog="bench report",
+        description="Rebuild a run's report from its records; several runs are merged "
+        "into one comparison written to a new folder.",
+    )
     parser.add_argument("run_dirs", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for a merged report (default with several runs: results/merged/<timestamp>)")
-    parser.add_argument("--partial", action="store_true",
-                        help="report runs that did not finish (status not 'success'), labelled PARTIAL")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for a merged report (default with several runs: results/merged/<timestamp>)",
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="report runs that did not finish (status not 'success'), labelled PARTIAL",
+    )
     args = parser.parse_args(argv)
     from bench import report
 
@@ -35,13 +44,16 @@ def report_main(argv: list[str]) -> None:
 
         out = Path("results") / "merged" / time.strftime("%Y-%m-%d_%H-%M-%S")
     folder = report.rebuild(args.run_dirs, out, args.partial)
-    print(f"report rebuilt from the records of {len(args.run_dirs)} run(s): {folder / 'report.md'}, "
-          f"{folder / 'report.html'}")
+    print(
+        f"report rebuilt from the records of {len(args.run_dirs)} run(s): {folder / 'report.md'}, "
+        f"{folder / 'report.html'}"
+    )
 
 
 def evidence_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="bench evidence",
-                                     description="Distillation evidence from a run's records (no server).")
+    parser = argparse.ArgumentParser(
+        prog="bench evidence", description="Distillation evidence from a run's records (no server)."
+    )
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
     from bench.report import write_evidence

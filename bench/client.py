@@ -67,8 +67,17 @@ class _Metered:
     payload_rules: PayloadRules
     """Set by make_lm (``bench.payload``); ``payload.ruled`` reads it."""
     if TYPE_CHECKING:
-        def _create_payload(self, messages: Any, *, generate: bool = True, gen_kwargs: dict | None = None,
-                            seed: int = 1234, eos: str | None = None, **kwargs: Any) -> dict: ...
+
+        def _create_payload(
+            self,
+            messages: Any,
+            *,
+            generate: bool = True,
+            gen_kwargs: dict | None = None,
+            seed: int = 1234,
+            eos: str | None = None,
+            **kwargs: Any,
+        ) -> dict: ...
 
         def create_message(self, messages: Any, generate: bool = False) -> Any: ...
 
@@ -92,8 +101,9 @@ class _Metered:
 
     def parse_answer(self, body: dict, *, generate: bool, sent_at: float, answered_at: float) -> list[Answer]:
         """One ``Answer`` per answer in the vendor's response ``body``, in lm-eval's order."""
-        raise NotImplementedError(f"{type(self).__name__} does not read its vendor's responses "
-                                  f"(define parse_answer; see bench/client.py)")
+        raise NotImplementedError(
+            f"{type(self).__name__} does not read its vendor's responses (define parse_answer; see bench/client.py)"
+        )
 
     def new_pass(self, task: str = "") -> None:
         """Before each lm-eval call: a fresh meter and occurrence count, and the task it runs."""
@@ -124,8 +134,9 @@ class _Metered:
             finally:
                 self._bar = None
         # disable=False wins over TQDM_DISABLE, which the runner sets to mute lm-eval's own bars.
-        with tqdm(total=len(requests), desc=self.progress_label, unit=unit, disable=False,
-                  mininterval=1.0, dynamic_ncols=True) as self._bar:
+        with tqdm(
+            total=len(requests), desc=self.progress_label, unit=unit, disable=False, mininterval=1.0, dynamic_ncols=True
+        ) as self._bar:
             try:
                 return method(requests, **kwargs)
             finally:
@@ -160,17 +171,21 @@ class _Metered:
 
         def payload(kind: str, i: int) -> dict:
             text = WARMUP_TEXT.format(i=i % 100)
-            return self._create_payload([{"role": "user", "content": text}] if chat else [text],
-                                        generate=kind == "generate", seed=self._seed,
-                                        gen_kwargs={"until": ["\n"], "max_gen_toks": 8, "temperature": 0}
-                                        if kind == "generate" else None)
+            return self._create_payload(
+                [{"role": "user", "content": text}] if chat else [text],
+                generate=kind == "generate",
+                seed=self._seed,
+                gen_kwargs={"until": ["\n"], "max_gen_toks": 8, "temperature": 0} if kind == "generate" else None,
+            )
 
         def send(kind: str, i: int) -> None:
             try:
                 _post_json(self.base_url, payload(kind, i), self.header, self.timeout)
             except OSError as e:
-                raise RequestFailed(f"{self.model}: the warm-up {kind} request failed ({e!r}); the server "
-                                    f"log in the run folder's servers/ says why") from e
+                raise RequestFailed(
+                    f"{self.model}: the warm-up {kind} request failed ({e!r}); the server "
+                    f"log in the run folder's servers/ says why"
+                ) from e
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=width) as pool:
@@ -178,18 +193,21 @@ class _Metered:
                 list(pool.map(lambda i, k=kind: send(k, i), range(width)))
         return time.perf_counter() - t0
 
-    async def get_batched_requests(self, requests: list, cache_keys: list, *, generate: bool = True,
-                                   ctxlens: list | None = None, **kwargs) -> list:
+    async def get_batched_requests(
+        self, requests: list, cache_keys: list, *, generate: bool = True, ctxlens: list | None = None, **kwargs
+    ) -> list:
         """lm-eval's concurrent path, without its tenacity wrapper: one request per prompt,
         sent through the endpoint's dispatcher (which bounds what is in flight for the whole
         model and retries what is worth retrying)."""
         import asyncio
 
         ctxlens = ctxlens or [None] * len(requests)
-        return await asyncio.gather(*(
-            self.amodel_call(None, None, [message], cache_keys=[key], generate=generate,
-                             ctxlens=[ctxlen], **kwargs)
-            for message, key, ctxlen in zip(requests, cache_keys, ctxlens)))
+        return await asyncio.gather(
+            *(
+                self.amodel_call(None, None, [message], cache_keys=[key], generate=generate, ctxlens=[ctxlen], **kwargs)
+                for message, key, ctxlen in zip(requests, cache_keys, ctxlens)
+            )
+        )
 
     async def _send(self, payload: dict) -> Reply:
         import asyncio
@@ -198,14 +216,23 @@ class _Metered:
             raise RuntimeError(f"{self.model}: no dispatcher (make_lm sets one)")
         return await asyncio.wrap_future(self.dispatcher.submit(self.base_url, payload, self.header))
 
-    async def amodel_call(self, session, sem, messages, *, generate=True, cache_keys=None,
-                          ctxlens=None, gen_kwargs=None, **kwargs):
-        payload = self._create_payload(self.create_message(messages), generate=generate,
-                                       gen_kwargs=copy.deepcopy(gen_kwargs), seed=self._seed, **kwargs)
+    async def amodel_call(
+        self, session, sem, messages, *, generate=True, cache_keys=None, ctxlens=None, gen_kwargs=None, **kwargs
+    ):
+        payload = self._create_payload(
+            self.create_message(messages),
+            generate=generate,
+            gen_kwargs=copy.deepcopy(gen_kwargs),
+            seed=self._seed,
+            **kwargs,
+        )
         if self.capture is not None:
             self.capture.append((self.base_url, payload))
-        key = (self.cache.request_key("gen" if generate else "ll", payload, self.occurrences)
-               if self.cache is not None else None)
+        key = (
+            self.cache.request_key("gen" if generate else "ll", payload, self.occurrences)
+            if self.cache is not None
+            else None
+        )
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
             outputs = hit["body"]
@@ -218,19 +245,23 @@ class _Metered:
         if generate:
             # A reasoning model cut off at the token limit before it answered sends no answer
             # (content null): that is an empty answer, scored wrong, not a failed request.
-            texts = [t if t is not None or a.finish_reason != "length" else ""
-                     for t, a in zip(self.parse_generations(outputs=outputs), answers)]
+            texts = [
+                t if t is not None or a.finish_reason != "length" else ""
+                for t, a in zip(self.parse_generations(outputs=outputs), answers)
+            ]
         else:
             texts = self.parse_logprobs(outputs=outputs, tokens=messages, ctxlens=ctxlens)
         if any(t is None for t in texts):
             # Never let a missing answer be scored as a wrong one.
             raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         if hit is None and self.cache is not None:
-            self.cache.put(key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at,
-                                 "done": answered_at})
+            self.cache.put(
+                key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at, "done": answered_at}
+            )
         keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(answers))]
-        self.meter += [RequestMeter.of(a, rkey, self.task, from_cache=hit is not None)
-                       for rkey, a in zip(keys, answers)]
+        self.meter += [
+            RequestMeter.of(a, rkey, self.task, from_cache=hit is not None) for rkey, a in zip(keys, answers)
+        ]
         if self._bar is not None:
             self._bar.update(len(answers))
         return texts
@@ -247,19 +278,22 @@ class OpenAIShaped:
         usage = read_usage(body)
         timing = body.get("metrics") or {}  # only for single-prompt requests
         share = 1.0 / max(len(choices), 1)  # batched requests: split the usage evenly
-        return [Answer(
-            prompt_tokens=round(usage.prompt_tokens * share),
-            completion_tokens=round(usage.completion_tokens * share),
-            finish_reason=choice.get("finish_reason"),
-            sent_at=sent_at,
-            answered_at=answered_at,
-            cached_prompt_tokens=round(usage.cached_prompt_tokens * share),
-            reasoning_tokens=None if usage.reasoning_tokens is None else round(usage.reasoning_tokens * share),
-            ttft_s=_seconds(timing.get("time_to_first_token_ms")),
-            tpot_s=_seconds(timing.get("mean_itl_ms")),
-            queue_s=_seconds(timing.get("queue_time_ms")),
-            reasoning_text=reasoning_text(choice) if generate else None,
-        ) for choice in choices]
+        return [
+            Answer(
+                prompt_tokens=round(usage.prompt_tokens * share),
+                completion_tokens=round(usage.completion_tokens * share),
+                finish_reason=choice.get("finish_reason"),
+                sent_at=sent_at,
+                answered_at=answered_at,
+                cached_prompt_tokens=round(usage.cached_prompt_tokens * share),
+                reasoning_tokens=None if usage.reasoning_tokens is None else round(usage.reasoning_tokens * share),
+                ttft_s=_seconds(timing.get("time_to_first_token_ms")),
+                tpot_s=_seconds(timing.get("mean_itl_ms")),
+                queue_s=_seconds(timing.get("queue_time_ms")),
+                reasoning_text=reasoning_text(choice) if generate else None,
+            )
+            for choice in choices
+        ]
 
 
 def _cached_times(entry: dict) -> tuple[float, float]:
@@ -274,8 +308,9 @@ def _cached_times(entry: dict) -> tuple[float, float]:
 def _post_json(url: str, payload: dict, headers: dict[str, str], timeout: float) -> dict:
     import urllib.request
 
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -320,16 +355,24 @@ def _check_registry() -> None:
     fail only when the run builds its client."""
     missing = sorted(set(KINDS) - set(registered()))
     if missing:
-        raise ImportError(f"bench.client: no class registered for {', '.join(missing)}; decorate the "
-                          f"client class with @client(kind)")
+        raise ImportError(
+            f"bench.client: no class registered for {', '.join(missing)}; decorate the client class with @client(kind)"
+        )
 
 
 _check_registry()
 
 
-def make_lm(model: ModelConfig, base_url: str | None, suite: SuiteConfig, num_concurrent: int,
-            timeout_s: float, dispatcher: Dispatcher | None, cache: ResponseCache | None = None,
-            start_endpoint: Callable[[], str] | None = None) -> _Metered:
+def make_lm(
+    model: ModelConfig,
+    base_url: str | None,
+    suite: SuiteConfig,
+    num_concurrent: int,
+    timeout_s: float,
+    dispatcher: Dispatcher | None,
+    cache: ResponseCache | None = None,
+    start_endpoint: Callable[[], str] | None = None,
+) -> _Metered:
     """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``).
 
     Its requests go through ``dispatcher`` (shared by every client of the endpoint). With

@@ -21,11 +21,14 @@ class ClientKind:
     """Sends chat messages (model ``mode: chat``) rather than a prompt string (``completion``)."""
 
 
-KINDS: dict[str, ClientKind] = {k.name: k for k in (
-    ClientKind("local-completions", chat=False),
-    ClientKind("local-chat-completions", chat=True),
-    ClientKind("openai-chat-completions", chat=True),
-)}
+KINDS: dict[str, ClientKind] = {
+    k.name: k
+    for k in (
+        ClientKind("local-completions", chat=False),
+        ClientKind("local-chat-completions", chat=True),
+        ClientKind("openai-chat-completions", chat=True),
+    )
+}
 
 _CLASSES: dict[str, type[Any]] = {}
 C = TypeVar("C", bound=type)
@@ -37,8 +40,10 @@ def client(kind: str) -> Callable[[C], C]:
 
     def register(cls: C) -> C:
         if kind not in KINDS:
-            raise ValueError(f"client {cls.__name__}: kind {kind!r} is not in bench.client_kinds.KINDS "
-                             f"(known: {', '.join(KINDS)}); add it there so configs may name it")
+            raise ValueError(
+                f"client {cls.__name__}: kind {kind!r} is not in bench.client_kinds.KINDS "
+                f"(known: {', '.join(KINDS)}); add it there so configs may name it"
+            )
         _CLASSES[kind] = cls
         # The class knows its kind (its warm-up asks whether it chats); setattr: type declares no kind.
         setattr(cls, "kind", kind)  # noqa: B010

@@ -83,8 +83,11 @@ def kv_tokens_per_replica(model: ModelConfig, cfg: BenchConfig) -> int | None:
     if hw.memory_gb is None or model.params_b is None and model.weights_gb is None:
         return None
     devices = s.tensor_parallel_size * s.pipeline_parallel_size
-    weights = model.weights_gb if model.weights_gb is not None else \
-        cast(float, model.params_b) * BYTES_PER_PARAM.get(s.dtype, 2)
+    weights = (
+        model.weights_gb
+        if model.weights_gb is not None
+        else cast(float, model.params_b) * BYTES_PER_PARAM.get(s.dtype, 2)
+    )
     free_gb = devices * (hw.memory_gb * s.gpu_memory_utilization - hw.reserve_gb) - weights
     return max(0, int(free_gb * 1e9 // model.kv_bytes_per_token))
 
@@ -106,16 +109,33 @@ def target_for(model: ModelConfig, cfg: BenchConfig, task_gens: dict[str, dict] 
     kv = kv_tokens_per_replica(model, cfg)
     per_request = tokens_per_request(model, cfg.suite, gen_limits)
     if kv is None or per_request is None:
-        why = "no kv_bytes_per_token" if model.kv_bytes_per_token is None else \
-            "no KV estimate" if kv is None else "no token budget for the suite"
-        return Target(cap * replicas, cap, replicas,
-                      f"hardware.max_in_flight_per_replica={cap} x {replicas} replica(s) ({why})", kv, per_request)
+        why = (
+            "no kv_bytes_per_token"
+            if model.kv_bytes_per_token is None
+            else "no KV estimate"
+            if kv is None
+            else "no token budget for the suite"
+        )
+        return Target(
+            cap * replicas,
+            cap,
+            replicas,
+            f"hardware.max_in_flight_per_replica={cap} x {replicas} replica(s) ({why})",
+            kv,
+            per_request,
+        )
     fits = max(1, math.floor(kv / per_request))
     per = min(cap, fits)
     bound = "the hardware cap" if per == cap else "the KV cache"
-    return Target(per * replicas, per, replicas,
-                  f"{per} per replica x {replicas} ({bound}: KV {kv:,} tokens / {per_request:,.0f} per request "
-                  f"= {fits:,}, cap {cap})", kv, per_request)
+    return Target(
+        per * replicas,
+        per,
+        replicas,
+        f"{per} per replica x {replicas} ({bound}: KV {kv:,} tokens / {per_request:,.0f} per request "
+        f"= {fits:,}, cap {cap})",
+        kv,
+        per_request,
+    )
 
 
 def server_kv_tokens(metrics_text: str) -> int | None:

@@ -466,8 +466,10 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 def _conf_dir() -> Path:
     """The Hydra configs: ``bench/conf`` in an installed package (pyproject maps ``conf/``
     there), ``conf/`` beside the package in a checkout."""
-    return next((d for d in (PACKAGE_DIR / "conf", PROJECT_ROOT / "conf") if (d / "config.yaml").is_file()),
-                PACKAGE_DIR / "conf")
+    return next(
+        (d for d in (PACKAGE_DIR / "conf", PROJECT_ROOT / "conf") if (d / "config.yaml").is_file()),
+        PACKAGE_DIR / "conf",
+    )
 
 
 CONF_DIR = _conf_dir()
@@ -480,12 +482,20 @@ def name_problem(value: str, what: str, subfolders: bool = False) -> str | None:
     """Why ``value`` cannot name a file or folder inside the results folder (None: it can):
     no absolute path, no ``..`` or ``.``, no backslash, no ``/`` unless ``subfolders``."""
     parts = str(value).split("/")
-    if (value and not str(value).startswith("/") and "\\" not in str(value) and "\0" not in str(value)
-            and all(p not in ("", ".", "..") for p in parts) and (subfolders or len(parts) == 1)):
+    if (
+        value
+        and not str(value).startswith("/")
+        and "\\" not in str(value)
+        and "\0" not in str(value)
+        and all(p not in ("", ".", "..") for p in parts)
+        and (subfolders or len(parts) == 1)
+    ):
         return None
     allowed = "folder names joined by '/'" if subfolders else "no '/'"
-    return (f"{what}={value!r} would name a path outside run.results_dir, or no usable one: use a plain "
-            f"name ({allowed}; no '..', no backslash, no leading '/')")
+    return (
+        f"{what}={value!r} would name a path outside run.results_dir, or no usable one: use a plain "
+        f"name ({allowed}; no '..', no backslash, no leading '/')"
+    )
 
 
 def run_folder(results_dir: str, name: str, stamp: str, kind: str = "") -> str:

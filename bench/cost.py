@@ -40,7 +40,9 @@ def pareto_optimal(cost: pd.Series, quality: pd.Series) -> pd.Series:
     for i in cost.index:
         dominated = any(
             cost[j] <= cost[i] and quality[j] >= quality[i] and (cost[j] < cost[i] or quality[j] > quality[i])
-            for j in cost.index if j != i and not (math.isnan(cost[j]) or math.isnan(quality[j])))
+            for j in cost.index
+            if j != i and not (math.isnan(cost[j]) or math.isnan(quality[j]))
+        )
         flags.append(not dominated and not math.isnan(cost[i]))
     return pd.Series(flags, index=cost.index, dtype=bool)
 
@@ -53,8 +55,13 @@ def overall_by_model(summary: pd.DataFrame, cost_intervals: pd.DataFrame | None 
     are independent samples); its interval is the normal one, mean +- 1.96 SE, clipped to [0, 1].
     """
     g = summary.groupby(["model", "role"], sort=False)
-    out = g.agg(accuracy=("accuracy", "mean"), n=("n", "sum"), usd=("usd", "sum"),
-                correct=("n_correct", "sum"), n_tasks=("task", "size")).reset_index()
+    out = g.agg(
+        accuracy=("accuracy", "mean"),
+        n=("n", "sum"),
+        usd=("usd", "sum"),
+        correct=("n_correct", "sum"),
+        n_tasks=("task", "size"),
+    ).reset_index()
     squares = (summary["se"] ** 2).groupby([summary["model"], summary["role"]], sort=False).sum()
     out["se"] = np.sqrt(squares.to_numpy()) / out["n_tasks"]
     out["ci95_low"] = (out["accuracy"] - Z95 * out["se"]).clip(lower=0.0)

@@ -49,14 +49,14 @@ def device_usd(seconds: float, devices: int, usd_per_device_hour: float) -> floa
     return seconds * devices * usd_per_device_hour / 3600.0
 
 
-def api_usd(prompt_tokens: float, cached_prompt_tokens: float, completion_tokens: float,
-            price: Mapping[str, Any]) -> float:
+def api_usd(
+    prompt_tokens: float, cached_prompt_tokens: float, completion_tokens: float, price: Mapping[str, Any]
+) -> float:
     cached_price = price.get("cached_input")
     if cached_price is None:
         cached_price = price["input"]
     fresh = prompt_tokens - cached_prompt_tokens
-    return (fresh * price["input"] + cached_prompt_tokens * cached_price
-            + completion_tokens * price["output"]) / 1e6
+    return (fresh * price["input"] + cached_prompt_tokens * cached_price + completion_tokens * price["output"]) / 1e6
 
 
 class CostBasis(ABC):
@@ -160,8 +160,9 @@ def for_model(model: Any) -> CostBasis:
     for basis in _REGISTRY.values():
         if kind in basis.default_for:
             return basis
-    raise UnknownCostBasis(f"no cost basis is the default for source_kind {kind!r}: set billing "
-                           f"(available: {', '.join(_REGISTRY)})")
+    raise UnknownCostBasis(
+        f"no cost basis is the default for source_kind {kind!r}: set billing (available: {', '.join(_REGISTRY)})"
+    )
 
 
 def _distinct(prices: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -182,9 +183,14 @@ class DeviceTime(CostBasis):
     billed_by_time = True
 
     def price_entry(self, model: Mapping[str, Any], hardware: Mapping[str, Any]) -> dict[str, Any]:
-        return {"basis": self.name, "device_kind": hardware["device_kind"], "devices": hardware["count"],
-                "usd_per_device_hour": hardware["usd_per_device_hour"], "source": hardware["price_source"],
-                "as_of": hardware["price_as_of"]}
+        return {
+            "basis": self.name,
+            "device_kind": hardware["device_kind"],
+            "devices": hardware["count"],
+            "usd_per_device_hour": hardware["usd_per_device_hour"],
+            "source": hardware["price_source"],
+            "as_of": hardware["price_as_of"],
+        }
 
     def usd(self, price: Mapping[str, Any], usage: Usage) -> float:
         assert usage.wall_s is not None, "a time-billed task's $ needs its serving time (plan_usd checks)"
@@ -206,12 +212,16 @@ class DeviceTime(CostBasis):
             return None
         return "Self-hosted hardware: " + "; ".join(
             f"{p['device_kind']} x {p['devices']} at ${p['usd_per_device_hour']}/device-hour "
-            f"({p['source']}, as of {p['as_of']})" for p in _distinct(prices))
+            f"({p['source']}, as of {p['as_of']})"
+            for p in _distinct(prices)
+        )
 
     def methods_clause(self, prices: Mapping[str, Mapping[str, Any]]) -> str:
         return "Serving cost is measured wall time on " + "; ".join(
             f"{p['devices']} x {p['device_kind']} at ${p['usd_per_device_hour']} per device-hour "
-            f"({p['source']}, as of {p['as_of']})" for p in _distinct(list(prices.values())))
+            f"({p['source']}, as of {p['as_of']})"
+            for p in _distinct(list(prices.values()))
+        )
 
 
 @register
@@ -244,18 +254,27 @@ class ApiTokens(CostBasis):
         return work.usd / work.tokens * 1e6 if work.tokens else math.nan
 
     def priced_as(self, price: Mapping[str, Any]) -> str:
-        return (f"API: ${price['input']}/${price.get('cached_input') or price['input']}/${price['output']} per 1M "
-                f"input/cached/output ({price['source']}, {price['as_of']})")
+        return (
+            f"API: ${price['input']}/${price.get('cached_input') or price['input']}/${price['output']} per 1M "
+            f"input/cached/output ({price['source']}, {price['as_of']})"
+        )
 
     def methods_clause(self, prices: Mapping[str, Mapping[str, Any]]) -> str:
-        return "API models are priced by tokens at list prices (" + "; ".join(
-            f"{name}: ${p['input']}/${p['output']} per 1M input/output tokens ({p['source']}, {p['as_of']})"
-            for name, p in prices.items()) + ")"
+        return (
+            "API models are priced by tokens at list prices ("
+            + "; ".join(
+                f"{name}: ${p['input']}/${p['output']} per 1M input/output tokens ({p['source']}, {p['as_of']})"
+                for name, p in prices.items()
+            )
+            + ")"
+        )
 
     def config_errors(self, key: str, model: Any) -> list[str]:
         if model.price.input is None or model.price.output is None:
-            return [f"model '{key}' is billed by API tokens without token prices: set "
-                    f"models.{key}.price.input and price.output ($ per 1M tokens)"]
+            return [
+                f"model '{key}' is billed by API tokens without token prices: set "
+                f"models.{key}.price.input and price.output ($ per 1M tokens)"
+            ]
         return []
 
 

@@ -48,8 +48,13 @@ TOKENS = ApiTokens.interval_method
 is exact in the records names its own method, ``CostBasis.interval_method``)."""
 ITEMS_ONLY = "items only"
 """No request times in the records: serving time measured once, only the items resampled."""
-SCALES_WITH_USD = ("usd", "usd_per_sample", "usd_per_1k_samples", "usd_per_1m_generated_tokens",
-                   "usd_per_1m_processed_tokens")
+SCALES_WITH_USD = (
+    "usd",
+    "usd_per_sample",
+    "usd_per_1k_samples",
+    "usd_per_1m_generated_tokens",
+    "usd_per_1m_processed_tokens",
+)
 """Columns that are the task's $ divided by a count fixed by the records: same relative interval."""
 STEADY = {"generate": "steady_usd_per_1m_generated_tokens", "loglikelihood": "steady_usd_per_1m_processed_tokens"}
 
@@ -66,6 +71,7 @@ def completions_per_bin(sent: np.ndarray, done: np.ndarray, n_bins: int) -> np.n
     t0, t1 = float(sent.min()), float(done.max())
     if not t1 > t0:
         return np.array([float(len(done))])
+
     def bin_of(t: np.ndarray) -> np.ndarray:
         return np.clip(((t - t0) / (t1 - t0) * n_bins).astype(int), 0, n_bins - 1)
 
@@ -171,9 +177,14 @@ def combined_method(methods: list[str]) -> str:
 
 def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
     """The summary with a 95% interval beside every cost figure, and ``cost_ci_method``."""
-    out: dict[str, list[float]] = {f"{c}_ci95_{end}": [] for c in (*SCALES_WITH_USD, *STEADY.values(), "usd_per_correct",
-                                           "cost_ratio_vs_teacher") for end in ("low", "high")}
-    teacher = dict(zip(summary.loc[summary["role"] == "teacher", "task"], summary.loc[summary["role"] == "teacher", "model"]))
+    out: dict[str, list[float]] = {
+        f"{c}_ci95_{end}": []
+        for c in (*SCALES_WITH_USD, *STEADY.values(), "usd_per_correct", "cost_ratio_vs_teacher")
+        for end in ("low", "high")
+    }
+    teacher = dict(
+        zip(summary.loc[summary["role"] == "teacher", "task"], summary.loc[summary["role"] == "teacher", "model"])
+    )
     for r in summary.itertuples():
         key = (r.model, r.task)
         low, high = _relative(reps, [key], r.usd)
@@ -202,8 +213,11 @@ def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
 def over_tasks(reps: Replicates, model: str, tasks: list[str]) -> dict[str, np.ndarray]:
     """Replicates of a model's $, correct answers and samples summed over ``tasks``."""
     keys = [(model, t) for t in tasks if (model, t) in reps.usd]
-    return {"usd": _total(reps.usd[k] for k in keys), "correct": _total(reps.correct[k] for k in keys),
-            "samples": _total(reps.samples[k] for k in keys)}
+    return {
+        "usd": _total(reps.usd[k] for k in keys),
+        "correct": _total(reps.correct[k] for k in keys),
+        "samples": _total(reps.samples[k] for k in keys),
+    }
 
 
 def overall(reps: Replicates, summary: pd.DataFrame) -> pd.DataFrame:
@@ -213,8 +227,14 @@ def overall(reps: Replicates, summary: pd.DataFrame) -> pd.DataFrame:
         tasks = list(g["task"])
         both = over_tasks(reps, model, tasks)
         low, high = percentile_interval(_per_correct(both["usd"], both["correct"]))
-        rows.append({"model": model, "usd_per_correct_ci95_low": low, "usd_per_correct_ci95_high": high,
-                     "cost_ci_method": combined_method([reps.method[(model, t)] for t in tasks])})
+        rows.append(
+            {
+                "model": model,
+                "usd_per_correct_ci95_low": low,
+                "usd_per_correct_ci95_high": high,
+                "cost_ci_method": combined_method([reps.method[(model, t)] for t in tasks]),
+            }
+        )
     return pd.DataFrame(rows)
 
 

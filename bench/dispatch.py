@@ -70,9 +70,18 @@ class Dispatcher:
     """``submit(url, payload)`` from any thread; at most ``target`` requests in flight (fewer
     while the endpoint rate-limits: ``limit``)."""
 
-    def __init__(self, target: int, timeout_s: float, retries: int, label: str,
-                 alive: Callable[[], bool] = lambda: True, verify_ssl: bool = True,
-                 retry_window_s: float = 900.0, seed: int = 0, healthy: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        target: int,
+        timeout_s: float,
+        retries: int,
+        label: str,
+        alive: Callable[[], bool] = lambda: True,
+        verify_ssl: bool = True,
+        retry_window_s: float = 900.0,
+        seed: int = 0,
+        healthy: Callable[[], bool] | None = None,
+    ):
         self.target = max(1, int(target))
         self.timeout_s = timeout_s
         self.retries = retries
@@ -170,8 +179,9 @@ class Dispatcher:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.target, ssl=None if self.verify_ssl else False)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+            )
         return self._session
 
     async def _post(self, url: str, payload: dict, headers: dict[str, str]) -> Reply:
@@ -191,8 +201,11 @@ class Dispatcher:
                         text = (await response.text())[:500]
                         if response.status not in RETRY_STATUS:
                             raise RequestFailed(f"{self.label}: HTTP {response.status} (not retried): {text}")
-                        raise _Transient(f"HTTP {response.status}: {text}", response.status,
-                                         retry_after_s(response.headers.get("Retry-After"), time.time()))
+                        raise _Transient(
+                            f"HTTP {response.status}: {text}",
+                            response.status,
+                            retry_after_s(response.headers.get("Retry-After"), time.time()),
+                        )
                     body = await response.json()
                 self._succeeded()
                 return Reply(body, sent, time.time())
@@ -200,12 +213,17 @@ class Dispatcher:
                 if self.gone:
                     raise RequestFailed(self.gone) from e
                 wait = self._retry_wait(e, sent, attempt, failures, deadline)
-                if (failures and getattr(e, "status", None) != 429 and self.healthy is not None
-                        and not await self._still_healthy()):
+                if (
+                    failures
+                    and getattr(e, "status", None) != 429
+                    and self.healthy is not None
+                    and not await self._still_healthy()
+                ):
                     self.gone = self.gone or (
                         f"{self.label}: the server stopped answering ({e!r}) and its /health fails: its engine "
                         f"has likely died (the server log in the run folder's servers/ says why); finished "
-                        f"answers are kept in the response cache, rerun to complete")
+                        f"answers are kept in the response cache, rerun to complete"
+                    )
                     raise RequestFailed(self.gone) from e
                 failures += getattr(e, "status", None) != 429
             finally:
@@ -220,29 +238,41 @@ class Dispatcher:
     def _retry_wait(self, e: Exception, sent: float, attempt: int, failures: int, deadline: float) -> float:
         """Seconds to wait before retrying after ``e``, or RequestFailed when it is not worth it."""
         if not self.alive():
-            raise RequestFailed(f"{self.label}: the server has exited ({e!r}); finished answers "
-                                f"are kept in the response cache, rerun to complete") from e
+            raise RequestFailed(
+                f"{self.label}: the server has exited ({e!r}); finished answers "
+                f"are kept in the response cache, rerun to complete"
+            ) from e
         status, retry_after = getattr(e, "status", None), getattr(e, "retry_after", None)
         if status != 429 and failures >= self.retries:
-            raise RequestFailed(f"{self.label}: {e!r} after {self.retries} retries "
-                                f"(raise run.max_retries or run.request_timeout_s)") from e
+            raise RequestFailed(
+                f"{self.label}: {e!r} after {self.retries} retries (raise run.max_retries or run.request_timeout_s)"
+            ) from e
         now = time.time()
         wait = retry_wait_s(attempt, retry_after, BACKOFF_S, BACKOFF_MAX_S, self._rng)
         if now + wait > deadline:
-            raise RequestFailed(f"{self.label}: {e!r}; gave up, as the next retry (in {wait:.0f}s) would "
-                                f"pass run.retry_window_s={self.retry_window_s:g}s since the first attempt: "
-                                f"raise it, or send fewer requests at once (the model's api.max_in_flight, "
-                                f"or run.num_concurrent) than the endpoint's rate limit allows") from e
+            raise RequestFailed(
+                f"{self.label}: {e!r}; gave up, as the next retry (in {wait:.0f}s) would "
+                f"pass run.retry_window_s={self.retry_window_s:g}s since the first attempt: "
+                f"raise it, or send fewer requests at once (the model's api.max_in_flight, "
+                f"or run.num_concurrent) than the endpoint's rate limit allows"
+            ) from e
         if status == 429:
             self.rate_limited += 1
             if retry_after is not None:
                 self._paused_until = max(self._paused_until, now + retry_after)
             if self.limit.rate_limited(sent, now):
-                log.warning("%s: rate-limited (HTTP 429); requests in flight lowered to %d of %d", self.label,
-                            self.limit.limit, self.target)
+                log.warning(
+                    "%s: rate-limited (HTTP 429); requests in flight lowered to %d of %d",
+                    self.label,
+                    self.limit.limit,
+                    self.target,
+                )
         else:
-            self._warn_once(e, f"{self.label}: {e!r}; retry {failures + 1}/{self.retries} in {wait:.0f}s "
-                               f"(further retries for the same reason are not logged)")
+            self._warn_once(
+                e,
+                f"{self.label}: {e!r}; retry {failures + 1}/{self.retries} in {wait:.0f}s "
+                f"(further retries for the same reason are not logged)",
+            )
         return wait
 
     async def _still_healthy(self) -> bool:

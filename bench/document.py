@@ -30,8 +30,10 @@ def intervals_used(summary: pd.DataFrame) -> str:
         parts.append("95% Wilson score intervals where each item has one response")
     if methods & {"item", "cluster"}:
         on = " and ".join(f for f, m in (("items", "item"), ("the tasks' cluster field", "cluster")) if m in methods)
-        parts.append("95% Wilson score intervals at the effective sample size implied by cluster-robust (CRV1) "
-                     f"standard errors clustered on {on}")
+        parts.append(
+            "95% Wilson score intervals at the effective sample size implied by cluster-robust (CRV1) "
+            f"standard errors clustered on {on}"
+        )
     return "; ".join(parts)
 
 
@@ -59,10 +61,13 @@ def _body(t: RunTables, out: Path) -> list[str]:
 def markdown(t: RunTables, out: Path) -> str:
     """``report.md``: every section, the evidence, then the methods; ``out`` is the folder it names."""
     run = t.run
-    text = ("\n".join(_body(t, out)) + evidence_markdown(t.evidence)
-            + "\n## Methods (for a paper)\n\n"
-            + paper.methods(run.cfg, run.prices, run.versions, run.generation, intervals_used(t.summary))
-            + "\n\nThe table above as LaTeX (booktabs): `table.tex`.\n")
+    text = (
+        "\n".join(_body(t, out))
+        + evidence_markdown(t.evidence)
+        + "\n## Methods (for a paper)\n\n"
+        + paper.methods(run.cfg, run.prices, run.versions, run.generation, intervals_used(t.summary))
+        + "\n\nThe table above as LaTeX (booktabs): `table.tex`.\n"
+    )
     simulated = banner(run.cfg)
     return f"> **{simulated}.**\n\n" + text if simulated else text
 
@@ -70,6 +75,8 @@ def markdown(t: RunTables, out: Path) -> str:
 def html_page(t: RunTables, out: Path, images: dict[str, bytes]) -> str:
     """``report.html``: the markdown as one page, ``images`` (file name -> bytes) embedded."""
     simulated, status = banner(t.run.cfg), status_line(t)
-    title = (f"{'SIMULATED: ' if simulated else ''}{'PARTIAL: ' if t.partial else ''}"
-             f"{t.run.cfg['experiment']['name']}: teacher vs. distilled student")
+    title = (
+        f"{'SIMULATED: ' if simulated else ''}{'PARTIAL: ' if t.partial else ''}"
+        f"{t.run.cfg['experiment']['name']}: teacher vs. distilled student"
+    )
     return html.render(markdown(t, out), images, title, "; ".join(filter(None, (simulated, status))) or None)

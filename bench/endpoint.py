@@ -56,20 +56,23 @@ class ModelEndpoint:
                 from bench.simulate_http import SimulatedServer
                 from bench.simulate_spec import spec_path
 
-                self.server = SimulatedServer(self.model, log_path, host=self.host, seed=self.seed,
-                                              spec_path=spec_path(self.run_dir, self.model))
+                self.server = SimulatedServer(
+                    self.model, log_path, host=self.host, seed=self.seed, spec_path=spec_path(self.run_dir, self.model)
+                )
                 what = "SIMULATED server"
             else:
                 from bench.serve import VllmServer
 
-                self.server = VllmServer(self.model, log_path, host=self.host, seed=self.seed,
-                                         engine_nice=self.engine_nice)
+                self.server = VllmServer(
+                    self.model, log_path, host=self.host, seed=self.seed, engine_nice=self.engine_nice
+                )
                 what = "vLLM server"
             log.info("%s: starting its %s (the response cache cannot answer everything)", self.model.name, what)
             self.endpoint = self.server.__enter__()
             self._held_from = time.perf_counter()
-            log.info("%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port,
-                     self.endpoint.startup_s)
+            log.info(
+                "%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port, self.endpoint.startup_s
+            )
         return self.endpoint.base
 
     def record_warm_up(self, seconds: float) -> None:
@@ -97,10 +100,19 @@ class ModelEndpoint:
             server.__exit__(None, None, None)
         finally:
             if self.endpoint is not None:
-                records.append_jsonl(self.run_dir / records.SERVERS, [records.ServerRun(
-                    model=self.model.name, role=self.model.role.value, command=server.command,
-                    startup_s=self.endpoint.startup_s, held_s=time.perf_counter() - self._held_from,
-                    warmup_s=self.warmup_s)])
+                records.append_jsonl(
+                    self.run_dir / records.SERVERS,
+                    [
+                        records.ServerRun(
+                            model=self.model.name,
+                            role=self.model.role.value,
+                            command=server.command,
+                            startup_s=self.endpoint.startup_s,
+                            held_s=time.perf_counter() - self._held_from,
+                            warmup_s=self.warmup_s,
+                        )
+                    ],
+                )
             self.endpoint = None
 
     def __enter__(self) -> ModelEndpoint:

@@ -83,8 +83,9 @@ def task_plan(model: ModelConfig, suite: SuiteConfig, task: str, task_gen: dict[
     per = budget.reasoning_tokens if model.reasoning else budget.direct_tokens
     cap = None if model.api.max_tokens_excludes_reasoning else limit
     low, high = (min(x, cap) if cap is not None else x for x in (per.low, per.high))
-    return TaskPlan(task, budget.items, samples, limit, float(samples * budget.prompt_tokens),
-                    Span(samples * low, samples * high))
+    return TaskPlan(
+        task, budget.items, samples, limit, float(samples * budget.prompt_tokens), Span(samples * low, samples * high)
+    )
 
 
 def throughput_band(hardware: HardwareConfig, params_b: float | None) -> ThroughputBand | None:
@@ -101,8 +102,10 @@ def hosted_seconds(tokens: Span, band: ThroughputBand, devices: int, drain_s: fl
     after everything else is done (once per model: the scheduler keeps the target in flight
     until the pool drains)."""
     rate = band.tokens_per_s
-    return Span(band.startup_s.low + tokens.low / (rate.high * devices),
-                band.startup_s.high + tokens.high / (rate.low * devices) + drain_s)
+    return Span(
+        band.startup_s.low + tokens.low / (rate.high * devices),
+        band.startup_s.high + tokens.high / (rate.low * devices) + drain_s,
+    )
 
 
 def drain_seconds(hw: HardwareConfig, tasks: list[TaskPlan]) -> float:
@@ -117,8 +120,14 @@ def request_count(tasks: list[TaskPlan]) -> int:
     return sum(t.samples for t in tasks)
 
 
-def estimate_usd(m: ModelConfig, hw: HardwareConfig, prompt_tokens: Span, output_tokens: Span,
-                 seconds: Span | None, requests: int = 0) -> Span | None:
+def estimate_usd(
+    m: ModelConfig,
+    hw: HardwareConfig,
+    prompt_tokens: Span,
+    output_tokens: Span,
+    seconds: Span | None,
+    requests: int = 0,
+) -> Span | None:
     """$ of the estimated work as the model's cost basis bills it (``bench/cost_bases.py``; whole
     tokens, no prompt caching assumed); None when the basis needs a figure the plan lacks (a
     serving time, without a throughput band)."""
@@ -144,12 +153,20 @@ def plan_api(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan], 
     if m.api.stream_tokens_per_s is None:
         notes.append(f"no time estimate: set models.{key}.api.stream_tokens_per_s (output tokens/s of one request)")
     else:
-        tasks = [replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples,
-                                                target.total)) for t in tasks]
+        tasks = [
+            replace(t, seconds=api_seconds(t.output_tokens, m.api.stream_tokens_per_s, t.samples, target.total))
+            for t in tasks
+        ]
         seconds = total([t.seconds for t in tasks])  # all known: each was just estimated
     prompt = sum(t.prompt_tokens for t in tasks)
-    usd = estimate_usd(m, cfg.hardware, Span(prompt, prompt), sum((t.output_tokens for t in tasks), ZERO), seconds,
-                       request_count(tasks))
+    usd = estimate_usd(
+        m,
+        cfg.hardware,
+        Span(prompt, prompt),
+        sum((t.output_tokens for t in tasks), ZERO),
+        seconds,
+        request_count(tasks),
+    )
     return ModelPlan(key, m, tuple(tasks), None, None, seconds, usd, target, tuple(notes))
 
 
@@ -166,11 +183,14 @@ def plan_hosted(key: str, m: ModelConfig, cfg: BenchConfig, tasks: list[TaskPlan
     notes = []
     if band is None:
         what = "no params_b" if m.params_b is None else f"{m.params_b:g}B parameters"
-        notes.append(f"no time{' or $' if usd is None else ''} estimate: {what} and no throughput band of "
-                     f"hardware={hw.name} for it (set models.{key}.params_b, or add a band to "
-                     f"conf/hardware/{hw.name}.yaml)")
-    return ModelPlan(key, m, tuple(tasks), tuple(gpus) if gpus else None, tuple(command), seconds, usd,
-                     target, tuple(notes))
+        notes.append(
+            f"no time{' or $' if usd is None else ''} estimate: {what} and no throughput band of "
+            f"hardware={hw.name} for it (set models.{key}.params_b, or add a band to "
+            f"conf/hardware/{hw.name}.yaml)"
+        )
+    return ModelPlan(
+        key, m, tuple(tasks), tuple(gpus) if gpus else None, tuple(command), seconds, usd, target, tuple(notes)
+    )
 
 
 def plan(cfg: BenchConfig, task_gens: dict[str, dict[str, Any]], order: list[str]) -> list[ModelPlan]:
@@ -206,20 +226,32 @@ def recognition_plan(cfg: BenchConfig, plans: list[ModelPlan], generative: set[s
     if teacher is None or teacher.model.source_kind == SourceKind.api:
         return None
     tasks = [t for p in plans for t in p.tasks if t.task in generative]
-    tokens = Span(sum(t.prompt_tokens + t.output_tokens.low for t in tasks),
-                  sum(t.prompt_tokens + t.output_tokens.high for t in tasks))
+    tokens = Span(
+        sum(t.prompt_tokens + t.output_tokens.low for t in tasks),
+        sum(t.prompt_tokens + t.output_tokens.high for t in tasks),
+    )
     hw, m = cfg.hardware, teacher.model
     band = throughput_band(hw, m.params_b)
     if band is None:
-        return RecognitionPlan(teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, None,
-                               None, f"no time or $ estimate: no throughput band of hardware={hw.name} for it")
+        return RecognitionPlan(
+            teacher.key,
+            cfg.teacher_recognition,
+            sum(t.samples for t in tasks),
+            tokens,
+            None,
+            None,
+            f"no time or $ estimate: no throughput band of hardware={hw.name} for it",
+        )
     devices, speedup = devices_needed(m.serve), hw.prefill_per_output_token
-    seconds = Span(tokens.low / (band.tokens_per_s.high * speedup.high * devices),
-                   tokens.high / (band.tokens_per_s.low * speedup.low * devices))
+    seconds = Span(
+        tokens.low / (band.tokens_per_s.high * speedup.high * devices),
+        tokens.high / (band.tokens_per_s.low * speedup.low * devices),
+    )
     # Billed like the teacher's own serving; the echoed prompts are its only tokens.
     usd_span = estimate_usd(m, hw, tokens, ZERO, seconds, request_count(tasks))
-    return RecognitionPlan(teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, seconds,
-                           usd_span)
+    return RecognitionPlan(
+        teacher.key, cfg.teacher_recognition, sum(t.samples for t in tasks), tokens, seconds, usd_span
+    )
 
 
 def total(spans: list[Span | None]) -> Span | None:

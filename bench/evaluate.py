@@ -60,15 +60,16 @@ def _lighten_lm_eval() -> None:
     lm_eval.utils.env._bench_cached = True
 
 
-def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: ModelConfig,
-             repeat: int = 0) -> dict:
+def run_task(lm: _Metered, task: str, task_manager, suite: SuiteConfig, model: ModelConfig, repeat: int = 0) -> dict:
     """Evaluate one task once (one of the suite's ``repeats``); lm-eval's result dict with
     ``samples``. Repeat r samples with seed ``suite.seed + r``, so the k responses to an item
     differ and each is reproducible."""
     _lighten_lm_eval()
     lm.new_pass(task)
     lm._seed = suite.seed + repeat
-    lm.progress_label = f"{model.name} | {task}" + (f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else "")
+    lm.progress_label = f"{model.name} | {task}" + (
+        f" | repeat {repeat + 1}/{suite.repeats}" if suite.repeats > 1 else ""
+    )
     with evaluating(suite.seed, repeat):  # task loaders that vary by repeat read it (GPQA)
         return _simple_evaluate(lm, task, task_manager, suite, model, gen_overrides(model, suite))
 
@@ -77,11 +78,21 @@ def _simple_evaluate(lm, task, task_manager, suite, model, overrides) -> dict:
     import lm_eval
 
     return lm_eval.simple_evaluate(
-        model=lm, tasks=[task], task_manager=task_manager, num_fewshot=suite.num_fewshot,
-        limit=suite.limit, log_samples=True, use_cache=None, cache_requests=False,
-        gen_kwargs=overrides or None, apply_chat_template=model.mode == Mode.chat,
-        random_seed=suite.seed, numpy_random_seed=suite.seed, torch_random_seed=suite.seed,
-        fewshot_random_seed=suite.seed, bootstrap_iters=0,
+        model=lm,
+        tasks=[task],
+        task_manager=task_manager,
+        num_fewshot=suite.num_fewshot,
+        limit=suite.limit,
+        log_samples=True,
+        use_cache=None,
+        cache_requests=False,
+        gen_kwargs=overrides or None,
+        apply_chat_template=model.mode == Mode.chat,
+        random_seed=suite.seed,
+        numpy_random_seed=suite.seed,
+        torch_random_seed=suite.seed,
+        fewshot_random_seed=suite.seed,
+        bootstrap_iters=0,
     )
 
 

@@ -107,7 +107,7 @@ def cohen_kappa_choice(a_choice: np.ndarray, b_choice: np.ndarray, k: int) -> fl
 
 
 def _ngrams(text: str, n: int) -> Counter:
-    return Counter(text[i:i + n] for i in range(len(text) - n + 1))
+    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
 
 
 def surface_similarity(x: str, y: str, max_n: int = 3) -> float:
@@ -165,8 +165,9 @@ def _interval(stat, n: int, rng: np.random.Generator, n_boot: int) -> tuple[floa
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, rng: np.random.Generator,
-                 n_boot: int = N_BOOT) -> list[PairMetric]:
+def pair_metrics(
+    wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, rng: np.random.Generator, n_boot: int = N_BOOT
+) -> list[PairMetric]:
     """Metrics for one pair on one task; ``wide`` has columns (field, model) per shared item."""
     ok_a, ok_b = wide["correct"][a].to_numpy(dtype=float), wide["correct"][b].to_numpy(dtype=float)
     same = wide["extracted"][a].to_numpy() == wide["extracted"][b].to_numpy()
@@ -189,8 +190,13 @@ def pair_metrics(wide: pd.DataFrame, a: str, b: str, task: str, k: int | None, r
     for name, (stat, chance) in stats.items():
         low, high = _interval(stat, n, rng, n_boot)
         value = float(stat(everything)) if n else math.nan
-        note = (_undefined(name, a, b, ok_a == 1, ok_b == 1) if math.isnan(value)
-                else "no interval: most resamples undefined" if math.isnan(low) else "")
+        note = (
+            _undefined(name, a, b, ok_a == 1, ok_b == 1)
+            if math.isnan(value)
+            else "no interval: most resamples undefined"
+            if math.isnan(low)
+            else ""
+        )
         out.append(PairMetric(task, a, b, name, value, low, high, n, chance, note))
     return out
 
@@ -207,18 +213,20 @@ def all_pairs(samples: pd.DataFrame, choices: dict[str, int], seed: int, n_boot:
     models = list(dict.fromkeys(samples["model"]))
     rows: list[PairMetric] = []
     for task in dict.fromkeys(samples["task"]):
-        wide = (samples[samples["task"] == task]
-                .pivot(index="doc_id", columns="model", values=["correct", "extracted", "response"]))
+        wide = samples[samples["task"] == task].pivot(
+            index="doc_id", columns="model", values=["correct", "extracted", "response"]
+        )
         for i, a in enumerate(models):
-            for b in models[i + 1:]:
+            for b in models[i + 1 :]:
                 if a in wide["correct"] and b in wide["correct"]:
                     both = wide[wide["correct"][a].notna() & wide["correct"][b].notna()]
                     rows += pair_metrics(both, a, b, task, choices.get(task), rng, n_boot)
     return pd.DataFrame([vars(r) for r in rows])
 
 
-def paired_difference(samples: pd.DataFrame, reference: str, x: str, y: str, task: str, seed: int,
-                      n_boot: int = N_BOOT) -> tuple[float, float, float]:
+def paired_difference(
+    samples: pd.DataFrame, reference: str, x: str, y: str, task: str, seed: int, n_boot: int = N_BOOT
+) -> tuple[float, float, float]:
     """kappa(x, reference) - kappa(y, reference) on the same items, with a joint bootstrap CI."""
     samples = first_responses(samples)
     wide = samples[samples["task"] == task].pivot(index="doc_id", columns="model", values="correct")
@@ -240,8 +248,16 @@ def recognition_summary(scored: pd.DataFrame, seed: int, n_boot: int = N_BOOT) -
         per_token = (g["logprob_sum"] / g["tokens"].clip(lower=1)).to_numpy()
         # _interval calls the statistic before this iteration ends: per_token is the current one.
         low, high = _interval(lambda i: per_token[i].mean(axis=-1), len(per_token), rng, n_boot)  # noqa: B023
-        rows.append({"task": task, "model": model, "n": len(g), "teacher_logprob_per_token": float(per_token.mean()),
-                     "low": low, "high": high})
+        rows.append(
+            {
+                "task": task,
+                "model": model,
+                "n": len(g),
+                "teacher_logprob_per_token": float(per_token.mean()),
+                "low": low,
+                "high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -268,8 +284,11 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
     lines = []
 
     def metric(task: str, m: str, name: str) -> pd.Series | None:
-        rows = pairs[(pairs.task == task) & (pairs.metric == name)
-                     & (((pairs.model_a == m) & (pairs.model_b == t)) | ((pairs.model_a == t) & (pairs.model_b == m)))]
+        rows = pairs[
+            (pairs.task == task)
+            & (pairs.metric == name)
+            & (((pairs.model_a == m) & (pairs.model_b == t)) | ((pairs.model_a == t) & (pairs.model_b == m)))
+        ]
         return rows.iloc[0] if len(rows) else None
 
     for s in students:
@@ -280,38 +299,54 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
                     continue
                 teacher_errors = int((samples[(samples.task == task) & (samples.model == t)].correct == 0).sum())
                 if teacher_errors == 0:
-                    lines.append(f"- **{task}**: {t} made no errors here, so shared errors cannot be measured "
-                                 "(error consistency is undefined).")
+                    lines.append(
+                        f"- **{task}**: {t} made no errors here, so shared errors cannot be measured "
+                        "(error consistency is undefined)."
+                    )
                     continue
                 if math.isnan(ks.value) or math.isnan(kc.value):
                     why = "; ".join(dict.fromkeys(n for n in (ks.note, kc.note) if n))
-                    lines.append(f"- **{task}**: error consistency with {t} is {why or 'undefined'}, so shared "
-                                 "errors cannot be compared.")
+                    lines.append(
+                        f"- **{task}**: error consistency with {t} is {why or 'undefined'}, so shared "
+                        "errors cannot be compared."
+                    )
                     continue
                 d, lo, hi = paired_difference(samples, t, s, c, task, seed)
                 sw, cw = metric(task, s, "same_wrong_answer"), metric(task, c, "same_wrong_answer")
                 if lo > 0:
-                    verdict = (f"{s} shares {t}'s errors more than their accuracies explain, and more than {c} "
-                               f"does: the difference in kappa, {_ci(d, lo, hi)}, excludes zero")
+                    verdict = (
+                        f"{s} shares {t}'s errors more than their accuracies explain, and more than {c} "
+                        f"does: the difference in kappa, {_ci(d, lo, hi)}, excludes zero"
+                    )
                 elif hi < 0:
-                    verdict = (f"{c} shares {t}'s errors more than {s} does (difference {_ci(d, lo, hi)}): "
-                               f"no sign that {s} imitates {t} beyond shared skill")
+                    verdict = (
+                        f"{c} shares {t}'s errors more than {s} does (difference {_ci(d, lo, hi)}): "
+                        f"no sign that {s} imitates {t} beyond shared skill"
+                    )
                 else:
-                    verdict = (f"these items cannot tell {s} and {c} apart in how they share {t}'s errors "
-                               f"(difference in kappa {_ci(d, lo, hi)})")
-                line = (f"- **{task}**: error consistency with {t}: {s} {_ci(ks.value, ks.low, ks.high)}, "
-                        f"{c} {_ci(kc.value, kc.low, kc.high)}; {verdict}.")
+                    verdict = (
+                        f"these items cannot tell {s} and {c} apart in how they share {t}'s errors "
+                        f"(difference in kappa {_ci(d, lo, hi)})"
+                    )
+                line = (
+                    f"- **{task}**: error consistency with {t}: {s} {_ci(ks.value, ks.low, ks.high)}, "
+                    f"{c} {_ci(kc.value, kc.low, kc.high)}; {verdict}."
+                )
                 ss, cs = metric(task, s, "surface_similarity"), metric(task, c, "surface_similarity")
                 if ss is not None and cs is not None:
-                    closer = (s if ss.low > cs.high else c if cs.low > ss.high else None)
-                    line += (f" Surface similarity to {t}'s text: {s} {_ci(ss.value, ss.low, ss.high)}, {c} "
-                             f"{_ci(cs.value, cs.low, cs.high)}"
-                             + (f" ({closer} writes more like {t})." if closer else " (not separable)."))
+                    closer = s if ss.low > cs.high else c if cs.low > ss.high else None
+                    line += (
+                        f" Surface similarity to {t}'s text: {s} {_ci(ss.value, ss.low, ss.high)}, {c} "
+                        f"{_ci(cs.value, cs.low, cs.high)}"
+                        + (f" ({closer} writes more like {t})." if closer else " (not separable).")
+                    )
                 if sw is not None and cw is not None and not (math.isnan(sw.value) or math.isnan(cw.value)):
                     chance = "" if math.isnan(sw.chance) else f" (chance {sw.chance:.0%})"
-                    line += (f" When both are wrong, {s} gives {t}'s exact wrong answer in "
-                             f"{_ci(sw.value, sw.low, sw.high, '.0%')} of items, {c} in "
-                             f"{_ci(cw.value, cw.low, cw.high, '.0%')}{chance}.")
+                    line += (
+                        f" When both are wrong, {s} gives {t}'s exact wrong answer in "
+                        f"{_ci(sw.value, sw.low, sw.high, '.0%')} of items, {c} in "
+                        f"{_ci(cw.value, cw.low, cw.high, '.0%')}{chance}."
+                    )
                 lines.append(line)
             if not recognition.empty:
                 for task, g in recognition.groupby("task", sort=False):
@@ -326,9 +361,11 @@ def reading(samples: pd.DataFrame, pairs: pd.DataFrame, recognition: pd.DataFram
                         verdict = f"{t} finds {c}'s text more likely than {s}'s"
                     else:
                         verdict = f"{t} does not find one more likely than the other, within these intervals"
-                    lines.append(f"- **{task}**, teacher recognition (mean log-probability per token under {t}): "
-                                 f"{s} {_ci(rs.teacher_logprob_per_token, rs.low, rs.high, '.3f')}, "
-                                 f"{c} {_ci(rc.teacher_logprob_per_token, rc.low, rc.high, '.3f')}{own}: {verdict}.")
+                    lines.append(
+                        f"- **{task}**, teacher recognition (mean log-probability per token under {t}): "
+                        f"{s} {_ci(rs.teacher_logprob_per_token, rs.low, rs.high, '.3f')}, "
+                        f"{c} {_ci(rc.teacher_logprob_per_token, rc.low, rc.high, '.3f')}{own}: {verdict}."
+                    )
     return lines
 
 

@@ -35,10 +35,11 @@ NO_ANSWER = "[no answer]"
 def final_part(text: str, think_end: str = THINK_END) -> str:
     """What follows the last closing reasoning delimiter, or the whole text without one."""
     cut = text.rfind(think_end)
-    return text if cut < 0 else text[cut + len(think_end):]
+    return text if cut < 0 else text[cut + len(think_end) :]
 
 
 # --- math --------------------------------------------------------------------------------------
+
 
 def _configs(anchored: bool) -> list:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig
@@ -46,15 +47,22 @@ def _configs(anchored: bool) -> list:
     # A box wins over any other expression (priority 0), as in open-r1's accuracy reward.
     # ``anchored``: only a box or an expression the text calls the answer ("the answer is",
     # "Answer:"), as open-r1 does; a bare last number does not count.
-    return [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=not anchored),
-            ExprExtractionConfig(try_extract_without_anchor=not anchored)]
+    return [
+        LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=not anchored),
+        ExprExtractionConfig(try_extract_without_anchor=not anchored),
+    ]
 
 
 def _parse(text: str, anchored: bool = False) -> list:
     from math_verify import parse
 
-    return parse(text, extraction_config=_configs(anchored), fallback_mode="first_match",
-                 extraction_mode="any_match", parsing_timeout=None)
+    return parse(
+        text,
+        extraction_config=_configs(anchored),
+        fallback_mode="first_match",
+        extraction_mode="any_match",
+        parsing_timeout=None,
+    )
 
 
 _TRAILING = re.compile(r"(?:\\?%|[.,;:\s])+$")
@@ -116,8 +124,12 @@ LETTER_PATTERNS = (
     # "\boxed{C}", "\boxed{\text{C}}", "\boxed{(B)}"
     re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*" + _LETTER + r"\s*\}"),
     # "The answer is C.", "the correct answer is (B)", "The final answer is option D"
-    re.compile(r"(?i:(?:answer|correct\s+option|correct\s+choice)\s+(?:is|would\s+be|must\s+be)(?:\s+option)?)[\s:]*"
-               + _OPEN + _LETTER + _CLOSE),
+    re.compile(
+        r"(?i:(?:answer|correct\s+option|correct\s+choice)\s+(?:is|would\s+be|must\s+be)(?:\s+option)?)[\s:]*"
+        + _OPEN
+        + _LETTER
+        + _CLOSE
+    ),
     # "Answer: C) 42 eV" is covered above; "**C)** ..." on its own line after "Final Answer"
     re.compile(r"(?i:final\s+answer)\**\s*\n+\s*" + _OPEN + _LETTER + _CLOSE),
 )

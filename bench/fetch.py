@@ -64,16 +64,19 @@ def check_room(sources: list[hub.Source]) -> None:
     free = free_bytes(hub.cache_dir())
     print(f"models to download: {need / GB:,.1f} GB; free in {hub.cache_dir()}: {free / GB:,.1f} GB")
     if need > free:
-        raise SystemExit(f"bench fetch: {need / GB:,.1f} GB to download but {free / GB:,.1f} GB free in "
-                         f"{hub.cache_dir()}: free space, or point HF_HUB_CACHE at a larger disk (for the "
-                         f"run too)")
+        raise SystemExit(
+            f"bench fetch: {need / GB:,.1f} GB to download but {free / GB:,.1f} GB free in "
+            f"{hub.cache_dir()}: free space, or point HF_HUB_CACHE at a larger disk (for the "
+            f"run too)"
+        )
 
 
 def fetch_model(source: hub.Source) -> None:
     from huggingface_hub import snapshot_download
 
-    snapshot_download(source.repo_id, revision=source.revision, allow_patterns=hub.MODEL_FILES,
-                      cache_dir=hub.cache_dir())
+    snapshot_download(
+        source.repo_id, revision=source.revision, allow_patterns=hub.MODEL_FILES, cache_dir=hub.cache_dir()
+    )
 
 
 def fetch_datasets(cfg, task_manager, tasks: set[str]) -> None:
@@ -115,12 +118,16 @@ def render(fetched: list[Fetched]) -> str:
     lines = [f"Hub cache: {hub.cache_dir()}"]
     for f in fetched:
         s = f.source
-        lines.append(f"  {s.repo_type:7s} {s.repo_id} @ {s.revision or 'main'} -> {f.commit or '-'}  "
-                     f"{f.bytes / GB:,.2f} GB  {f.status}  (for {', '.join(s.used_by)})")
+        lines.append(
+            f"  {s.repo_type:7s} {s.repo_id} @ {s.revision or 'main'} -> {f.commit or '-'}  "
+            f"{f.bytes / GB:,.2f} GB  {f.status}  (for {', '.join(s.used_by)})"
+        )
     missing = [f for f in fetched if f.status == "missing"]
     if missing:
-        lines.append(f"{len(missing)} not in the cache, and HF_HUB_OFFLINE is set: run `bench fetch` with the "
-                     f"same overrides where the Hub can be reached")
+        lines.append(
+            f"{len(missing)} not in the cache, and HF_HUB_OFFLINE is set: run `bench fetch` with the "
+            f"same overrides where the Hub can be reached"
+        )
     return "\n".join(lines)
 
 

@@ -66,8 +66,11 @@ def frontier_baseline(summary: pd.DataFrame, prices: dict) -> str | None:
     None when the run has no such model."""
     models = prices["models"]
     accuracy = summary.groupby("model", sort=False)["accuracy"].mean()
-    candidates = [m for m in dict.fromkeys(summary.loc[summary["role"] == "baseline", "model"])
-                  if m in models and cost_bases.get(models[m]["basis"]).vendor_priced]
+    candidates = [
+        m
+        for m in dict.fromkeys(summary.loc[summary["role"] == "baseline", "model"])
+        if m in models and cost_bases.get(models[m]["basis"]).vendor_priced
+    ]
     if not candidates:
         return None
     return max(candidates, key=lambda m: (bool(models[m].get("stands_in_for")), accuracy[m]))
@@ -80,8 +83,9 @@ def _pooled(summary: pd.DataFrame, model: str) -> tuple[float, float]:
     return correct / float(g["n"].sum()), usd / correct if correct else math.inf
 
 
-def compute(summary: pd.DataFrame, paired: pd.DataFrame, reps: cost_intervals.Replicates,
-            prices: dict) -> list[Headline]:
+def compute(
+    summary: pd.DataFrame, paired: pd.DataFrame, reps: cost_intervals.Replicates, prices: dict
+) -> list[Headline]:
     """One headline per student (none without a teacher or a student)."""
     teachers = list(dict.fromkeys(summary.loc[summary["role"] == "teacher", "model"]))
     students = list(dict.fromkeys(summary.loc[summary["role"] == "student", "model"]))
@@ -102,18 +106,28 @@ def compute(summary: pd.DataFrame, paired: pd.DataFrame, reps: cost_intervals.Re
             (acc_b, cost_b), (acc_s, _) = _pooled(summary, baseline), _pooled(summary, student)
             low, high = cost_intervals.per_correct_ratio(reps, baseline, student, tasks)
             d_low, d_high = cost_intervals.accuracy_difference(reps, baseline, student, tasks)
-            extra = {"baseline": baseline, "stands_in_for": prices["models"][baseline].get("stands_in_for"),
-                     "cheaper": Estimate(cost_b / cost_s if cost_s else math.nan, low, high),
-                     "points": Estimate(100 * (acc_b - acc_s), 100 * d_low, 100 * d_high)}
+            extra = {
+                "baseline": baseline,
+                "stands_in_for": prices["models"][baseline].get("stands_in_for"),
+                "cheaper": Estimate(cost_b / cost_s if cost_s else math.nan, low, high),
+                "points": Estimate(100 * (acc_b - acc_s), 100 * d_low, 100 * d_high),
+            }
         low, high = cost_intervals.per_correct_ratio(reps, student, teacher, tasks)
         stalled = summary[summary["model"].isin(involved) & summary["latency_stall"].astype(bool)]
-        out.append(Headline(
-            student=student, teacher=teacher, n_tasks=len(tasks),
-            retained=Estimate(float(row["retained"]), float(row["retained_low"]), float(row["retained_high"])),
-            cost_share=Estimate(cost_s / cost_t if cost_t else math.nan, low, high),
-            cost_method=cost_intervals.combined_method(
-                [reps.method[(m, t)] for m in involved for t in tasks if (m, t) in reps.method]),
-            stalled=tuple(f"{r.model} / {r.task}" for r in stalled.itertuples()), **extra))
+        out.append(
+            Headline(
+                student=student,
+                teacher=teacher,
+                n_tasks=len(tasks),
+                retained=Estimate(float(row["retained"]), float(row["retained_low"]), float(row["retained_high"])),
+                cost_share=Estimate(cost_s / cost_t if cost_t else math.nan, low, high),
+                cost_method=cost_intervals.combined_method(
+                    [reps.method[(m, t)] for m in involved for t in tasks if (m, t) in reps.method]
+                ),
+                stalled=tuple(f"{r.model} / {r.task}" for r in stalled.itertuples()),
+                **extra,
+            )
+        )
     return out
 
 
@@ -127,11 +141,16 @@ def _interval(e: Estimate, fmt) -> str:
 
 def sentence(h: Headline) -> str:
     """The headline as one sentence, every figure with its 95% interval."""
-    text = (f"{LEAD} {h.student} keeps {_interval(h.retained, percent)} of {h.teacher}'s accuracy "
-            f"at {_interval(h.cost_share, percent)} of its cost per correct answer")
+    text = (
+        f"{LEAD} {h.student} keeps {_interval(h.retained, percent)} of {h.teacher}'s accuracy "
+        f"at {_interval(h.cost_share, percent)} of its cost per correct answer"
+    )
     if h.baseline and h.cheaper and h.points:
-        who = (f"{h.baseline}, a stand-in billed at {h.stands_in_for}'s API list prices (not "
-               f"{h.stands_in_for} itself)," if h.stands_in_for else h.baseline)
+        who = (
+            f"{h.baseline}, a stand-in billed at {h.stands_in_for}'s API list prices (not {h.stands_in_for} itself),"
+            if h.stands_in_for
+            else h.baseline
+        )
         c = h.cheaper
         if c.value >= 1:
             cost = f"{_interval(c, times)} cheaper per correct answer"
@@ -149,14 +168,22 @@ def sentence(h: Headline) -> str:
 
 def method_note(h: Headline) -> str:
     """Where the sentence's numbers and intervals come from, in one line."""
-    cost = {cost_intervals.TIMED: "for cost, each model x task's serving time by a block bootstrap of its "
-                                  "throughput over time (within this run only)",
-            cost_intervals.ITEMS_ONLY: "the records carry no request times, so serving time was measured once "
-                                       "and the cost intervals cover the item sampling only",
-            # bases whose $ is exact in the records name their own method (api_tokens: exact tokens)
-            **{b.interval_method: b.interval_note for b in cost_bases.bases() if b.interval_method}}[h.cost_method]
-    stalls = (f" Stalled (request latency p99 over {cost_intervals.STALL_RATIO:.0f}x its median): "
-              f"{', '.join(h.stalled)}; their cost may be inflated." if h.stalled else "")
-    return (f"Over all {h.n_tasks} tasks: accuracy pooled over items, cost as total $ over total correct "
-            f"answers. 95% intervals: items resampled within each task, the same draw for every model; "
-            f"{cost}.{stalls}")
+    cost = {
+        cost_intervals.TIMED: "for cost, each model x task's serving time by a block bootstrap of its "
+        "throughput over time (within this run only)",
+        cost_intervals.ITEMS_ONLY: "the records carry no request times, so serving time was measured once "
+        "and the cost intervals cover the item sampling only",
+        # bases whose $ is exact in the records name their own method (api_tokens: exact tokens)
+        **{b.interval_method: b.interval_note for b in cost_bases.bases() if b.interval_method},
+    }[h.cost_method]
+    stalls = (
+        f" Stalled (request latency p99 over {cost_intervals.STALL_RATIO:.0f}x its median): "
+        f"{', '.join(h.stalled)}; their cost may be inflated."
+        if h.stalled
+        else ""
+    )
+    return (
+        f"Over all {h.n_tasks} tasks: accuracy pooled over items, cost as total $ over total correct "
+        f"answers. 95% intervals: items resampled within each task, the same draw for every model; "
+        f"{cost}.{stalls}"
+    )

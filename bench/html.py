@@ -71,6 +71,8 @@ def render(markdown_text: str, images: dict[str, bytes], title: str, banner: str
     body = body.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
     body = body.replace(f"<p><strong>{LEAD}", f'<p class="headline"><strong>{LEAD}')
     top = f'<div class="partial" role="alert">{html.escape(banner)}</div>\n' if banner else ""
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{top}{body}</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{top}{body}</body>\n</html>\n"
+    )

@@ -113,8 +113,9 @@ def model_config(repo_id: str, revision: str | None = None) -> dict[str, Any] | 
 
     try:
         # The cache and offline mode as the environment says now (huggingface_hub reads both once, at import).
-        path = hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache_dir(),
-                               local_files_only=offline())
+        path = hf_hub_download(
+            repo_id, "config.json", revision=revision, cache_dir=cache_dir(), local_files_only=offline()
+        )
     except network_errors():
         return None
     return json.loads(Path(path).read_text())
@@ -221,10 +222,15 @@ def use_cached_snapshots(task_manager, tasks: list[str]) -> dict[str, Path]:
         kwargs = {k: v for k, v in (cfg.get("dataset_kwargs") or {}).items() if k != "revision"}
         if cfg.get("custom_dataset"):  # a task's own loader is handed its repository in dataset_kwargs.path
             kwargs["path"] = str(folder)
-        metadata = {**(cfg.get("metadata") or {}), "hub_snapshot": {
-            "repo": repo, "name": name, "revision": revision, "commit": commit}}
-        task_manager.task_index[task] = dataclasses.replace(entry, yaml_path=None, cfg={
-            **cfg, "dataset_path": str(folder), "dataset_kwargs": kwargs or None, "metadata": metadata})
+        metadata = {
+            **(cfg.get("metadata") or {}),
+            "hub_snapshot": {"repo": repo, "name": name, "revision": revision, "commit": commit},
+        }
+        task_manager.task_index[task] = dataclasses.replace(
+            entry,
+            yaml_path=None,
+            cfg={**cfg, "dataset_path": str(folder), "dataset_kwargs": kwargs or None, "metadata": metadata},
+        )
         found[task] = folder
         logging.getLogger("bench").info("%s: offline; data set %s read from the Hub cache (%s)", task, repo, folder)
     return found

@@ -49,15 +49,18 @@ def verdict(model: ModelConfig, today: dt.date) -> Verdict:
         return Verdict(True)
     serves = lc.serves or model.source
     known = f"{lc.source or 'no source given'}, as of {lc.as_of or '?'}"
-    retired, changed, available = (parse_date(lc.retired_on), parse_date(lc.changed_on),
-                                   parse_date(lc.available_from))
+    retired, changed, available = (parse_date(lc.retired_on), parse_date(lc.changed_on), parse_date(lc.available_from))
     if retired is not None and retired <= today:
-        moved = (f", and from {changed} it no longer served {serves}" if changed is not None and changed < retired
-                 else "")
+        moved = (
+            f", and from {changed} it no longer served {serves}" if changed is not None and changed < retired else ""
+        )
         return Verdict(False, f"{model.source!r} ({serves}) was retired on {retired}{moved} ({known})")
     if changed is not None and changed <= today:
-        return Verdict(False, f"{model.source!r} has served another model than {serves} since {changed} "
-                              f"({known}): its answers would be another model's under this one's name")
+        return Verdict(
+            False,
+            f"{model.source!r} has served another model than {serves} since {changed} "
+            f"({known}): its answers would be another model's under this one's name",
+        )
     if available is not None and available > today:
         return Verdict(False, f"{model.source!r} ({serves}) is available only from {available} ({known})")
     return Verdict(True)

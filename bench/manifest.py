@@ -21,8 +21,15 @@ from bench.config import PROJECT_ROOT
 from bench.hashing import file_sha256, json_sha256
 
 MANIFEST = "manifest.json"
-RECORD_FILES = (records.SAMPLES, records.TASK_RUNS, records.RECOGNITION, records.SERVERS, records.MODEL_RUNS,
-                records.REQUESTS, records.TIMINGS)
+RECORD_FILES = (
+    records.SAMPLES,
+    records.TASK_RUNS,
+    records.RECOGNITION,
+    records.SERVERS,
+    records.MODEL_RUNS,
+    records.REQUESTS,
+    records.TIMINGS,
+)
 
 
 def output_files() -> tuple[str, ...]:
@@ -63,14 +70,23 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 def devices() -> dict[str, Any]:
     """GPU model, count and driver from nvidia-smi; otherwise the CPU model and core count."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         gpus = [line.split(", ") for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
     except (OSError, subprocess.TimeoutExpired):
         gpus = []
     if gpus:
-        return {"kind": "cuda", "count": len(gpus), "model": gpus[0][0], "driver": gpus[0][1],
-                "memory": gpus[0][2] if len(gpus[0]) > 2 else None}
+        return {
+            "kind": "cuda",
+            "count": len(gpus),
+            "model": gpus[0][0],
+            "driver": gpus[0][1],
+            "memory": gpus[0][2] if len(gpus[0]) > 2 else None,
+        }
     import os
 
     cpu = platform.processor() or platform.machine()
@@ -108,12 +124,21 @@ def hub_revisions(sources: list, ask_hub: bool = True) -> list[dict[str, Any]]:
 
     from bench import hub
 
-    return [{**asdict(hub.resolve(s.repo_id, s.revision, s.repo_type, ask_hub=ask_hub)), "used_by": list(s.used_by)}
-            for s in sources]
+    return [
+        {**asdict(hub.resolve(s.repo_id, s.revision, s.repo_type, ask_hub=ask_hub)), "used_by": list(s.used_by)}
+        for s in sources
+    ]
 
 
-def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], include_paths: list[Path],
-          versions: dict[str, str], prices: dict[str, Any], hub: list[dict] | None = None) -> dict[str, Any]:
+def start(
+    run_dir: Path,
+    resolved: dict[str, Any],
+    identities: dict[str, dict],
+    include_paths: list[Path],
+    versions: dict[str, str],
+    prices: dict[str, Any],
+    hub: list[dict] | None = None,
+) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "git": git_state(),
         "software": versions,
@@ -124,8 +149,11 @@ def start(run_dir: Path, resolved: dict[str, Any], identities: dict[str, dict], 
         "datasets": dataset_hashes(include_paths),
         "models": identities,
         "hub": hub or [],
-        "seeds": {"run": resolved["run"]["seed"], "suite": resolved["suite"]["seed"],
-                  "per_repeat": "suite seed + repeat index"},
+        "seeds": {
+            "run": resolved["run"]["seed"],
+            "suite": resolved["suite"]["seed"],
+            "per_repeat": "suite seed + repeat index",
+        },
         "prices": prices,
         "status": "running",
     }
@@ -172,6 +200,5 @@ def record_outputs(run_dir: Path) -> None:
     if not path.exists():
         return
     manifest = json.loads(path.read_text())
-    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in output_files()
-                           if (run_dir / name).exists()}
+    manifest["outputs"] = {name: file_sha256(run_dir / name) for name in output_files() if (run_dir / name).exists()}
     records.write_json(path, manifest)

@@ -59,11 +59,11 @@ def task_shares(intervals: list[Interval]) -> dict[str, float]:
     times, where = np.unique(np.concatenate([sent, done]), return_inverse=True)
     # Rate of each task on each stretch [times[j], times[j+1]): +rate from its send, -rate from its answer.
     change = np.zeros((len(tasks), len(times)))
-    np.add.at(change, (row, where[:len(sent)]), rate)
-    np.add.at(change, (row, where[len(sent):]), -rate)
+    np.add.at(change, (row, where[: len(sent)]), rate)
+    np.add.at(change, (row, where[len(sent) :]), -rate)
     count = np.zeros((len(tasks), len(times)), dtype=np.int64)
-    np.add.at(count, (row, where[:len(sent)]), 1)
-    np.add.at(count, (row, where[len(sent):]), -1)
+    np.add.at(count, (row, where[: len(sent)]), 1)
+    np.add.at(count, (row, where[len(sent) :]), -1)
     level = np.cumsum(change, axis=1)[:, :-1]
     # Float sums of +rate/-rate leave noise where a task has nothing in flight: the integer
     # count of its requests in flight decides, and the level cannot go below zero.

@@ -52,7 +52,7 @@ class PayloadRules:
                 out.pop(key, None)
         if "stop" in out:
             if self.max_stop is not None:
-                out["stop"] = list(out["stop"])[:self.max_stop]
+                out["stop"] = list(out["stop"])[: self.max_stop]
             if self.drop_empty_stop and not out["stop"]:
                 del out["stop"]
         return out
@@ -66,8 +66,12 @@ def rules_for(model: ModelConfig) -> PayloadRules:
     if model.source_kind != SourceKind.api:
         return SELF_HOSTED
     openai = model.api.client == OPENAI_CLIENT
-    return PayloadRules(fixed_sampling=model.reasoning, completion_tokens_field=openai,
-                        drop_empty_stop=True, max_stop=4 if openai else None)
+    return PayloadRules(
+        fixed_sampling=model.reasoning,
+        completion_tokens_field=openai,
+        drop_empty_stop=True,
+        max_stop=4 if openai else None,
+    )
 
 
 def ruled(build: Callable[..., dict]) -> Callable[..., dict]:

@@ -63,15 +63,21 @@ def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     rows: list = []
     requests: list = []
     for r in done.results:
-        rows += to_records(model, r.task, r.result["samples"][r.task], r.meter, lambda _: 0,
-                           repeat=r.repeat, requests_out=requests)
+        rows += to_records(
+            model, r.task, r.result["samples"][r.task], r.meter, lambda _: 0, repeat=r.repeat, requests_out=requests
+        )
     seconds = time.perf_counter() - t0
     meters = [m for r in done.results for m in r.meter]
     intervals = [Interval(m.task, m.sent_at, m.answered_at, 0) for m in meters]
-    return {"seconds": seconds, "generation_s": serving_time(intervals), "requests": len(meters),
-            "output_tokens": sum(m.completion_tokens for m in meters),
-            "utilisation": utilisation(intervals, done.target), "samples": len(rows),
-            "bodies": [b for _, _, per_pass in capture for b in per_pass]}
+    return {
+        "seconds": seconds,
+        "generation_s": serving_time(intervals),
+        "requests": len(meters),
+        "output_tokens": sum(m.completion_tokens for m in meters),
+        "utilisation": utilisation(intervals, done.target),
+        "samples": len(rows),
+        "bodies": [b for _, _, per_pass in capture for b in per_pass],
+    }
 
 
 async def _replay(bodies: list[tuple[str, dict]], concurrency: int, timeout_s: float) -> int:
@@ -105,16 +111,28 @@ def raw_pass(bodies: list[tuple[str, dict]], concurrency: int, timeout_s: float)
 def peer_pass(model, cfg, base: str, repeats: int, gen_kwargs: dict, target: int) -> dict:
     """Plain lm-eval on the same server, in a child process (timed after its imports)."""
     spec = {
-        "tasks": GENERATION_TASKS, "include": [str(p) for p in resolve_paths(cfg.suite.include_paths)],
-        "model_args": {"model": model.name, "base_url": base.rstrip("/") + "/completions",
-                       "tokenizer": model.tokenizer or model.source, "tokenizer_backend": "huggingface",
-                       "tokenized_requests": False, "num_concurrent": target,
-                       "max_length": model.serve.max_model_len, "timeout": int(cfg.run.request_timeout_s)},
-        "seeds": [cfg.suite.seed + r for r in range(repeats)], "limit": cfg.suite.limit,
+        "tasks": GENERATION_TASKS,
+        "include": [str(p) for p in resolve_paths(cfg.suite.include_paths)],
+        "model_args": {
+            "model": model.name,
+            "base_url": base.rstrip("/") + "/completions",
+            "tokenizer": model.tokenizer or model.source,
+            "tokenizer_backend": "huggingface",
+            "tokenized_requests": False,
+            "num_concurrent": target,
+            "max_length": model.serve.max_model_len,
+            "timeout": int(cfg.run.request_timeout_s),
+        },
+        "seeds": [cfg.suite.seed + r for r in range(repeats)],
+        "limit": cfg.suite.limit,
         "gen_kwargs": gen_kwargs,
     }
-    out = subprocess.run([sys.executable, "-m", "bench.perf", "--peer-worker", json.dumps(spec)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.perf", "--peer-worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"plain lm-eval failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -136,9 +154,19 @@ def peer_worker(spec: dict) -> None:
     t0 = time.perf_counter()
     for seed in spec["seeds"]:
         result = lm_eval.simple_evaluate(
-            model="local-completions", model_args=f"{args},seed={seed}", tasks=spec["tasks"], task_manager=tm,
-            limit=spec["limit"], log_samples=True, gen_kwargs=gen, random_seed=seed, numpy_random_seed=seed,
-            torch_random_seed=seed, fewshot_random_seed=seed, bootstrap_iters=0)
+            model="local-completions",
+            model_args=f"{args},seed={seed}",
+            tasks=spec["tasks"],
+            task_manager=tm,
+            limit=spec["limit"],
+            log_samples=True,
+            gen_kwargs=gen,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+            bootstrap_iters=0,
+        )
         samples += sum(len(v) for v in result["samples"].values())
     print(json.dumps({"seconds": time.perf_counter() - t0, "samples": samples}), flush=True)
 
@@ -169,9 +197,12 @@ def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: s
                 got[side] = _rates(raw_pass(bodies, dispatcher.target, cfg.run.request_timeout_s))
         got["ratio_generation"] = got["harness"]["generation_s"] / got["raw"]["seconds"]
         got["ratio_end_to_end"] = got["harness"]["seconds"] / got["raw"]["seconds"]
-        print(f"  {which} round {i + 1}: harness {got['harness']['generation_s']:.2f}s generating, "
-              f"{got['harness']['seconds']:.2f}s end to end, utilisation {got['harness']['utilisation']:.2f}; "
-              f"raw {got['raw']['seconds']:.2f}s; ratio {got['ratio_end_to_end']:.3f}", flush=True)
+        print(
+            f"  {which} round {i + 1}: harness {got['harness']['generation_s']:.2f}s generating, "
+            f"{got['harness']['seconds']:.2f}s end to end, utilisation {got['harness']['utilisation']:.2f}; "
+            f"raw {got['raw']['seconds']:.2f}s; ratio {got['ratio_end_to_end']:.3f}",
+            flush=True,
+        )
         return got
     out: dict = {}
     for label, cfg in (("k1", cfgs["single"]), ("k8", cfgs["long_tail"])):
@@ -183,14 +214,20 @@ def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: s
                 h.pop("bodies")
                 got[side] = h
             else:
-                got[side] = peer_pass(model, cfg, base, cfg.suite.repeats, gen_overrides(model, cfg.suite),
-                                      dispatcher.target)
+                got[side] = peer_pass(
+                    model, cfg, base, cfg.suite.repeats, gen_overrides(model, cfg.suite), dispatcher.target
+                )
         if got["harness"]["samples"] != got["plain"]["samples"]:
-            raise RuntimeError(f"peer {label}: the harness scored {got['harness']['samples']} samples, plain "
-                               f"lm-eval {got['plain']['samples']}: not the same work")
+            raise RuntimeError(
+                f"peer {label}: the harness scored {got['harness']['samples']} samples, plain "
+                f"lm-eval {got['plain']['samples']}: not the same work"
+            )
         got["ratio"] = got["harness"]["seconds"] / got["plain"]["seconds"]
-        print(f"  peer {label} round {i + 1}: harness {got['harness']['seconds']:.2f}s, plain lm-eval "
-              f"{got['plain']['seconds']:.2f}s; ratio {got['ratio']:.3f}", flush=True)
+        print(
+            f"  peer {label} round {i + 1}: harness {got['harness']['seconds']:.2f}s, plain lm-eval "
+            f"{got['plain']['seconds']:.2f}s; ratio {got['ratio']:.3f}",
+            flush=True,
+        )
         out[label] = got
     return out
 
@@ -235,10 +272,13 @@ def main(argv: list[str] | None = None) -> dict:
     quiet_lm_eval()
     common = list(args.overrides) + [f"suite.tasks=[{','.join(GENERATION_TASKS)}]", "suite.repeats=1"]
     common += [f"suite.limit={args.limit}"] if args.limit else []
-    cfgs: dict = {"single": compose(common),
-                  "long_tail": compose(common + [f"suite.repeats={LONG_TAIL['repeats']}",
-                                                 f"suite.temperature={LONG_TAIL['temperature']}"]),
-                  "bodies": {}}
+    cfgs: dict = {
+        "single": compose(common),
+        "long_tail": compose(
+            common + [f"suite.repeats={LONG_TAIL['repeats']}", f"suite.temperature={LONG_TAIL['temperature']}"]
+        ),
+        "bodies": {},
+    }
     cfg = cfgs["single"]
     model = next((m for m in cfg.models.values() if m.name == args.model), None)
     if model is None:
@@ -246,11 +286,21 @@ def main(argv: list[str] | None = None) -> dict:
     tm = evaluate.task_manager(resolve_paths(cfg.suite.include_paths), GENERATION_TASKS)
     target = target_for(model, cfg).total
     per: dict = {w: [] for w in workloads}
-    with tempfile.TemporaryDirectory() as tmp, \
-            ModelEndpoint(model, simulation_ready(Path(tmp), model, cfg, tm), cfg.run.host, cfg.run.seed,
-                          cfg.hardware.engine_nice) as ep, \
-            Dispatcher(target, cfg.run.request_timeout_s, cfg.run.max_retries, model.name, ep.alive,
-                       retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed) as dispatcher:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ModelEndpoint(
+            model, simulation_ready(Path(tmp), model, cfg, tm), cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice
+        ) as ep,
+        Dispatcher(
+            target,
+            cfg.run.request_timeout_s,
+            cfg.run.max_retries,
+            model.name,
+            ep.alive,
+            retry_window_s=cfg.run.retry_window_s,
+            seed=cfg.run.seed,
+        ) as dispatcher,
+    ):
         t0 = time.perf_counter()
         base = ep.base
         start_s = time.perf_counter() - t0
@@ -260,17 +310,28 @@ def main(argv: list[str] | None = None) -> dict:
         for w in ("single", "long_tail"):
             if w in workloads or "peer" in workloads:
                 cfgs["bodies"][w] = harness_pass(model, cfgs[w], tm, dispatcher, base)["bodies"]
-        print(f"{model.name}: server up in {start_s:.1f}s, warm-up {warm_s:.1f}s; {target} in flight; "
-              f"{len(cfgs['bodies'].get('single', []))} requests (single), "
-              f"{len(cfgs['bodies'].get('long_tail', []))} (long tail)", flush=True)
+        print(
+            f"{model.name}: server up in {start_s:.1f}s, warm-up {warm_s:.1f}s; {target} in flight; "
+            f"{len(cfgs['bodies'].get('single', []))} requests (single), "
+            f"{len(cfgs['bodies'].get('long_tail', []))} (long tail)",
+            flush=True,
+        )
         for i in range(args.rounds):
             for w in workloads:
                 per[w].append(measure_round(i, w, model, cfgs, tm, dispatcher, base))
 
     med = statistics.median
-    result: dict = {"model": model.name, "tasks": GENERATION_TASKS, "limit": cfg.suite.limit,
-                    "rounds": args.rounds, "concurrency": target, "server_start_s": start_s,
-                    "warm_up_s": warm_s, "targets": TARGETS, "workloads": {}}
+    result: dict = {
+        "model": model.name,
+        "tasks": GENERATION_TASKS,
+        "limit": cfg.suite.limit,
+        "rounds": args.rounds,
+        "concurrency": target,
+        "server_start_s": start_s,
+        "warm_up_s": warm_s,
+        "targets": TARGETS,
+        "workloads": {},
+    }
     rows = []
     for w in workloads:
         rounds = per[w]
@@ -278,10 +339,24 @@ def main(argv: list[str] | None = None) -> dict:
             for label in ("k1", "k8"):
                 s = {side: med(r[label][side]["seconds"] for r in rounds) for side in ("harness", "plain")}
                 ratio = med(r[label]["ratio"] for r in rounds)
-                result["workloads"][f"peer_{label}"] = {"harness_s": s["harness"], "plain_lm_eval_s": s["plain"],
-                                                        "ratio": ratio, "per_round": [r[label] for r in rounds]}
-                rows.append((f"peer, repeats={1 if label == 'k1' else LONG_TAIL['repeats']}", "plain lm-eval",
-                             s["plain"], None, s["harness"], ratio, None, TARGETS[f"peer_{label}"]))
+                result["workloads"][f"peer_{label}"] = {
+                    "harness_s": s["harness"],
+                    "plain_lm_eval_s": s["plain"],
+                    "ratio": ratio,
+                    "per_round": [r[label] for r in rounds],
+                }
+                rows.append(
+                    (
+                        f"peer, repeats={1 if label == 'k1' else LONG_TAIL['repeats']}",
+                        "plain lm-eval",
+                        s["plain"],
+                        None,
+                        s["harness"],
+                        ratio,
+                        None,
+                        TARGETS[f"peer_{label}"],
+                    )
+                )
             continue
         n = len(cfgs["bodies"][w])
         summary = {
@@ -298,15 +373,29 @@ def main(argv: list[str] | None = None) -> dict:
         }
         result["workloads"][w] = summary
         label = "single, repeats=1" if w == "single" else f"long tail, repeats={LONG_TAIL['repeats']} T=0.8"
-        rows.append((f"{label} ({n} req)", "raw replay", summary["raw_s"], summary["harness_generation_s"],
-                     summary["harness_end_to_end_s"], summary["ratio_end_to_end"], summary["utilisation"], TARGETS[w]))
+        rows.append(
+            (
+                f"{label} ({n} req)",
+                "raw replay",
+                summary["raw_s"],
+                summary["harness_generation_s"],
+                summary["harness_end_to_end_s"],
+                summary["ratio_end_to_end"],
+                summary["utilisation"],
+                TARGETS[w],
+            )
+        )
 
     print(f"\n{model.name} on {', '.join(GENERATION_TASKS)}, {target} in flight, median of {args.rounds} rounds")
-    print(f"  {'workload':34s} {'against':14s} {'other s':>8s} {'gen s':>7s} {'harness s':>9s} {'ratio':>6s} "
-          f"{'target':>6s} {'util':>5s}")
+    print(
+        f"  {'workload':34s} {'against':14s} {'other s':>8s} {'gen s':>7s} {'harness s':>9s} {'ratio':>6s} "
+        f"{'target':>6s} {'util':>5s}"
+    )
     for name, other, other_s, gen_s, h_s, ratio, util, tgt in rows:
-        print(f"  {name:34s} {other:14s} {other_s:8.2f} {'' if gen_s is None else f'{gen_s:7.2f}':>7s} {h_s:9.2f} "
-              f"{ratio:6.3f} {'<=' + format(tgt, '.2f'):>6s} {'' if util is None else f'{util:.2f}':>5s}")
+        print(
+            f"  {name:34s} {other:14s} {other_s:8.2f} {'' if gen_s is None else f'{gen_s:7.2f}':>7s} {h_s:9.2f} "
+            f"{ratio:6.3f} {'<=' + format(tgt, '.2f'):>6s} {'' if util is None else f'{util:.2f}':>5s}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / time.strftime("%Y-%m-%d_%H-%M-%S.json")
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")

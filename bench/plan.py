@@ -35,8 +35,10 @@ def span(s: Span | None, fmt: Callable[[float], str]) -> str:
 
 def table(rows: list[list[str]], right: set[int]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    return [
+        "  " + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
 
 
 def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
@@ -50,16 +52,27 @@ def served_by(p: ModelPlan, hw: HardwareConfig) -> tuple[str, str]:
     return f"vLLM {m.source}", where
 
 
-def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[str, Any]],
-           recognition: RecognitionPlan | None = None, gated: Sequence[str] = ()) -> str:
+def render(
+    cfg: BenchConfig,
+    plans: list[ModelPlan],
+    task_gens: dict[str, dict[str, Any]],
+    recognition: RecognitionPlan | None = None,
+    gated: Sequence[str] = (),
+) -> str:
     """The plan as text: suite, hardware, models with their estimate, servers, assumptions."""
-    out = [f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
-           "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
-           "API keys) are left for `bench run`.", ""]
+    out = [
+        f"Plan for experiment {cfg.experiment.name}: nothing is started, nothing is downloaded.",
+        "Config composed and validated; the checks that need the run's own machine (its GPUs, its "
+        "API keys) are left for `bench run`.",
+        "",
+    ]
     out += suite_section(cfg.suite, task_gens) + [""] + models_section(cfg, plans, recognition)
     out += ["", "Servers (exact command lines; PORT is a free port picked at start):"]
-    out += [f"  {p.key}: " + (f"CUDA_VISIBLE_DEVICES={','.join(p.gpus)} " if p.gpus else "") + shlex.join(p.command)
-            for p in plans if p.command] or ["  none (API models only)"]
+    out += [
+        f"  {p.key}: " + (f"CUDA_VISIBLE_DEVICES={','.join(p.gpus)} " if p.gpus else "") + shlex.join(p.command)
+        for p in plans
+        if p.command
+    ] or ["  none (API models only)"]
     out += ["", "Assumptions (all from the config; override any of them on the command line):"]
     out += assumptions(cfg, plans)
     out += ["", "Before running:"] + [f"  - {n}" for n in machine_needs(cfg, gated)]
@@ -67,76 +80,147 @@ def render(cfg: BenchConfig, plans: list[ModelPlan], task_gens: dict[str, dict[s
 
 
 def suite_section(suite: SuiteConfig, task_gens: dict[str, dict[str, Any]]) -> list[str]:
-    decoding = ", ".join(f"{k} {v}" for k, v in (("temperature", suite.temperature), ("top-p", suite.top_p),
-                                                 ("max new tokens", suite.max_gen_toks)) if v is not None)
-    out = [f"Suite {suite.name}: {len(suite.tasks)} tasks, {suite.repeats} response(s) per item, seed "
-           f"{suite.seed}" + (f", {decoding}" if decoding else "") + " (otherwise each task's own)"]
+    decoding = ", ".join(
+        f"{k} {v}"
+        for k, v in (("temperature", suite.temperature), ("top-p", suite.top_p), ("max new tokens", suite.max_gen_toks))
+        if v is not None
+    )
+    out = [
+        f"Suite {suite.name}: {len(suite.tasks)} tasks, {suite.repeats} response(s) per item, seed "
+        f"{suite.seed}" + (f", {decoding}" if decoding else "") + " (otherwise each task's own)"
+    ]
     rows = [["task", "items", "evaluated", "samples", "max new tokens"]]
     for task in suite.tasks:
         b = suite.budget.get(task)
         evaluated = None if b is None else min(b.items, suite.limit) if suite.limit else b.items
         limit = suite.max_gen_toks or task_gens.get(task, {}).get("max_gen_toks")
-        rows.append([task, "?" if b is None else f"{b.items:,}", "?" if evaluated is None else f"{evaluated:,}",
-                     "?" if evaluated is None else f"{evaluated * suite.repeats:,}",
-                     "lm-eval default" if limit is None else f"{int(limit):,}"])
-    return out + table(rows, {1, 2, 3, 4}) + [
-        "  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
+        rows.append(
+            [
+                task,
+                "?" if b is None else f"{b.items:,}",
+                "?" if evaluated is None else f"{evaluated:,}",
+                "?" if evaluated is None else f"{evaluated * suite.repeats:,}",
+                "lm-eval default" if limit is None else f"{int(limit):,}",
+            ]
+        )
+    return (
+        out
+        + table(rows, {1, 2, 3, 4})
+        + ["  (a model's own generation.max_gen_toks, e.g. an API's output cap, applies where the suite sets none)"]
+    )
 
 
 def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: RecognitionPlan | None = None) -> list[str]:
     hw = cfg.hardware
-    out = [f"Hardware {hw.name}: {hw.count} x {hw.device_kind}" + (f" over {hw.nodes} nodes" if hw.nodes > 1 else "")
-           + f", ${hw.usd_per_device_hour:g} per device-hour ({hw.price_source}; {hw.price_as_of}).",
-           "Models are served one after another (the teacher last)" + (
-               ", each server on the first GPUs of the box, so no two hold a GPU at once; the box is billed "
-               "while each is served (API models are priced by tokens alone)." if hw.device == "cuda" else "."),
-           ""]
-    rows = [["model", "role", "served by", "GPUs", "tp x pp x dp", "in flight", "max new", "output tokens", "time",
-             "$"]]
+    out = [
+        f"Hardware {hw.name}: {hw.count} x {hw.device_kind}"
+        + (f" over {hw.nodes} nodes" if hw.nodes > 1 else "")
+        + f", ${hw.usd_per_device_hour:g} per device-hour ({hw.price_source}; {hw.price_as_of}).",
+        "Models are served one after another (the teacher last)"
+        + (
+            ", each server on the first GPUs of the box, so no two hold a GPU at once; the box is billed "
+            "while each is served (API models are priced by tokens alone)."
+            if hw.device == "cuda"
+            else "."
+        ),
+        "",
+    ]
+    rows = [
+        ["model", "role", "served by", "GPUs", "tp x pp x dp", "in flight", "max new", "output tokens", "time", "$"]
+    ]
     for p in plans:
         by, where = served_by(p, hw)
         s = p.model.serve
-        par = "-" if p.model.source_kind == SourceKind.api else \
-            f"{s.tensor_parallel_size} x {s.pipeline_parallel_size} x {s.data_parallel_size}"
+        par = (
+            "-"
+            if p.model.source_kind == SourceKind.api
+            else f"{s.tensor_parallel_size} x {s.pipeline_parallel_size} x {s.data_parallel_size}"
+        )
         limits = {t.max_gen_toks for t in p.tasks}
         cap = f"{limits.pop():,}" if len(limits) == 1 and None not in limits else "per task"
         if p.model.api.max_tokens_excludes_reasoning:
             cap += " + reasoning"
-        rows.append([p.key, p.model.role.value, by, where, par, f"{p.target.total:,}", cap,
-                     span(p.output_tokens, tokens), span(p.seconds, duration), span(p.usd, usd_sig)])
+        rows.append(
+            [
+                p.key,
+                p.model.role.value,
+                by,
+                where,
+                par,
+                f"{p.target.total:,}",
+                cap,
+                span(p.output_tokens, tokens),
+                span(p.seconds, duration),
+                span(p.usd, usd_sig),
+            ]
+        )
     extra: list[tuple[Span | None, Span | None]] = []
     if recognition is not None and recognition.enabled:
-        rows.append([f"{recognition.teacher} scores", "recognition", "", "", "", "", "-", "-",
-                     span(recognition.seconds, duration), span(recognition.usd, usd_sig)])
+        rows.append(
+            [
+                f"{recognition.teacher} scores",
+                "recognition",
+                "",
+                "",
+                "",
+                "",
+                "-",
+                "-",
+                span(recognition.seconds, duration),
+                span(recognition.usd, usd_sig),
+            ]
+        )
         extra = [(recognition.seconds, recognition.usd)]
-    rows.append(["total", "", "", "", "", "", "", span(sum((p.output_tokens for p in plans), ZERO), tokens),
-                 span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
-                 span(total([p.usd for p in plans] + [u for _, u in extra]), usd_sig)])
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            span(sum((p.output_tokens for p in plans), ZERO), tokens),
+            span(total([p.seconds for p in plans] + [s for s, _ in extra]), duration),
+            span(total([p.usd for p in plans] + [u for _, u in extra]), usd_sig),
+        ]
+    )
     out += table(rows, {5, 7, 8, 9})
-    out.append(f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
-               f"models run one after another; a sweep with run.only=... runs them side by side)")
+    out.append(
+        f"  (and {tokens(sum(p.prompt_tokens for p in plans))} prompt tokens; times add up because "
+        f"models run one after another; a sweep with run.only=... runs them side by side)"
+    )
     if cfg.run.timing_replays:
-        out.append(f"  (timing replays, run.timing_replays={cfg.run.timing_replays}: each self-hosted task billed by "
-                   f"time is served {cfg.run.timing_replays} more times after the evaluation, its median billed; "
-                   f"that serving is in neither the times nor the $ above)")
+        out.append(
+            f"  (timing replays, run.timing_replays={cfg.run.timing_replays}: each self-hosted task billed by "
+            f"time is served {cfg.run.timing_replays} more times after the evaluation, its median billed; "
+            f"that serving is in neither the times nor the $ above)"
+        )
     if recognition is not None:
         out += ["", recognition_line(cfg, recognition)]
     notes = [f"{p.key}: {n}" for p in plans for n in p.notes]
-    notes += [f"task {t}: no budget (items, token lengths) in suite.budget; left out of the estimate"
-              for t in cfg.suite.tasks if t not in cfg.suite.budget]
+    notes += [
+        f"task {t}: no budget (items, token lengths) in suite.budget; left out of the estimate"
+        for t in cfg.suite.tasks
+        if t not in cfg.suite.budget
+    ]
     return out + (["", "Not estimated:"] + [f"  - {n}" for n in notes] if notes else [])
 
 
 def recognition_line(cfg: BenchConfig, r: RecognitionPlan) -> str:
-    where = ("run.teacher_recognition" if cfg.run.teacher_recognition is not None
-             else f"suite.teacher_recognition of suite {cfg.suite.name}")
-    cost = (f"{r.requests:,} prompt-scoring requests to {r.teacher}'s server (every generation of every model, "
-            f"prompt and response echoed with log-probabilities), {span(r.prompt_tokens, tokens)} prompt tokens, "
-            f"{span(r.seconds, duration)}, {span(r.usd, usd_sig)}" + (f" ({r.note})" if r.note else ""))
+    where = (
+        "run.teacher_recognition"
+        if cfg.run.teacher_recognition is not None
+        else f"suite.teacher_recognition of suite {cfg.suite.name}"
+    )
+    cost = (
+        f"{r.requests:,} prompt-scoring requests to {r.teacher}'s server (every generation of every model, "
+        f"prompt and response echoed with log-probabilities), {span(r.prompt_tokens, tokens)} prompt tokens, "
+        f"{span(r.seconds, duration)}, {span(r.usd, usd_sig)}" + (f" ({r.note})" if r.note else "")
+    )
     if r.enabled:
         return f"Teacher recognition is on ({where}): {cost}; included in the total above."
-    return (f"Teacher recognition is off ({where}): it would add {cost}. Turn it on with "
-            f"run.teacher_recognition=true.")
+    return f"Teacher recognition is off ({where}): it would add {cost}. Turn it on with run.teacher_recognition=true."
 
 
 def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
@@ -144,32 +228,47 @@ def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
     out = [f"  - suite.budget.{t}: {b.source}" for t, b in cfg.suite.budget.items() if t in cfg.suite.tasks]
     if any(p.command for p in plans):
         out.append(f"  - hardware.throughput ({hw.name}): {hw.throughput_source or 'no source given'}")
-        out.append(f"  - teacher recognition: prompt tokens scored at {hw.prefill_per_output_token.low:g}-"
-                   f"{hw.prefill_per_output_token.high:g} x the output token rate (hardware.prefill_per_output_token,"
-                   f" an assumption)")
-        drain = (f"; the high figure adds the pool's drain: its longest allowed generation at "
-                 f"{hw.sequence_tokens_per_s.low:g} tokens/s for one sequence (hardware.sequence_tokens_per_s)"
-                 if hw.sequence_tokens_per_s is not None else "")
-        out.append("  - a server's time: its start-up, then output tokens / (rate per GPU x GPUs it holds), "
-                   "with the requests in flight held at the model's target until the pool drains (a run "
-                   "of a few items is bounded by its longest generation instead)" + drain
-                   + "; prompt processing is left out (decoding dominates)")
-        out.append(f"  - requests in flight (bench/concurrency.py): min(hardware.max_in_flight_per_replica="
-                   f"{hw.max_in_flight_per_replica}, KV-cache tokens of a replica / mean tokens per request) "
-                   f"x replicas, with {hw.reserve_gb:g} GB per GPU reserved beside weights and KV cache")
+        out.append(
+            f"  - teacher recognition: prompt tokens scored at {hw.prefill_per_output_token.low:g}-"
+            f"{hw.prefill_per_output_token.high:g} x the output token rate (hardware.prefill_per_output_token,"
+            f" an assumption)"
+        )
+        drain = (
+            f"; the high figure adds the pool's drain: its longest allowed generation at "
+            f"{hw.sequence_tokens_per_s.low:g} tokens/s for one sequence (hardware.sequence_tokens_per_s)"
+            if hw.sequence_tokens_per_s is not None
+            else ""
+        )
+        out.append(
+            "  - a server's time: its start-up, then output tokens / (rate per GPU x GPUs it holds), "
+            "with the requests in flight held at the model's target until the pool drains (a run "
+            "of a few items is bounded by its longest generation instead)"
+            + drain
+            + "; prompt processing is left out (decoding dominates)"
+        )
+        out.append(
+            f"  - requests in flight (bench/concurrency.py): min(hardware.max_in_flight_per_replica="
+            f"{hw.max_in_flight_per_replica}, KV-cache tokens of a replica / mean tokens per request) "
+            f"x replicas, with {hw.reserve_gb:g} GB per GPU reserved beside weights and KV cache"
+        )
         for p in plans:
             if p.command:
                 out.append(f"  - {p.key}: {p.target.rule}")
     apis = [p for p in plans if p.model.source_kind == SourceKind.api]
     if apis:
-        out.append("  - an API's time: api.max_in_flight requests in flight (" + ", ".join(
-            f"{p.key} {p.target.total}" for p in apis) + ") and no rate limit (a 429 is retried, so a low "
-            "tier takes longer)")
+        out.append(
+            "  - an API's time: api.max_in_flight requests in flight ("
+            + ", ".join(f"{p.key} {p.target.total}" for p in apis)
+            + ") and no rate limit (a 429 is retried, so a low "
+            "tier takes longer)"
+        )
     for p in apis:
         m, rate = p.model, p.model.api.stream_tokens_per_s
         speed = f"{rate.low:g}-{rate.high:g} output tokens/s per request (assumption), " if rate else ""
-        out.append(f"  - {p.key}: {speed}${m.price.input:g} / ${m.price.output:g} per 1M input / output "
-                   f"tokens, no prompt caching ({m.price.source}; {m.price.as_of})")
+        out.append(
+            f"  - {p.key}: {speed}${m.price.input:g} / ${m.price.output:g} per 1M input / output "
+            f"tokens, no prompt caching ({m.price.source}; {m.price.as_of})"
+        )
     return out
 
 
@@ -189,21 +288,27 @@ def machine_needs(cfg: BenchConfig, gated: Sequence[str] = ()) -> list[str]:
     hosted = [m for m in cfg.models.values() if m.source_kind != SourceKind.api and not m.serve.simulate.enabled]
     if hosted and hw.device == "cuda":
         most = max(devices_needed(m.serve) for m in hosted)
-        needs.append(f"{most} CUDA GPUs visible to the harness ({hw.device_kind}; nvidia-smi, or "
-                     f"CUDA_VISIBLE_DEVICES), the `vllm` build (make picks it), and network for the hub")
+        needs.append(
+            f"{most} CUDA GPUs visible to the harness ({hw.device_kind}; nvidia-smi, or "
+            f"CUDA_VISIBLE_DEVICES), the `vllm` build (make picks it), and network for the hub"
+        )
         if any(m.serve.distributed_executor_backend == "ray" for m in hosted):
             needs.append("a Ray cluster across the nodes, started before the run (README)")
     skip = cfg.run.unavailable.value == "skip"
-    for env in sorted({m.api.api_key_env for m in cfg.models.values() if m.api.api_key_env
-                       and m.source_kind == SourceKind.api}):
+    for env in sorted(
+        {m.api.api_key_env for m in cfg.models.values() if m.api.api_key_env and m.source_kind == SourceKind.api}
+    ):
         users = ", ".join(k for k, m in cfg.models.items() if m.api.api_key_env == env)
-        needs.append(f"export {env} (set here: {'yes' if os.environ.get(env) else 'no'})"
-                     + (f"; without it {users} is left out (run.unavailable=skip) and the report says so"
-                        if skip else ""))
+        needs.append(
+            f"export {env} (set here: {'yes' if os.environ.get(env) else 'no'})"
+            + (f"; without it {users} is left out (run.unavailable=skip) and the report says so" if skip else "")
+        )
     for task in gated:
-        needs.append(f"HF_TOKEN, with the terms of {task}'s data set accepted on the Hub (it is gated; set "
-                     f"here: {'yes' if os.environ.get('HF_TOKEN') else 'no'})"
-                     + ("; without it the task is skipped (run.unavailable=skip)" if skip else ""))
+        needs.append(
+            f"HF_TOKEN, with the terms of {task}'s data set accepted on the Hub (it is gated; set "
+            f"here: {'yes' if os.environ.get('HF_TOKEN') else 'no'})"
+            + ("; without it the task is skipped (run.unavailable=skip)" if skip else "")
+        )
     return needs or ["nothing beyond this machine"]
 
 

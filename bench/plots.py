@@ -12,8 +12,12 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-ROLE_STYLE = {"teacher": ("tab:blue", "o"), "student": ("tab:orange", "s"),
-              "control": ("tab:green", "^"), "baseline": ("tab:gray", "D")}
+ROLE_STYLE = {
+    "teacher": ("tab:blue", "o"),
+    "student": ("tab:orange", "s"),
+    "control": ("tab:green", "^"),
+    "baseline": ("tab:gray", "D"),
+}
 
 
 FORMATS = ("png", "svg")
@@ -90,8 +94,18 @@ def _points(ax, rows: pd.DataFrame, cost_col: str, hollow_dominated: bool) -> No
             continue
         low, high = max(0.0, r.accuracy - r.ci95_low), max(0.0, r.ci95_high - r.accuracy)
         face = "white" if hollow_dominated and not r.pareto_optimal else color
-        ax.errorbar(cost, r.accuracy, yerr=[[low], [high]], xerr=_cost_bar(r, cost_col, cost), fmt=marker,
-                    color=color, mfc=face, ms=7, capsize=3, label=f"{r.model} ({r.role})")
+        ax.errorbar(
+            cost,
+            r.accuracy,
+            yerr=[[low], [high]],
+            xerr=_cost_bar(r, cost_col, cost),
+            fmt=marker,
+            color=color,
+            mfc=face,
+            ms=7,
+            capsize=3,
+            label=f"{r.model} ({r.role})",
+        )
         ax.annotate(r.model, (cost, r.accuracy), fontsize=9, xytext=(5, 5), textcoords="offset points")
 
 

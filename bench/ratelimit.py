@@ -42,12 +42,11 @@ def retry_after_s(value: str | None, now: float) -> float | None:
 def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
     """The wait before retry ``attempt + 1`` (attempt 0 is the first failure): half of
     ``min(cap, base * 2**attempt)`` plus a random share of the other half."""
-    step = min(cap_s, base_s * 2 ** attempt)
+    step = min(cap_s, base_s * 2**attempt)
     return step / 2 + rng.uniform(0, step / 2)
 
 
-def retry_wait_s(attempt: int, retry_after: float | None, base_s: float, cap_s: float,
-                 rng: random.Random) -> float:
+def retry_wait_s(attempt: int, retry_after: float | None, base_s: float, cap_s: float, rng: random.Random) -> float:
     """What a request waits before its next attempt: at least what the server asked for, plus
     a little jitter so that the requests it turned away do not return in one burst."""
     if retry_after is None:

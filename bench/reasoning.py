@@ -24,8 +24,9 @@ class Reasoning:
 NO_REASONING = Reasoning(0, None)
 
 
-def reasoning_of(model: ModelConfig, response: str, reqs: list[RequestMeter],
-                 count_tokens: Callable[[str], int | None]) -> Reasoning:
+def reasoning_of(
+    model: ModelConfig, response: str, reqs: list[RequestMeter], count_tokens: Callable[[str], int | None]
+) -> Reasoning:
     """An API reasoning model's reasoning as its vendor reports it (a count of reasoning tokens,
     or the reasoning text beside the answer), else the span inside the model's delimiters.
 
@@ -38,8 +39,11 @@ def reasoning_of(model: ModelConfig, response: str, reqs: list[RequestMeter],
     if reported or text:
         if not reported and text:  # text is always set here; the test narrows its type
             counted = count_tokens(text)
-            reported = counted if counted is not None else split_by_characters(
-                sum(r.completion_tokens for r in reqs), text, response)
+            reported = (
+                counted
+                if counted is not None
+                else split_by_characters(sum(r.completion_tokens for r in reqs), text, response)
+            )
         cut = any(r.finish_reason == "length" for r in reqs) and not response.strip()
         return Reasoning(reported, not cut, text)
     thinking = reasoning_span(response, model.think_start, model.think_end)
@@ -56,9 +60,9 @@ def reasoning_span(text: str, start: str | None, end: str | None) -> tuple[str, 
         # Chat templates of R1-style models open the reasoning inside the prompt, so the reply
         # holds only the closing delimiter: the reasoning runs from the reply's start to it.
         stop = text.find(end)
-        return (text[:stop + len(end)], True) if stop >= 0 else None
+        return (text[: stop + len(end)], True) if stop >= 0 else None
     begin = text.index(start)
     stop = text.find(end, begin)
     if stop < 0:
         return text[begin:], False
-    return text[begin:stop + len(end)], True
+    return text[begin : stop + len(end)], True

@@ -41,20 +41,35 @@ def scored_prompt(prompt: str, tokenizer, chat: bool) -> str:
 
 
 def _body(served_name: str, prompt: str, text: str) -> dict:
-    return {"model": served_name, "prompt": prompt + text, "max_tokens": 1, "temperature": 0,
-            "echo": True, "logprobs": 0}
+    return {
+        "model": served_name,
+        "prompt": prompt + text,
+        "max_tokens": 1,
+        "temperature": 0,
+        "echo": True,
+        "logprobs": 0,
+    }
 
 
 def _post(base: str, body: dict, timeout: float) -> dict:
-    req = urllib.request.Request(base.rstrip("/") + "/completions", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base.rstrip("/") + "/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as r:
         logprobs = json.loads(r.read())["choices"][0]["logprobs"]["token_logprobs"]
     return {"token_logprobs": logprobs}
 
 
-def score_generations(endpoint, served_name: str, tokenizer, rows: list[dict], concurrency: int,
-                      timeout: float, cache, chat_models: AbstractSet[str] = frozenset()) -> tuple[list[Scored], int]:
+def score_generations(
+    endpoint,
+    served_name: str,
+    tokenizer,
+    rows: list[dict],
+    concurrency: int,
+    timeout: float,
+    cache,
+    chat_models: AbstractSet[str] = frozenset(),
+) -> tuple[list[Scored], int]:
     """Score each generation record's response under the teacher; returns the scores and the
     number of requests sent. Scores already in ``cache`` (a ResponseCache) are not asked for
     again; the teacher's server (``endpoint.base``) is started only if some are missing.
@@ -81,6 +96,7 @@ def score_generations(endpoint, served_name: str, tokenizer, rows: list[dict], c
         context = len(tokenizer(prompt)["input_ids"])
         total = len(tokenizer(prompt + r["response"])["input_ids"])
         # logprobs covers the echoed prompt + response, then the one generated token.
-        scored.append(Scored(r["model"], r["task"], int(r["doc_id"]), total - context,
-                             float(sum(logprobs[context:total]))))
+        scored.append(
+            Scored(r["model"], r["task"], int(r["doc_id"]), total - context, float(sum(logprobs[context:total])))
+        )
     return scored, len(todo)

@@ -194,9 +194,12 @@ class NoSpace(OSError):
     def __init__(self, path: Path, needed: int):
         self.path, self.needed = Path(path), needed
         free = _free_bytes(self.path)
-        super().__init__(errno.ENOSPC, f"no space left to write {self.path}: it needs {needed:,} bytes and "
-                                       f"{free:,} are free there; free some space (or point run.results_dir "
-                                       f"elsewhere) and rerun the same command to resume")
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left to write {self.path}: it needs {needed:,} bytes and "
+            f"{free:,} are free there; free some space (or point run.results_dir "
+            f"elsewhere) and rerun the same command to resume",
+        )
 
     def __str__(self) -> str:
         return cast(str, self.strerror)  # always set: __init__ passes the message
@@ -229,8 +232,14 @@ def no_space_names(path: Path, needed: int):
 def append_jsonl(path: Path, rows: Iterable[Any]) -> None:
     """Append rows and flush them to disk before returning. On a full disk the file is cut
     back to where it was (no torn line) and :class:`NoSpace` is raised."""
-    data = "".join(json.dumps(dataclasses.asdict(row) if dataclasses.is_dataclass(row) and not isinstance(row, type) else row, sort_keys=True)
-                   + "\n" for row in rows).encode()
+    data = "".join(
+        json.dumps(
+            dataclasses.asdict(row) if dataclasses.is_dataclass(row) and not isinstance(row, type) else row,
+            sort_keys=True,
+        )
+        + "\n"
+        for row in rows
+    ).encode()
     with no_space_names(path, len(data)):
         append_bytes(path, data)
 
@@ -244,7 +253,7 @@ def append_bytes(path: Path, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except OSError:
             os.ftruncate(fd, size)
@@ -307,4 +316,3 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-

@@ -37,8 +37,10 @@ def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
     loaded = [runs.load(d.resolve()) for d in run_dirs]
     unfinished = [f"{r.folders[0]} (status: {r.status})" for r in loaded if r.status != "success"]
     if unfinished and not partial:
-        raise SystemExit("not finished: " + "; ".join(unfinished) + ". Its records may be incomplete: "
-                         "rerun it to completion, or pass --partial to report what is there (labelled PARTIAL)")
+        raise SystemExit(
+            "not finished: " + "; ".join(unfinished) + ". Its records may be incomplete: "
+            "rerun it to completion, or pass --partial to report what is there (labelled PARTIAL)"
+        )
     if len(loaded) == 1 and out_dir is None:
         write_report(loaded[0], loaded[0].folders[0], partial=bool(unfinished))
         return loaded[0].folders[0]
@@ -54,8 +56,7 @@ def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
     return out_dir
 
 
-def write_report(run: runs.Run, out: Path, partial: bool = False,
-                 formats: Iterable[str] | None = None) -> pd.DataFrame:
+def write_report(run: runs.Run, out: Path, partial: bool = False, formats: Iterable[str] | None = None) -> pd.DataFrame:
     """Compute every table of ``run``, write them into ``out`` in ``formats`` (None: all
     registered writers) and hash the outputs into the manifest; returns the summary."""
     formats = writers.select(formats)  # an unknown format fails before anything is computed

@@ -57,9 +57,11 @@ def tidy(tables: dict[str, pd.DataFrame], columns: pd.DataFrame) -> pd.DataFrame
         parts.append(long.merge(spec, on="label").assign(source=name))
     values = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
     keys = ["model", "benchmark", "metric", "unit", "value"]
-    return (values.groupby(keys, sort=False, as_index=False)
-            .agg(source=("source", " + ".join), note=("note", "first"))
-            .reset_index(drop=True))
+    return (
+        values.groupby(keys, sort=False, as_index=False)
+        .agg(source=("source", " + ".join), note=("note", "first"))
+        .reset_index(drop=True)
+    )
 
 
 def benchmark_of(tasks: pd.DataFrame) -> dict[str, str]:
@@ -102,13 +104,36 @@ def reproduction(summary: pd.DataFrame, ref: Reference, reported_as: dict[str, s
                 continue
             value, low, high = measured
             reported = rep["value"] / 100
-            rows.append({"task": r["task"], "model": r["model"], "reported_as": name, "benchmark": benchmark,
-                         "metric": rep["metric"], "measured": value, "ci95_low": low, "ci95_high": high,
-                         "reported": reported, "delta_pts": 100 * (value - reported),
-                         "inside_ci95": (low <= reported <= high) if not math.isnan(low) else None,
-                         "source": rep["source"]})
-    columns = ["task", "model", "reported_as", "benchmark", "metric", "measured", "ci95_low", "ci95_high",
-               "reported", "delta_pts", "inside_ci95", "source"]
+            rows.append(
+                {
+                    "task": r["task"],
+                    "model": r["model"],
+                    "reported_as": name,
+                    "benchmark": benchmark,
+                    "metric": rep["metric"],
+                    "measured": value,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "reported": reported,
+                    "delta_pts": 100 * (value - reported),
+                    "inside_ci95": (low <= reported <= high) if not math.isnan(low) else None,
+                    "source": rep["source"],
+                }
+            )
+    columns = [
+        "task",
+        "model",
+        "reported_as",
+        "benchmark",
+        "metric",
+        "measured",
+        "ci95_low",
+        "ci95_high",
+        "reported",
+        "delta_pts",
+        "inside_ci95",
+        "source",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -124,12 +149,18 @@ def attach(summary: pd.DataFrame, repro: pd.DataFrame, reported_as: dict[str, st
 
     return summary.assign(
         reported_as=[reported_as.get(m) or None for m in summary["model"]],
-        reported_accuracy=col("reported", math.nan), reproduction_delta_pts=col("delta_pts", math.nan),
-        reported_in_ci95=col("inside_ci95", None), reported_source=col("source", None))
+        reported_accuracy=col("reported", math.nan),
+        reproduction_delta_pts=col("delta_pts", math.nan),
+        reported_in_ci95=col("inside_ci95", None),
+        reported_source=col("source", None),
+    )
 
 
 def unknown_names(reported_as: dict[str, str], ref: Reference) -> list[str]:
     """``reported_as`` values that name no model of the reference tables (typos), as messages."""
     known = sorted(set(ref.values["model"]))
-    return [f"{model}: reported_as {name!r} is not in bench/reference (known: {', '.join(known)})"
-            for model, name in reported_as.items() if name and name not in known]
+    return [
+        f"{model}: reported_as {name!r} is not in bench/reference (known: {', '.join(known)})"
+        for model, name in reported_as.items()
+        if name and name not in known
+    ]

@@ -56,10 +56,20 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     baseline: dict[str, float] = {}
     server_kv: dict[str, int | None] = {}
     try:
-        with ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep, \
-                Dispatcher(target.total, cfg.run.request_timeout_s, cfg.run.max_retries, model.name,
-                           ep.alive, retry_window_s=cfg.run.retry_window_s, seed=cfg.run.seed,
-                           healthy=None if ep.is_api else ep.healthy) as dispatcher:
+        with (
+            ModelEndpoint(model, run_dir, cfg.run.host, cfg.run.seed, cfg.hardware.engine_nice) as ep,
+            Dispatcher(
+                target.total,
+                cfg.run.request_timeout_s,
+                cfg.run.max_retries,
+                model.name,
+                ep.alive,
+                retry_window_s=cfg.run.retry_window_s,
+                seed=cfg.run.seed,
+                healthy=None if ep.is_api else ep.healthy,
+            ) as dispatcher,
+        ):
+
             def start() -> str:
                 base = ep.base
                 warm = make_lm(model, base, cfg.suite, target.total, cfg.run.request_timeout_s, dispatcher)
@@ -72,31 +82,51 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             # Only a cost measured in time is worth timing again (an API stand-in is billed by tokens).
             replays = 0 if ep.is_api or not cost_bases.for_model(model).billed_by_time else cfg.run.timing_replays
             capture: list | None = [] if replays else None
-            done = run_model_passes(model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start,
-                                    capture=capture)
+            done = run_model_passes(
+                model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start, capture=capture
+            )
             live = sum(not m.from_cache for r in done.results for m in r.meter)
             server = counters_after(ep.base, baseline, live) if ep.started and not ep.is_api else {}
             # joules() answers again once it has answered (the library stays loaded).
             joules = cast(float, energy.joules()) - joules0 if joules0 is not None and live else None
-            timed = time_tasks(model, cfg, run_dir, capture, replays, cache, dispatcher,
-                               lambda: ep.base if ep.started else start()) if capture is not None else None
+            timed = (
+                time_tasks(
+                    model, cfg, run_dir, capture, replays, cache, dispatcher, lambda: ep.base if ep.started else start()
+                )
+                if capture is not None
+                else None
+            )
             tok = done.tokenizer
 
             def count_tokens(text: str) -> int | None:
                 # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
                 return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
-            write_model_records(model, cfg, run_dir, done.results, count_tokens, done.target, done.workers,
-                                done.harness_s, server, joules, target_rule=target.rule,
-                                server_kv_tokens=server_kv.get("tokens"), throttled=dispatcher, timed=timed)
+            write_model_records(
+                model,
+                cfg,
+                run_dir,
+                done.results,
+                count_tokens,
+                done.target,
+                done.workers,
+                done.harness_s,
+                server,
+                joules,
+                target_rule=target.rule,
+                server_kv_tokens=server_kv.get("tokens"),
+                throttled=dispatcher,
+                timed=timed,
+            )
             if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
                 recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
     finally:
         cache.close()
 
 
-def time_tasks(model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: list, replays: int, cache,
-               dispatcher, base) -> dict[str, tuple[float, int]]:
+def time_tasks(
+    model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: list, replays: int, cache, dispatcher, base
+) -> dict[str, tuple[float, int]]:
     """Timing replays of each task's requests (``bench.timing``), written to timings.jsonl;
     returns each task's serving time (the median) and the number of replays behind it."""
     from bench.timing import replay_task, task_times
@@ -107,20 +137,39 @@ def time_tasks(model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: lis
         requests = [("timing", route, body) for t, route, bodies in capture if t == task for _, body in bodies]
         if not requests:
             continue
-        rows = replay_task(model.name, task, requests, replays, cache,
-                           lambda url, body: dispatcher.submit(url, body, {}), base)
+        rows = replay_task(
+            model.name, task, requests, replays, cache, lambda url, body: dispatcher.submit(url, body, {}), base
+        )
         records.append_jsonl(run_dir / records.TIMINGS, rows)
         out[task] = (task_times(rows)[task], replays)
-        log.info("%s %s: %.2fs of serving time, the median of %d timing replays (%d requests each)", model.name,
-                 task, out[task][0], replays, len(requests))
+        log.info(
+            "%s %s: %.2fs of serving time, the median of %d timing replays (%d requests each)",
+            model.name,
+            task,
+            out[task][0],
+            replays,
+            len(requests),
+        )
     log.info("%s: timing replays took %.1fs", model.name, time.perf_counter() - t0)
     return out
 
 
-def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, results: list, count_tokens,
-                        target: int, workers: int, harness_s: float, server: dict, energy_j: float | None,
-                        target_rule: str = "", server_kv_tokens: int | None = None, throttled=None,
-                        timed: dict[str, tuple[float, int]] | None = None) -> None:
+def write_model_records(
+    model: ModelConfig,
+    cfg: BenchConfig,
+    run_dir: Path,
+    results: list,
+    count_tokens,
+    target: int,
+    workers: int,
+    harness_s: float,
+    server: dict,
+    energy_j: float | None,
+    target_rule: str = "",
+    server_kv_tokens: int | None = None,
+    throttled=None,
+    timed: dict[str, tuple[float, int]] | None = None,
+) -> None:
     """samples, requests, one task record per task (its serving time: from ``timed``, the
     timing replays, where given, else its share of the pooled serving time) and the model's
     record, from the passes' lm-eval results and meters (and, from the ``throttled``
@@ -139,54 +188,112 @@ def write_model_records(model: ModelConfig, cfg: BenchConfig, run_dir: Path, res
         meta: dict = {}
         for r in sorted(mine, key=lambda r: r.repeat):
             meta = r.result["configs"][task].get("metadata") or {}
-            rows += to_records(model, task, r.result["samples"][task], r.meter, count_tokens,
-                               repeat=r.repeat, cluster_field=meta.get("cluster_field"),
-                               requests_out=requests)
+            rows += to_records(
+                model,
+                task,
+                r.result["samples"][task],
+                r.meter,
+                count_tokens,
+                repeat=r.repeat,
+                cluster_field=meta.get("cluster_field"),
+                requests_out=requests,
+            )
         task_meters = [m for r in mine for m in r.meter]
         n_live = sum(not m.from_cache for m in task_meters)
         records.append_jsonl(run_dir / records.SAMPLES, rows)
         records.append_jsonl(run_dir / records.REQUESTS, requests)
         pooled = shares.get(task, 0.0)
         serving, replays = (timed or {}).get(task, (pooled, 0))
-        records.append_jsonl(run_dir / records.TASK_RUNS, [records.TaskRun(
-            model=model.name, role=model.role.value, task=task, n_samples=len(rows), wall_s=serving,
-            started_at=min((m.sent_at for m in task_meters), default=time.time()), chance=meta.get("chance"),
-            requests_live=n_live, requests_cached=len(task_meters) - n_live,
-            pooled_s=pooled if replays else None, timing_replays=replays)])
-        records.write_json(run_dir / "lm_eval" / f"{model.name}__{task}.json",
-                           {k: v for k, v in mine[-1].result.items() if k != "samples"})
+        records.append_jsonl(
+            run_dir / records.TASK_RUNS,
+            [
+                records.TaskRun(
+                    model=model.name,
+                    role=model.role.value,
+                    task=task,
+                    n_samples=len(rows),
+                    wall_s=serving,
+                    started_at=min((m.sent_at for m in task_meters), default=time.time()),
+                    chance=meta.get("chance"),
+                    requests_live=n_live,
+                    requests_cached=len(task_meters) - n_live,
+                    pooled_s=pooled if replays else None,
+                    timing_replays=replays,
+                )
+            ],
+        )
+        records.write_json(
+            run_dir / "lm_eval" / f"{model.name}__{task}.json",
+            {k: v for k, v in mine[-1].result.items() if k != "samples"},
+        )
         acc = sum(r.correct for r in rows) / len(rows)
-        log.info("%s %s: accuracy %.3f on %d samples; %.2fs of serving time (%d requests sent, %d from the "
-                 "cache)", model.name, task, acc, len(rows), serving, n_live, len(task_meters) - n_live)
-    records.append_jsonl(run_dir / records.MODEL_RUNS, [records.ModelRun(
-        model=model.name, role=model.role.value, scheduler=cfg.run.scheduler.value, target_in_flight=target,
-        target_rule=target_rule, server_kv_cache_tokens=server_kv_tokens,
-        passes_at_once=workers, serving_s=serving_time(intervals),
-        utilisation=utilisation(live, target) if live else None, harness_s=harness_s,
-        server_prompt_tokens=server.get("prompt_tokens"), server_generation_tokens=server.get("generation_tokens"),
-        server_requests=server.get("requests"), energy_j=energy_j,
-        requests_live=len(live), requests_cached=len(meters) - len(live),
-        rate_limited=throttled.rate_limited if throttled else 0,
-        lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None,
-        simulated_time_scale=model.serve.simulate.time_scale if model.serve.simulate.enabled else None)])
+        log.info(
+            "%s %s: accuracy %.3f on %d samples; %.2fs of serving time (%d requests sent, %d from the cache)",
+            model.name,
+            task,
+            acc,
+            len(rows),
+            serving,
+            n_live,
+            len(task_meters) - n_live,
+        )
+    records.append_jsonl(
+        run_dir / records.MODEL_RUNS,
+        [
+            records.ModelRun(
+                model=model.name,
+                role=model.role.value,
+                scheduler=cfg.run.scheduler.value,
+                target_in_flight=target,
+                target_rule=target_rule,
+                server_kv_cache_tokens=server_kv_tokens,
+                passes_at_once=workers,
+                serving_s=serving_time(intervals),
+                utilisation=utilisation(live, target) if live else None,
+                harness_s=harness_s,
+                server_prompt_tokens=server.get("prompt_tokens"),
+                server_generation_tokens=server.get("generation_tokens"),
+                server_requests=server.get("requests"),
+                energy_j=energy_j,
+                requests_live=len(live),
+                requests_cached=len(meters) - len(live),
+                rate_limited=throttled.rate_limited if throttled else 0,
+                lowest_in_flight=throttled.limit.lowest if throttled and throttled.limit.cuts else None,
+                simulated_time_scale=model.serve.simulate.time_scale if model.serve.simulate.enabled else None,
+            )
+        ],
+    )
     if live:
-        log.info("%s: utilisation %.2f of %d in flight over %.1fs of serving time", model.name,
-                 utilisation(live, target), target, serving_time(live))
+        log.info(
+            "%s: utilisation %.2f of %d in flight over %.1fs of serving time",
+            model.name,
+            utilisation(live, target),
+            target,
+            serving_time(live),
+        )
 
 
-def recognize_generations(ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache,
-                          in_flight: int) -> None:
+def recognize_generations(
+    ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache, in_flight: int
+) -> None:
     """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
     from bench.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
     chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
-    scored, live = score_generations(ep, teacher.name, tokenizer, rows, in_flight,
-                                     cfg.run.request_timeout_s, cache, chat)
+    scored, live = score_generations(
+        ep, teacher.name, tokenizer, rows, in_flight, cfg.run.request_timeout_s, cache, chat
+    )
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
-    log.info("%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
-             teacher.name, len(scored), len({r["model"] for r in rows}), time.perf_counter() - t0, live)
+    log.info(
+        "%s: scored %d generations of %d models for teacher recognition in %.1fs (%d requests sent)",
+        teacher.name,
+        len(scored),
+        len({r["model"] for r in rows}),
+        time.perf_counter() - t0,
+        live,
+    )
 
 
 def ensure_zoo(cfg: BenchConfig) -> None:
@@ -228,8 +335,11 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     sources = hub.sources(cfg, tm)
     manifest.start(run_dir, resolved, identities, include_paths, versions, prices, manifest.hub_revisions(sources))
     startup = time.perf_counter() - _IMPORTED_AT
-    log.info("harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
-             "servers start when a model needs one", startup)
+    log.info(
+        "harness ready after %.1fs (imports, config, validation, zoo check, model hashes); "
+        "servers start when a model needs one",
+        startup,
+    )
     status.start(run_dir, harness_startup_s=startup)
     for model in ordered_models(cfg):
         evaluate_model(model, cfg, run_dir, tm, identities[model.name])
@@ -238,8 +348,11 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     summary = report.build(run_dir)  # the report is part of the run: success once it is written
     status.finish(run_dir, "success", finished_at=time.time())
     link_latest(run_dir, Path(cfg.run.results_dir))
-    log.info("report: %s\n%s", run_dir / "report.md",
-             summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False))
+    log.info(
+        "report: %s\n%s",
+        run_dir / "report.md",
+        summary[["task", "model", "role", "accuracy", "completion_tokens", "usd"]].to_string(index=False),
+    )
     return run_dir
 
 
@@ -269,8 +382,10 @@ def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:
     for model in cfg.models.values():
         if simulate_spec.simulated(model):
             simulate_spec.write(run_dir, model, cfg, tm)
-            log.warning("%s: served by a SIMULATED GPU engine (serve.simulate): its answers and times are not "
-                        "measurements", model.name)
+            log.warning(
+                "%s: served by a SIMULATED GPU engine (serve.simulate): its answers and times are not measurements",
+                model.name,
+            )
 
 
 def remove_if_unused(run_dir: Path, results_dir: Path) -> None:
@@ -307,10 +422,12 @@ def _drop_unwritable_log_files() -> None:
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, logging.FileHandler):
+
             def failed(record: logging.LogRecord, handler: logging.FileHandler = handler) -> None:
                 root.removeHandler(handler)
-                print(f"bench: stopped writing the log file {handler.baseFilename}: {sys.exc_info()[1]}",
-                      file=sys.stderr)
+                print(
+                    f"bench: stopped writing the log file {handler.baseFilename}: {sys.exc_info()[1]}", file=sys.stderr
+                )
 
             handler.handleError = failed  # type: ignore[method-assign]  # this handler's own, on purpose
 
@@ -319,8 +436,10 @@ def failure_message(e: BaseException, cache_dir: str) -> str:
     if isinstance(e, records.NoSpace):
         return str(e)
     if records.is_no_space(e):
-        return (f"no space left to write {getattr(e, 'filename', None) or 'a file of the run'} ({e}); free some "
-                f"space and rerun the same command to resume")
+        return (
+            f"no space left to write {getattr(e, 'filename', None) or 'a file of the run'} ({e}); free some "
+            f"space and rerun the same command to resume"
+        )
     return f"{e}; answers so far are in the response cache ({cache_dir}), rerun the same command to resume"
 
 
@@ -345,8 +464,11 @@ def run_composed(dcfg: DictConfig) -> None:
         status.end(run_dir, "error", error=str(e))
         sys.exit(2)
     except KeyboardInterrupt:
-        log.error("interrupted: servers stopped; answers so far are in the response cache (%s), "
-                  "rerun the same command to resume", cfg.run.cache_dir)
+        log.error(
+            "interrupted: servers stopped; answers so far are in the response cache (%s), "
+            "rerun the same command to resume",
+            cfg.run.cache_dir,
+        )
         status.end(run_dir, "cancelled")
         sys.exit(130)
     except BaseException as e:

@@ -82,11 +82,19 @@ def _versions(run_dir: Path) -> dict:
     for path in sorted((run_dir / "lm_eval").glob("*.json")):
         result = json.loads(path.read_text())
         env = result.get("pretty_env_info") or ""
-        found = {name: re.search(pattern, env) for name, pattern in
-                 (("torch", r"PyTorch version: (\S+)"), ("python", r"Python version: (\S+)"))}
-        return {k: v for k, v in (("lm-eval", result.get("lm_eval_version")),
-                                  ("transformers", result.get("transformers_version")),
-                                  *((name, m.group(1) if m else None) for name, m in found.items())) if v}
+        found = {
+            name: re.search(pattern, env)
+            for name, pattern in (("torch", r"PyTorch version: (\S+)"), ("python", r"Python version: (\S+)"))
+        }
+        return {
+            k: v
+            for k, v in (
+                ("lm-eval", result.get("lm_eval_version")),
+                ("transformers", result.get("transformers_version")),
+                *((name, m.group(1) if m else None) for name, m in found.items()),
+            )
+            if v
+        }
     return {}
 
 
@@ -100,14 +108,23 @@ def load(run_dir: Path) -> Run:
     status = read_status(run_dir).get("status", "unknown")  # a dead "running" reads as error
     sources = _json(run_dir / SOURCES, {})  # a merged folder remembers where its records came from
     pairs = samples[["model", "task"]].drop_duplicates().assign(run=str(run_dir))
-    return Run(folders=(run_dir,), samples=samples, task_runs=_frame(run_dir / records.TASK_RUNS),
-               servers=_frame(run_dir / records.SERVERS), recognition=_frame(run_dir / records.RECOGNITION),
-               cfg=json.loads((run_dir / "config.json").read_text()), prices=_json(run_dir / records.PRICES),
-               versions=_versions(run_dir), generation=generation_settings(run_dir), status=status,
-               origin=pd.DataFrame(sources["origin"]) if sources.get("origin") else pairs.reset_index(drop=True),
-               notes=tuple(sources.get("notes", ())) + tuple(_json(run_dir / records.NOTES, [])),
-               model_runs=_frame(run_dir / records.MODEL_RUNS),
-               requests=_frame(run_dir / records.REQUESTS), timings=_frame(run_dir / records.TIMINGS))
+    return Run(
+        folders=(run_dir,),
+        samples=samples,
+        task_runs=_frame(run_dir / records.TASK_RUNS),
+        servers=_frame(run_dir / records.SERVERS),
+        recognition=_frame(run_dir / records.RECOGNITION),
+        cfg=json.loads((run_dir / "config.json").read_text()),
+        prices=_json(run_dir / records.PRICES),
+        versions=_versions(run_dir),
+        generation=generation_settings(run_dir),
+        status=status,
+        origin=pd.DataFrame(sources["origin"]) if sources.get("origin") else pairs.reset_index(drop=True),
+        notes=tuple(sources.get("notes", ())) + tuple(_json(run_dir / records.NOTES, [])),
+        model_runs=_frame(run_dir / records.MODEL_RUNS),
+        requests=_frame(run_dir / records.REQUESTS),
+        timings=_frame(run_dir / records.TIMINGS),
+    )
 
 
 def _model_records(run: Run, name: str) -> pd.DataFrame:
@@ -141,7 +158,8 @@ def _check_models(runs: list[Run]) -> dict[str, dict]:
                 raise MergeError(
                     f"model {name!r} is in {first.folders[0]} and {run.folders[0]} with different configs "
                     f"(differing: {', '.join(_differing_keys(config, m))}) and different records; give one of "
-                    f"them another name (models.<key>.name=...) or report the runs separately")
+                    f"them another name (models.<key>.name=...) or report the runs separately"
+                )
     return {name: m for name, (_, m) in seen.items()}
 
 
@@ -176,22 +194,30 @@ def merge(runs: list[Run]) -> Run:
     samples = pd.concat([_rows(r.samples, p) for r, p in zip(runs, picks)], ignore_index=True)
     teachers = sorted(set(samples.loc[samples["role"] == "teacher", "model"]))
     if len(teachers) > 1:
-        raise MergeError(f"the runs have different teachers ({', '.join(teachers)}); a comparison needs one: "
-                         f"report them separately")
+        raise MergeError(
+            f"the runs have different teachers ({', '.join(teachers)}); a comparison needs one: report them separately"
+        )
     first = runs[0]
     cfg = {**first.cfg, "models": {name: m for name, m in models.items()}}
     tasks = list(dict.fromkeys(t for r in runs for t in r.cfg["suite"]["tasks"]))
-    cfg["suite"] = {**first.cfg["suite"], "tasks": tasks,
-                    "name": " + ".join(dict.fromkeys(r.cfg["suite"]["name"] for r in runs))}
+    cfg["suite"] = {
+        **first.cfg["suite"],
+        "tasks": tasks,
+        "name": " + ".join(dict.fromkeys(r.cfg["suite"]["name"] for r in runs)),
+    }
     if len({json.dumps(r.cfg["hardware"], sort_keys=True) for r in runs}) > 1:
-        notes.append("the runs used different hardware (" + ", ".join(
-            f"{r.cfg['hardware']['name']} in {r.folders[0]}" for r in runs)
-            + "); each model is priced by its own run's prices.json, and the header and methods name each price")
+        notes.append(
+            "the runs used different hardware ("
+            + ", ".join(f"{r.cfg['hardware']['name']} in {r.folders[0]}" for r in runs)
+            + "); each model is priced by its own run's prices.json, and the header and methods name each price"
+        )
     for key in ("repeats", "limit", "temperature", "top_p", "max_gen_toks", "seed"):
         values = {json.dumps(r.cfg["suite"].get(key)) for r in runs}
         if len(values) > 1:
-            notes.append(f"suite.{key} differs between the runs: " + ", ".join(
-                f"{r.cfg['suite'].get(key)} in {r.folders[0]}" for r in runs))
+            notes.append(
+                f"suite.{key} differs between the runs: "
+                + ", ".join(f"{r.cfg['suite'].get(key)} in {r.folders[0]}" for r in runs)
+            )
     if len({json.dumps(r.versions, sort_keys=True) for r in runs}) > 1:
         notes.append("software versions differ between the runs; the methods paragraph names the first run's")
     recognition = pd.concat([_rows(r.recognition, p) for r, p in zip(runs, picks)], ignore_index=True)
@@ -207,37 +233,53 @@ def merge(runs: list[Run]) -> Run:
     if not model_runs.empty:
         model_runs = model_runs[model_runs["model"].isin(set(samples["model"]))].drop_duplicates("model")
     return Run(
-        folders=tuple(f for r in runs for f in r.folders), samples=samples,
+        folders=tuple(f for r in runs for f in r.folders),
+        samples=samples,
         task_runs=pd.concat([_rows(r.task_runs, p) for r, p in zip(runs, picks)], ignore_index=True),
-        servers=servers, recognition=recognition, cfg=cfg,
-        prices={"models": {k: v for r in runs for k, v in r.prices["models"].items()
-                           if k in set(samples["model"])}},
-        versions=first.versions, generation=generation,
+        servers=servers,
+        recognition=recognition,
+        cfg=cfg,
+        prices={"models": {k: v for r in runs for k, v in r.prices["models"].items() if k in set(samples["model"])}},
+        versions=first.versions,
+        generation=generation,
         status=statuses.pop() if len(statuses) == 1 else "mixed: " + ", ".join(sorted(statuses)),
         origin=pd.concat([p.assign(run=str(r.folders[0])) for r, p in zip(runs, picks)], ignore_index=True),
-        notes=tuple(notes), model_runs=model_runs,
+        notes=tuple(notes),
+        model_runs=model_runs,
         requests=pd.concat([_rows(r.requests, p) for r, p in zip(runs, picks)], ignore_index=True),
-        timings=pd.concat([_rows(r.timings, p) for r, p in zip(runs, picks)], ignore_index=True))
+        timings=pd.concat([_rows(r.timings, p) for r, p in zip(runs, picks)], ignore_index=True),
+    )
 
 
 def write_records(run: Run, out_dir: Path) -> Run:
     """Save a (merged) run's inputs as an ordinary run folder; returns it pointing there."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame in ((records.SAMPLES, run.samples), (records.TASK_RUNS, run.task_runs),
-                        (records.SERVERS, run.servers), (records.RECOGNITION, run.recognition),
-                        (records.MODEL_RUNS, run.model_runs), (records.REQUESTS, run.requests),
-                        (records.TIMINGS, run.timings)):
+    for name, frame in (
+        (records.SAMPLES, run.samples),
+        (records.TASK_RUNS, run.task_runs),
+        (records.SERVERS, run.servers),
+        (records.RECOGNITION, run.recognition),
+        (records.MODEL_RUNS, run.model_runs),
+        (records.REQUESTS, run.requests),
+        (records.TIMINGS, run.timings),
+    ):
         if name == records.TIMINGS and frame.empty:
             continue
-        records.write_atomic(out_dir / name, "".join(
-            json.dumps({k: None if _missing(v) else v for k, v in row.items()}, sort_keys=True, default=str) + "\n"
-            for row in frame.to_dict("records")))
+        records.write_atomic(
+            out_dir / name,
+            "".join(
+                json.dumps({k: None if _missing(v) else v for k, v in row.items()}, sort_keys=True, default=str) + "\n"
+                for row in frame.to_dict("records")
+            ),
+        )
     records.write_json(out_dir / "config.json", run.cfg)
     records.write_json(out_dir / records.PRICES, run.prices)
     records.write_json(out_dir / records.VERSIONS, run.versions)
     records.write_json(out_dir / records.STATUS, {"status": run.status})
-    records.write_json(out_dir / SOURCES, {"runs": [str(f) for f in run.folders], "notes": list(run.notes),
-                                           "origin": run.origin.to_dict("records")})
+    records.write_json(
+        out_dir / SOURCES,
+        {"runs": [str(f) for f in run.folders], "notes": list(run.notes), "origin": run.origin.to_dict("records")},
+    )
     (out_dir / "lm_eval").mkdir(exist_ok=True)
     for o in run.origin.itertuples():  # lm-eval's own results of each model x task used
         path = Path(o.run) / "lm_eval" / f"{o.model}__{o.task}.json"

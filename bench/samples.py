@@ -18,9 +18,16 @@ def primary_metric(sample: dict) -> str:
     return sample["metrics"][0]
 
 
-def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[RequestMeter],
-               count_tokens: Callable[[str], int | None], repeat: int = 0, cluster_field: str | None = None,
-               requests_out: list[RequestRecord] | None = None) -> list[SampleRecord]:
+def to_records(
+    model: ModelConfig,
+    task: str,
+    samples: list[dict],
+    meter: list[RequestMeter],
+    count_tokens: Callable[[str], int | None],
+    repeat: int = 0,
+    cluster_field: str | None = None,
+    requests_out: list[RequestRecord] | None = None,
+) -> list[SampleRecord]:
     """Join lm-eval's logged samples with the metered requests that produced them (and, into
     ``requests_out``, one ``RequestRecord`` per request)."""
     pending: dict[tuple, deque[RequestMeter]] = defaultdict(deque)
@@ -36,10 +43,21 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
                 raise RuntimeError(f"{model.name}/{task} doc {s['doc_id']}: no metered request for {key!r}")
             reqs.append(pending[key].popleft())
         if requests_out is not None:
-            requests_out += [RequestRecord(
-                model=model.name, task=task, doc_id=int(s["doc_id"]), repeat=repeat, kind=r.key[0],
-                sent_at=r.sent_at, answered_at=r.answered_at, prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens, from_cache=r.from_cache) for r in reqs]
+            requests_out += [
+                RequestRecord(
+                    model=model.name,
+                    task=task,
+                    doc_id=int(s["doc_id"]),
+                    repeat=repeat,
+                    kind=r.key[0],
+                    sent_at=r.sent_at,
+                    answered_at=r.answered_at,
+                    prompt_tokens=r.prompt_tokens,
+                    completion_tokens=r.completion_tokens,
+                    from_cache=r.from_cache,
+                )
+                for r in reqs
+            ]
         if generate:
             response = s["resps"][0][0]
             extracted = s["filtered_resps"][0]
@@ -50,27 +68,36 @@ def to_records(model: ModelConfig, task: str, samples: list[dict], meter: list[R
             extracted = str(best)
         reasoning = reasoning_of(model, response, reqs, count_tokens) if generate else NO_REASONING
         metric = primary_metric(s)
-        records.append(SampleRecord(
-            model=model.name, role=model.role.value, task=task, doc_id=int(s["doc_id"]),
-            prompt=prompt_text(s["arguments"][0][0]), response=response, extracted=str(extracted),
-            target=str(s["target"]), metric=metric, correct=float(s[metric]),
-            prompt_tokens=sum(r.prompt_tokens for r in reqs),
-            cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),
-            completion_tokens=sum(r.completion_tokens for r in reqs),
-            reasoning_tokens=reasoning.tokens,
-            reasoning_closed=reasoning.closed,
-            reasoning=reasoning.text,
-            finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
-            latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
-            n_requests=len(reqs),
-            ttft_s=_first(r.ttft_s for r in reqs),
-            tpot_s=_first(r.tpot_s for r in reqs),
-            queue_s=_first(r.queue_s for r in reqs),
-            repeat=repeat,
-            cluster=_cluster(s, cluster_field),
-            from_cache=all(r.from_cache for r in reqs),
-            **_wall_span(reqs),
-        ))
+        records.append(
+            SampleRecord(
+                model=model.name,
+                role=model.role.value,
+                task=task,
+                doc_id=int(s["doc_id"]),
+                prompt=prompt_text(s["arguments"][0][0]),
+                response=response,
+                extracted=str(extracted),
+                target=str(s["target"]),
+                metric=metric,
+                correct=float(s[metric]),
+                prompt_tokens=sum(r.prompt_tokens for r in reqs),
+                cached_prompt_tokens=sum(r.cached_prompt_tokens for r in reqs),
+                completion_tokens=sum(r.completion_tokens for r in reqs),
+                reasoning_tokens=reasoning.tokens,
+                reasoning_closed=reasoning.closed,
+                reasoning=reasoning.text,
+                finish_reason=",".join(sorted({r.finish_reason or "?" for r in reqs})),
+                latency_s=max(r.latency_s for r in reqs) if generate else sum(r.latency_s for r in reqs),
+                n_requests=len(reqs),
+                ttft_s=_first(r.ttft_s for r in reqs),
+                tpot_s=_first(r.tpot_s for r in reqs),
+                queue_s=_first(r.queue_s for r in reqs),
+                repeat=repeat,
+                cluster=_cluster(s, cluster_field),
+                from_cache=all(r.from_cache for r in reqs),
+                **_wall_span(reqs),
+            )
+        )
     leftover = sum(len(q) for q in pending.values())
     if leftover:
         raise RuntimeError(f"{model.name}/{task}: {leftover} metered requests matched no sample")
@@ -92,8 +119,10 @@ def _cluster(sample: dict, field: str | None) -> str | None:
         return None
     doc = sample.get("doc") or {}
     if field not in doc:
-        raise RuntimeError(f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
-                           f"has no such field (fields: {', '.join(sorted(doc))})")
+        raise RuntimeError(
+            f"task metadata names cluster field {field!r}, but item {sample['doc_id']} "
+            f"has no such field (fields: {', '.join(sorted(doc))})"
+        )
     return str(doc[field])
 
 

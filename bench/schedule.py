@@ -107,8 +107,14 @@ class ServerGate:
             self._ready.set()
 
 
-def run_passes(passes: list[Pass], run_one: Callable[[Any, Pass], PassResult], new_client: Callable[[], Any],
-               workers: int, gate: ServerGate, on_abort: Callable[[], None]) -> list[PassResult]:
+def run_passes(
+    passes: list[Pass],
+    run_one: Callable[[Any, Pass], PassResult],
+    new_client: Callable[[], Any],
+    workers: int,
+    gate: ServerGate,
+    on_abort: Callable[[], None],
+) -> list[PassResult]:
     """Run ``run_one(client, pass)`` for every pass on ``workers`` threads (clients are reused
     across passes, one per thread at a time); results in the order of ``passes``.
 
@@ -160,8 +166,16 @@ class Passes:
     """A Hugging Face tokenizer (None: the model has none, an API model)."""
 
 
-def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache, base: str | None,
-                     start_server, capture: list | None = None) -> Passes:
+def run_model_passes(
+    model: ModelConfig,
+    cfg: BenchConfig,
+    tm,
+    dispatcher,
+    cache,
+    base: str | None,
+    start_server,
+    capture: list | None = None,
+) -> Passes:
     """Every pass (task x repeat) of the suite against one model through ``dispatcher``.
 
     ``base``: the endpoint's base URL when it is live (an API, or a server already up), else
@@ -182,8 +196,9 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
     gate = ServerGate(start_server)
 
     def client():
-        lm = make_lm(model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher,
-                     cache=cache, start_endpoint=gate.base)
+        lm = make_lm(
+            model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher, cache=cache, start_endpoint=gate.base
+        )
         if capture is not None:
             lm.capture = []
         return lm
@@ -208,8 +223,15 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
         gc.freeze()
         return PassResult(p.task, p.repeat, result, lm.meter)
 
-    log.info("%s [%s]: %d tasks x %d repeats, %d passes at a time, %d requests in flight",
-             model.name, model.role.value, len(cfg.suite.tasks), cfg.suite.repeats, workers, target)
+    log.info(
+        "%s [%s]: %d tasks x %d repeats, %d passes at a time, %d requests in flight",
+        model.name,
+        model.role.value,
+        len(cfg.suite.tasks),
+        cfg.suite.repeats,
+        workers,
+        target,
+    )
     t0 = time.perf_counter()
     # The process holds ~500k long-lived objects (lm-eval, datasets, transformers); a full
     # garbage collection while requests are in flight stalls them all by 0.1-0.4 s (make
@@ -217,8 +239,9 @@ def run_model_passes(model: ModelConfig, cfg: BenchConfig, tm, dispatcher, cache
     # still collected.
     gc.freeze()
     try:
-        with tqdm(desc=f"{model.name} | {len(passes)} passes", unit="req", disable=False,
-                  mininterval=1.0, dynamic_ncols=True) as bar:
+        with tqdm(
+            desc=f"{model.name} | {len(passes)} passes", unit="req", disable=False, mininterval=1.0, dynamic_ncols=True
+        ) as bar:
             results = run_passes(passes, run_one, new_client, workers, gate, dispatcher.abort)
     finally:
         gc.unfreeze()
@@ -244,5 +267,13 @@ def same_answers_key(m: ModelConfig) -> tuple:
     if m.source_kind == SourceKind.api:
         return ("api", m.api.base_url, m.source, m.api.client, m.mode.value, m.name)
     s = m.serve
-    return (m.source_kind.value, str(Path(m.source).resolve()) if m.source_kind == SourceKind.local else m.source,
-            m.tokenizer, s.revision, s.dtype, s.max_model_len, tuple(s.extra_args), m.mode.value)
+    return (
+        m.source_kind.value,
+        str(Path(m.source).resolve()) if m.source_kind == SourceKind.local else m.source,
+        m.tokenizer,
+        s.revision,
+        s.dtype,
+        s.max_model_len,
+        tuple(s.extra_args),
+        m.mode.value,
+    )

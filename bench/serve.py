@@ -54,8 +54,11 @@ class Endpoint:
 
 
 # vLLM's Prometheus counters that the per-sample records are checked against.
-COUNTERS = {"vllm:prompt_tokens": "prompt_tokens", "vllm:generation_tokens": "generation_tokens",
-            "vllm:request_success": "requests"}
+COUNTERS = {
+    "vllm:prompt_tokens": "prompt_tokens",
+    "vllm:generation_tokens": "generation_tokens",
+    "vllm:request_success": "requests",
+}
 
 
 def scrape_counters(base: str) -> dict[str, float]:
@@ -128,15 +131,25 @@ def server_command(model: ModelConfig, host: str, port: int | str, seed: int) ->
     s = model.serve
     cmd = [
         *entry_argv(model),
-        "--served-model-name", model.name,
-        "--host", host, "--port", str(port),
-        "--dtype", s.dtype,
-        "--max-model-len", str(s.max_model_len),
-        "--gpu-memory-utilization", str(s.gpu_memory_utilization),
-        "--tensor-parallel-size", str(s.tensor_parallel_size),
-        "--seed", str(seed),
+        "--served-model-name",
+        model.name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--dtype",
+        s.dtype,
+        "--max-model-len",
+        str(s.max_model_len),
+        "--gpu-memory-utilization",
+        str(s.gpu_memory_utilization),
+        "--tensor-parallel-size",
+        str(s.tensor_parallel_size),
+        "--seed",
+        str(seed),
         # Decoding settings come from the suite, not from the model's generation_config.json.
-        "--generation-config", "vllm",
+        "--generation-config",
+        "vllm",
         "--disable-uvicorn-access-log",
     ]
     if s.per_request_metrics:
@@ -196,9 +209,11 @@ def assign_gpus(serve: ServeConfig, visible: Sequence[str]) -> list[str] | None:
         return None
     need = devices_needed(serve)
     if need > len(visible):
-        raise ServerError(f"the server needs {need} GPUs (tensor x pipeline x data parallel) but "
-                          f"{len(visible)} are visible ({','.join(visible)}): lower "
-                          f"serve.data_parallel_size or serve.tensor_parallel_size")
+        raise ServerError(
+            f"the server needs {need} GPUs (tensor x pipeline x data parallel) but "
+            f"{len(visible)} are visible ({','.join(visible)}): lower "
+            f"serve.data_parallel_size or serve.tensor_parallel_size"
+        )
     return list(visible[:need])
 
 
@@ -275,8 +290,15 @@ class VllmServer:
     gets SIGTERM, then SIGKILL after a grace period.
     """
 
-    def __init__(self, model: ModelConfig, log_path: Path, host: str = "127.0.0.1", seed: int = 0,
-                 env: dict[str, str] | None = None, engine_nice: int | None = None):
+    def __init__(
+        self,
+        model: ModelConfig,
+        log_path: Path,
+        host: str = "127.0.0.1",
+        seed: int = 0,
+        env: dict[str, str] | None = None,
+        engine_nice: int | None = None,
+    ):
         self.model = model
         self.log_path = log_path
         self.host = host
@@ -299,16 +321,24 @@ class VllmServer:
             prefix = "".join(f"{k}={v} " for k, v in devices.items())
             log.write(("$ " + prefix + " ".join(self.command) + "\n").encode())
             log.flush()
-            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         try:
             self._wait_ready(port, t0)
             if self.engine_nice is not None:
                 reniced = deprioritize_engine(self.proc.pid, self.engine_nice)
                 with open(self.log_path, "ab") as log:
-                    log.write(f"# bench: engine and worker threads reniced to {self.engine_nice}: "
-                              f"{', '.join(reniced) or 'none found'}\n".encode())
+                    log.write(
+                        f"# bench: engine and worker threads reniced to {self.engine_nice}: "
+                        f"{', '.join(reniced) or 'none found'}\n".encode()
+                    )
         except BaseException:
             self.stop(STARTUP_GRACE_S)
             raise
@@ -328,17 +358,20 @@ class VllmServer:
         while time.perf_counter() < deadline:
             code = self.proc.poll()
             if code is not None:
-                raise ServerError(f"server for '{self.model.name}' exited with code {code} during "
-                                  f"start-up; last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+                raise ServerError(
+                    f"server for '{self.model.name}' exited with code {code} during "
+                    f"start-up; last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                )
             if _get(base + "/health")[0] == 200:
                 status, body = _get(base + "/v1/models")
-                if status == 200 and any(m.get("id") == self.model.name
-                                         for m in json.loads(body).get("data", [])):
+                if status == 200 and any(m.get("id") == self.model.name for m in json.loads(body).get("data", [])):
                     return
             time.sleep(0.5)
-        raise ServerError(f"server for '{self.model.name}' not ready after "
-                          f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
-                          f"last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+        raise ServerError(
+            f"server for '{self.model.name}' not ready after "
+            f"{self.model.serve.startup_timeout_s:.0f}s (raise serve.startup_timeout_s); "
+            f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+        )
 
     def stop(self, grace_s: float = GRACE_S) -> None:
         proc, self.proc = self.proc, None

@@ -301,8 +301,9 @@ def wrong_answer(answer: str, rng: random.Random) -> str:
     return str(value + rng.choice([-3, -2, -1, 1, 2, 3, 10]))
 
 
-def response_text(answer: str | None, correct: bool, rng: random.Random, tokens: int, finished: bool,
-                  think_end: str | None) -> str:
+def response_text(
+    answer: str | None, correct: bool, rng: random.Random, tokens: int, finished: bool, think_end: str | None
+) -> str:
     """What the simulated model writes: a placeholder for its trace (the token counts are in
     ``usage``; the text is not ``tokens`` long), then, if it finished, the answer both as the
     math tasks read it (the last ``\\boxed{}``) and as GPQA reads it (the last ``Answer: X``)."""
@@ -342,7 +343,7 @@ class AnswerKey:
     @staticmethod
     def stem(text: str) -> str:
         m = OPTION.search(text)
-        return text[:m.start()] if m else text
+        return text[: m.start()] if m else text
 
     def lookup(self, text: str) -> tuple[str | None, str | None]:
         if text in self._memo:
@@ -376,5 +377,9 @@ def occupancy(stats: dict, start: float, end: float) -> dict[str, float]:
         raise ValueError(f"fewer than two timeline points between {lo:.0f}s and {hi:.0f}s (simulated)")
     a, b = points[0], points[-1]
     span = b[0] - a[0]
-    return {"running": (b[4] - a[4]) / span, "waiting": (b[5] - a[5]) / span,
-            "kv_share": (b[6] - a[6]) / span / stats["kv_tokens"], "simulated_s": span}
+    return {
+        "running": (b[4] - a[4]) / span,
+        "waiting": (b[5] - a[5]) / span,
+        "kv_share": (b[6] - a[6]) / span / stats["kv_tokens"],
+        "simulated_s": span,
+    }

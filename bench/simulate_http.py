@@ -54,8 +54,9 @@ class Simulator:
         self.spec = spec
         self.scale = float(spec["time_scale"])
         t = spec["timing"]
-        self.engines = [Engine(Timing(**t), int(spec["kv_tokens"]), int(spec["max_num_seqs"]))
-                        for _ in range(int(spec["replicas"]))]
+        self.engines = [
+            Engine(Timing(**t), int(spec["kv_tokens"]), int(spec["max_num_seqs"])) for _ in range(int(spec["replicas"]))
+        ]
         self.key = AnswerKey(spec.get("key", []))
         self.tasks = spec.get("tasks", {})
         self.t0 = time.monotonic()
@@ -70,8 +71,14 @@ class Simulator:
         self.share_429 = float(faults.get("http_429_share") or 0.0)
         self.share_drop = float(faults.get("disconnect_share") or 0.0)
         self.fault_rng = stable_rng("faults", spec.get("seed", 0))
-        self.counts = {"prompt_tokens": 0, "generation_tokens": 0, "stop": 0, "length": 0, "http_429": 0,
-                       "disconnects": 0}
+        self.counts = {
+            "prompt_tokens": 0,
+            "generation_tokens": 0,
+            "stop": 0,
+            "length": 0,
+            "http_429": 0,
+            "disconnects": 0,
+        }
         self.metrics = Metrics(spec["model"], len(self.engines), spec)
         self.timeline: list[tuple] = []
         self.lags: list[float] = []
@@ -113,9 +120,17 @@ class Simulator:
         if t - self.sampled_at >= TIMELINE_S:
             self.sampled_at = t
             engines = self.engines
-            self.timeline.append((t, sum(len(e.running) for e in engines), sum(len(e.waiting) for e in engines),
-                                  sum(e.kv_used for e in engines), sum(e.stats.running_s for e in engines),
-                                  sum(e.stats.waiting_s for e in engines), sum(e.stats.kv_token_s for e in engines)))
+            self.timeline.append(
+                (
+                    t,
+                    sum(len(e.running) for e in engines),
+                    sum(len(e.waiting) for e in engines),
+                    sum(e.kv_used for e in engines),
+                    sum(e.stats.running_s for e in engines),
+                    sum(e.stats.waiting_s for e in engines),
+                    sum(e.stats.kv_token_s for e in engines),
+                )
+            )
 
     def admit_fault(self) -> str | None:
         """``429``, ``drop`` or None for an arriving request (cues first, then the limits)."""
@@ -155,8 +170,13 @@ class Simulator:
         fut = asyncio.get_running_loop().create_future()
         self.futures[seq.rid] = (fut, engine)
         self.wake.set()
-        reply = {"answer": answer, "correct": correct, "finished": length <= max_tokens,
-                 "rng": stable_rng("wrong", text, seed), "engine": self.engines.index(engine)}
+        reply = {
+            "answer": answer,
+            "correct": correct,
+            "finished": length <= max_tokens,
+            "rng": stable_rng("wrong", text, seed),
+            "engine": self.engines.index(engine),
+        }
         return seq, fut, reply
 
     def abort(self, seq: Sequence) -> None:
@@ -172,26 +192,44 @@ class Simulator:
         self.lags.append(max(0.0, (self.now() - seq.finished_s) / self.scale))
         finished = reply["finished"]
         reason = "stop" if finished else "length"
-        text = response_text(reply["answer"], reply["correct"], reply["rng"], seq.generated, finished,
-                             self.spec.get("think_end"))
+        text = response_text(
+            reply["answer"], reply["correct"], reply["rng"], seq.generated, finished, self.spec.get("think_end")
+        )
         self.counts["prompt_tokens"] += seq.prompt_tokens
         self.counts["generation_tokens"] += seq.generated
         self.counts[reason] += 1
         self.metrics.finished(seq, reason, reply["engine"])
         ms = 1000.0 / self.scale  # simulated seconds -> wall-clock milliseconds of this run
-        metrics = {"queue_time_ms": (seq.admitted_s - seq.arrived_s) * ms,
-                   "time_to_first_token_ms": (seq.first_token_s - seq.admitted_s) * ms,
-                   "generation_time_ms": (seq.finished_s - seq.first_token_s) * ms,
-                   "mean_itl_ms": (seq.finished_s - seq.first_token_s) * ms / (seq.generated - 1)
-                   if seq.generated > 1 else None,
-                   "tokens_per_second": seq.generated / max((seq.finished_s - seq.admitted_s) / self.scale, 1e-9)}
-        usage = {"prompt_tokens": seq.prompt_tokens, "completion_tokens": seq.generated,
-                 "total_tokens": seq.prompt_tokens + seq.generated, "prompt_tokens_details": None}
-        common = {"id": f"{'chatcmpl' if chat else 'cmpl'}-sim{seq.rid}", "created": int(time.time()),
-                  "model": self.spec["model"], "usage": usage, "metrics": metrics}
+        metrics = {
+            "queue_time_ms": (seq.admitted_s - seq.arrived_s) * ms,
+            "time_to_first_token_ms": (seq.first_token_s - seq.admitted_s) * ms,
+            "generation_time_ms": (seq.finished_s - seq.first_token_s) * ms,
+            "mean_itl_ms": (seq.finished_s - seq.first_token_s) * ms / (seq.generated - 1)
+            if seq.generated > 1
+            else None,
+            "tokens_per_second": seq.generated / max((seq.finished_s - seq.admitted_s) / self.scale, 1e-9),
+        }
+        usage = {
+            "prompt_tokens": seq.prompt_tokens,
+            "completion_tokens": seq.generated,
+            "total_tokens": seq.prompt_tokens + seq.generated,
+            "prompt_tokens_details": None,
+        }
+        common = {
+            "id": f"{'chatcmpl' if chat else 'cmpl'}-sim{seq.rid}",
+            "created": int(time.time()),
+            "model": self.spec["model"],
+            "usage": usage,
+            "metrics": metrics,
+        }
         if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text, "reasoning": None},
-                      "logprobs": None, "finish_reason": reason, "stop_reason": None}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "reasoning": None},
+                "logprobs": None,
+                "finish_reason": reason,
+                "stop_reason": None,
+            }
             return {"object": "chat.completion", "choices": [choice], **common}
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": reason, "stop_reason": None}
         return {"object": "text_completion", "choices": [choice], **common}
@@ -199,17 +237,32 @@ class Simulator:
     def stats(self) -> dict:
         self.sample()
         lags = sorted(self.lags) or [0.0]
-        return {"time_scale": self.scale, "now_s": self.now(), "started_at": self.started_at,
-                "answer_lag_s": {"mean": sum(lags) / len(lags), "p90": lags[int(0.9 * (len(lags) - 1))],
-                                 "max": lags[-1]},
-                "counts": self.counts, "kv_tokens": sum(e.kv_tokens for e in self.engines),
-                "engines": [{"busy_s": e.stats.busy_s, "running_s": e.stats.running_s,
-                             "kv_token_s": e.stats.kv_token_s, "queued_s": e.stats.queued_s, "waiting_s": e.stats.waiting_s,
-                             "first_arrival": e.stats.first_arrival, "last_arrival": e.stats.last_arrival,
-                             "preemptions": e.preemptions, "kv_tokens": e.kv_tokens,
-                             "max_num_seqs": e.max_num_seqs, "running": len(e.running),
-                             "waiting": len(e.waiting)} for e in self.engines],
-                "timeline": self.timeline}
+        return {
+            "time_scale": self.scale,
+            "now_s": self.now(),
+            "started_at": self.started_at,
+            "answer_lag_s": {"mean": sum(lags) / len(lags), "p90": lags[int(0.9 * (len(lags) - 1))], "max": lags[-1]},
+            "counts": self.counts,
+            "kv_tokens": sum(e.kv_tokens for e in self.engines),
+            "engines": [
+                {
+                    "busy_s": e.stats.busy_s,
+                    "running_s": e.stats.running_s,
+                    "kv_token_s": e.stats.kv_token_s,
+                    "queued_s": e.stats.queued_s,
+                    "waiting_s": e.stats.waiting_s,
+                    "first_arrival": e.stats.first_arrival,
+                    "last_arrival": e.stats.last_arrival,
+                    "preemptions": e.preemptions,
+                    "kv_tokens": e.kv_tokens,
+                    "max_num_seqs": e.max_num_seqs,
+                    "running": len(e.running),
+                    "waiting": len(e.waiting),
+                }
+                for e in self.engines
+            ],
+            "timeline": self.timeline,
+        }
 
 
 class Metrics:
@@ -221,26 +274,44 @@ class Metrics:
         self.registry = CollectorRegistry()
         labels = ["model_name", "engine"]
         self.model = model
-        self.prompt = Counter("vllm:prompt_tokens", "Number of prefill tokens processed.", labels,
-                              registry=self.registry)
-        self.generation = Counter("vllm:generation_tokens", "Number of generation tokens processed.", labels,
-                                  registry=self.registry)
-        self.success = Counter("vllm:request_success", "Count of successfully processed requests.",
-                               labels + ["finished_reason"], registry=self.registry)
-        self.preemptions = Counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.",
-                                   labels, registry=self.registry)
-        self.running = Gauge("vllm:num_requests_running", "Number of requests in model execution batches.",
-                             labels, registry=self.registry)
-        self.waiting = Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
-                             labels, registry=self.registry)
-        self.kv = Gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels,
-                        registry=self.registry)
-        info = Gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
-                     ["block_size", "num_gpu_blocks", "engine"], registry=self.registry)
+        self.prompt = Counter(
+            "vllm:prompt_tokens", "Number of prefill tokens processed.", labels, registry=self.registry
+        )
+        self.generation = Counter(
+            "vllm:generation_tokens", "Number of generation tokens processed.", labels, registry=self.registry
+        )
+        self.success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            labels + ["finished_reason"],
+            registry=self.registry,
+        )
+        self.preemptions = Counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine.", labels, registry=self.registry
+        )
+        self.running = Gauge(
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            labels,
+            registry=self.registry,
+        )
+        self.waiting = Gauge(
+            "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, registry=self.registry
+        )
+        self.kv = Gauge(
+            "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, registry=self.registry
+        )
+        info = Gauge(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig",
+            ["block_size", "num_gpu_blocks", "engine"],
+            registry=self.registry,
+        )
         block = 16
         for i in range(engines):
-            info.labels(block_size=str(block), num_gpu_blocks=str(int(spec["kv_tokens"]) // block),
-                        engine=str(i)).set(1)
+            info.labels(block_size=str(block), num_gpu_blocks=str(int(spec["kv_tokens"]) // block), engine=str(i)).set(
+                1
+            )
             for reason in ("stop", "length"):
                 self.success.labels(model, str(i), reason)
 
@@ -265,8 +336,9 @@ class Metrics:
 def error(status: int, message: str, kind: str = "BadRequestError"):
     from aiohttp import web
 
-    return web.json_response({"object": "error", "message": message, "type": kind, "param": None,
-                              "code": status}, status=status)
+    return web.json_response(
+        {"object": "error", "message": message, "type": kind, "param": None, "code": status}, status=status
+    )
 
 
 def make_app(spec: dict[str, Any]):
@@ -289,9 +361,20 @@ def make_app(spec: dict[str, Any]):
         return web.Response(status=200 if ready() else 503)
 
     async def models(request):
-        return web.json_response({"object": "list", "data": [
-            {"id": spec["model"], "object": "model", "owned_by": "vllm", "root": spec.get("source"),
-             "max_model_len": spec["max_model_len"]}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": spec["model"],
+                        "object": "model",
+                        "owned_by": "vllm",
+                        "root": spec.get("source"),
+                        "max_model_len": spec["max_model_len"],
+                    }
+                ],
+            }
+        )
 
     async def metrics(request):
         sim = state["sim"]
@@ -316,15 +399,21 @@ def make_app(spec: dict[str, Any]):
         if body.get("model") not in (spec["model"], None):
             return error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
         if body.get("echo") or body.get("prompt_logprobs"):
-            return error(400, "the simulated engine does not compute prompt log-probabilities (echo); "
-                              "serve log-likelihood tasks with vLLM")
+            return error(
+                400,
+                "the simulated engine does not compute prompt log-probabilities (echo); "
+                "serve log-likelihood tasks with vLLM",
+            )
         _, n_prompt = prompt_tokens(body, chat)
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
         if n_prompt + max_tokens > spec["max_model_len"]:
-            return error(400, f"This model's maximum context length is {spec['max_model_len']} tokens. However, "
-                              f"you requested {n_prompt + max_tokens} tokens ({n_prompt} in the messages, "
-                              f"{max_tokens} in the completion). Please reduce the length of the messages or "
-                              f"completion.")
+            return error(
+                400,
+                f"This model's maximum context length is {spec['max_model_len']} tokens. However, "
+                f"you requested {n_prompt + max_tokens} tokens ({n_prompt} in the messages, "
+                f"{max_tokens} in the completion). Please reduce the length of the messages or "
+                f"completion.",
+            )
         fault = sim.admit_fault()
         if fault == "429":
             sim.counts["http_429"] += 1
@@ -355,6 +444,7 @@ def make_app(spec: dict[str, Any]):
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/sim/stats", stats)
     app.router.add_post("/sim/cue", cue)
+
     async def completions(request):
         return await generate(request, chat=False)
 
@@ -393,13 +483,16 @@ def main(argv: list[str] | None = None) -> None:
     if config is not None:
         context = config.get("max_position_embeddings")
         if context is not None and spec["max_model_len"] > context:
-            raise SystemExit(f"max_model_len {spec['max_model_len']} is beyond the model's context of {context} "
-                             f"tokens (max_position_embeddings in {spec['source']}'s config.json)")
-        print(f"simulated engine for {spec['model']}: {spec['source']} ({config.get('architectures')}), "
-              f"{spec['replicas']} replica(s), {spec['kv_tokens']:,} KV tokens each, time x{spec['time_scale']:g}",
-              flush=True)
-    web.run_app(make_app(spec), host=args.host, port=args.port, print=None, access_log=None,
-                handle_signals=True)
+            raise SystemExit(
+                f"max_model_len {spec['max_model_len']} is beyond the model's context of {context} "
+                f"tokens (max_position_embeddings in {spec['source']}'s config.json)"
+            )
+        print(
+            f"simulated engine for {spec['model']}: {spec['source']} ({config.get('architectures')}), "
+            f"{spec['replicas']} replica(s), {spec['kv_tokens']:,} KV tokens each, time x{spec['time_scale']:g}",
+            flush=True,
+        )
+    web.run_app(make_app(spec), host=args.host, port=args.port, print=None, access_log=None, handle_signals=True)
 
 
 class SimulatedServer(VllmServer):
@@ -416,8 +509,17 @@ class SimulatedServer(VllmServer):
         self.port = port
         if not self.spec_path.is_file():
             raise FileNotFoundError(f"no simulation spec at {self.spec_path} (bench.simulate_spec.write makes it)")
-        return [sys.executable, "-m", "bench.simulate_http", "--spec", str(self.spec_path), "--host", self.host,
-                "--port", str(port)]
+        return [
+            sys.executable,
+            "-m",
+            "bench.simulate_http",
+            "--spec",
+            str(self.spec_path),
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+        ]
 
     def devices(self) -> list[str] | None:
         return None

@@ -32,17 +32,24 @@ def timing(model: ModelConfig) -> dict[str, float]:
     """``bench.simulate.Timing`` for one replica of ``model`` (its tensor x pipeline devices)."""
     sim, s = model.serve.simulate, model.serve
     if model.params_b is None:
-        raise ValueError(f"model '{model.name}': serve.simulate needs params_b (the engine's step time "
-                         f"is a function of the model's size)")
+        raise ValueError(
+            f"model '{model.name}': serve.simulate needs params_b (the engine's step time "
+            f"is a function of the model's size)"
+        )
     devices = s.tensor_parallel_size * s.pipeline_parallel_size
-    weights = (model.weights_gb if model.weights_gb is not None
-               else model.params_b * BYTES_PER_PARAM.get(s.dtype, 2)) * 1e9
+    weights = (
+        model.weights_gb if model.weights_gb is not None else model.params_b * BYTES_PER_PARAM.get(s.dtype, 2)
+    ) * 1e9
     # Without kv_bytes_per_token (the tiny zoo), a step's KV-cache reads are left out.
-    return {"weights_bytes": weights, "kv_bytes_per_token": float(model.kv_bytes_per_token or 0),
-            "bandwidth_bytes_s": sim.memory_bandwidth_gb_s * 1e9 * sim.bandwidth_efficiency * devices,
-            "flops": sim.peak_tflops * 1e12 * sim.flops_efficiency * devices,
-            "params": model.params_b * 1e9, "step_overhead_s": sim.step_overhead_ms / 1000.0,
-            "per_sequence_s": sim.per_sequence_us / 1e6}
+    return {
+        "weights_bytes": weights,
+        "kv_bytes_per_token": float(model.kv_bytes_per_token or 0),
+        "bandwidth_bytes_s": sim.memory_bandwidth_gb_s * 1e9 * sim.bandwidth_efficiency * devices,
+        "flops": sim.peak_tflops * 1e12 * sim.flops_efficiency * devices,
+        "params": model.params_b * 1e9,
+        "step_overhead_s": sim.step_overhead_ms / 1000.0,
+        "per_sequence_s": sim.per_sequence_us / 1e6,
+    }
 
 
 def answer_key(tm, cfg: BenchConfig) -> list[dict[str, Any]]:
@@ -54,7 +61,7 @@ def answer_key(tm, cfg: BenchConfig) -> list[dict[str, Any]]:
     for task in cfg.suite.tasks:
         obj = tm.load([task])["tasks"][task]
         docs = list(obj.eval_docs)
-        for doc in docs[:cfg.suite.limit] if cfg.suite.limit else docs:
+        for doc in docs[: cfg.suite.limit] if cfg.suite.limit else docs:
             text, target = obj.doc_to_text(doc), obj.doc_to_target(doc)
             if isinstance(target, list):
                 target = target[0]
@@ -78,8 +85,11 @@ def reported_accuracy(model: ModelConfig, tasks: list[str]) -> dict[str, float]:
         bench_ = ref.tasks.loc[ref.tasks["task"] == task, "benchmark"]
         if bench_.empty:
             continue
-        v = ref.values[(ref.values["model"] == model.reported_as) & (ref.values["benchmark"] == bench_.iloc[0])
-                       & (ref.values["metric"] == "pass@1")]
+        v = ref.values[
+            (ref.values["model"] == model.reported_as)
+            & (ref.values["benchmark"] == bench_.iloc[0])
+            & (ref.values["metric"] == "pass@1")
+        ]
         if not v.empty:
             out[task] = float(v["value"].iloc[0]) / 100.0
     return out
@@ -90,28 +100,45 @@ def build(model: ModelConfig, cfg: BenchConfig, tm) -> dict[str, Any]:
     sim = model.serve.simulate
     kv = sim.kv_cache_tokens if sim.kv_cache_tokens is not None else kv_tokens_per_replica(model, cfg)
     if not kv:
-        raise ValueError(f"model '{model.name}': no KV-cache size for the simulated engine: set "
-                         f"models.<key>.serve.simulate.kv_cache_tokens, or kv_bytes_per_token and params_b "
-                         f"with a hardware preset that has memory_gb")
+        raise ValueError(
+            f"model '{model.name}': no KV-cache size for the simulated engine: set "
+            f"models.<key>.serve.simulate.kv_cache_tokens, or kv_bytes_per_token and params_b "
+            f"with a hardware preset that has memory_gb"
+        )
     reported = reported_accuracy(model, cfg.suite.tasks)
     tasks = {}
     for task in cfg.suite.tasks:
         budget = cfg.suite.budget.get(task)
         per = (budget.reasoning_tokens if model.reasoning else budget.direct_tokens) if budget else None
-        mean = sim.output_tokens if sim.output_tokens is not None else \
-            (per.low + per.high) / 2 if per is not None else DEFAULT_TOKENS
+        mean = (
+            sim.output_tokens
+            if sim.output_tokens is not None
+            else (per.low + per.high) / 2
+            if per is not None
+            else DEFAULT_TOKENS
+        )
         accuracy = sim.accuracy if sim.accuracy is not None else reported.get(task, DEFAULT_ACCURACY)
         tasks[task] = {"mean_tokens": max(mean, 1.0), "accuracy": accuracy}
     return {
-        "model": model.name, "source": model.source, "source_kind": model.source_kind.value,
-        "revision": model.serve.revision, "max_model_len": model.serve.max_model_len,
-        "think_end": model.think_end, "time_scale": sim.time_scale, "startup_s": sim.startup_s,
-        "replicas": max(1, model.serve.data_parallel_size), "timing": timing(model), "kv_tokens": int(kv),
+        "model": model.name,
+        "source": model.source,
+        "source_kind": model.source_kind.value,
+        "revision": model.serve.revision,
+        "max_model_len": model.serve.max_model_len,
+        "think_end": model.think_end,
+        "time_scale": sim.time_scale,
+        "startup_s": sim.startup_s,
+        "replicas": max(1, model.serve.data_parallel_size),
+        "timing": timing(model),
+        "kv_tokens": int(kv),
         "max_num_seqs": sim.max_num_seqs or cfg.hardware.max_in_flight_per_replica,
-        "length_sigma": sim.length_sigma, "default_tokens": sim.output_tokens or DEFAULT_TOKENS,
+        "length_sigma": sim.length_sigma,
+        "default_tokens": sim.output_tokens or DEFAULT_TOKENS,
         "default_accuracy": sim.accuracy if sim.accuracy is not None else DEFAULT_ACCURACY,
-        "tasks": tasks, "faults": vars(sim.faults) if not isinstance(sim.faults, dict) else sim.faults,
-        "seed": cfg.run.seed, "key": answer_key(tm, cfg),
+        "tasks": tasks,
+        "faults": vars(sim.faults) if not isinstance(sim.faults, dict) else sim.faults,
+        "seed": cfg.run.seed,
+        "key": answer_key(tm, cfg),
     }
 
 
@@ -129,12 +156,22 @@ def simulated(model: ModelConfig) -> bool:
 
 def banner(cfg: dict[str, Any]) -> str | None:
     """The report's warning for a run (its resolved config) with simulated models, or None."""
-    names = [m["name"] for m in cfg.get("models", {}).values()
-             if m.get("source_kind") != "api" and ((m.get("serve") or {}).get("simulate") or {}).get("enabled")]
+    names = [
+        m["name"]
+        for m in cfg.get("models", {}).values()
+        if m.get("source_kind") != "api" and ((m.get("serve") or {}).get("simulate") or {}).get("enabled")
+    ]
     if not names:
         return None
-    scales = sorted({cfg["models"][k]["serve"]["simulate"]["time_scale"] for k in cfg["models"]
-                     if cfg["models"][k]["name"] in names})
-    return (f"SIMULATED: {', '.join(names)} answered from a simulated GPU engine (bench/simulate.py), not a "
-            f"model; times are compressed {' / '.join(f'{s:g}x' for s in scales)} and, like the answers, "
-            f"accuracies and costs, are no measurement of anything")
+    scales = sorted(
+        {
+            cfg["models"][k]["serve"]["simulate"]["time_scale"]
+            for k in cfg["models"]
+            if cfg["models"][k]["name"] in names
+        }
+    )
+    return (
+        f"SIMULATED: {', '.join(names)} answered from a simulated GPU engine (bench/simulate.py), not a "
+        f"model; times are compressed {' / '.join(f'{s:g}x' for s in scales)} and, like the answers, "
+        f"accuracies and costs, are no measurement of anything"
+    )

@@ -116,8 +116,9 @@ RESAMPLE_CHUNK = 2_000_000
 bounded for large n)."""
 
 
-def resample_indices(rng: np.random.Generator, n_boot: int, n: int,
-                     groups: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+def resample_indices(
+    rng: np.random.Generator, n_boot: int, n: int, groups: list[np.ndarray] | None = None
+) -> Iterator[np.ndarray]:
     """``n_boot`` bootstrap resamples of ``n`` item indices, in chunks of shape (resamples, n):
     drawn with replacement from all items, or within each of ``groups`` (index arrays, one per
     stratum; a resample's columns are the groups' draws side by side). The draws depend on the
@@ -131,13 +132,13 @@ def resample_indices(rng: np.random.Generator, n_boot: int, n: int,
             yield np.concatenate([g[rng.integers(0, len(g), size=(size, len(g)))] for g in groups], axis=1)
 
 
-def _bootstrap_means(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int,
-                     strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_means(
+    teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int, strata: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Means of both arrays over the same item resamples (within each stratum when given)."""
     n = len(teacher)
     rng = np.random.default_rng(seed)
-    groups = ([np.flatnonzero(strata == s) for s in pd.unique(strata)] if strata is not None
-              else [np.arange(n)])
+    groups = [np.flatnonzero(strata == s) for s in pd.unique(strata)] if strata is not None else [np.arange(n)]
     t_means, o_means = [], []
     for idx in resample_indices(rng, n_boot, n, groups):
         t_means.append(teacher[idx].mean(axis=1))
@@ -145,8 +146,9 @@ def _bootstrap_means(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: 
     return np.concatenate(t_means), np.concatenate(o_means)
 
 
-def compare(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int = N_BOOT,
-            strata: np.ndarray | None = None) -> dict:
+def compare(
+    teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int = N_BOOT, strata: np.ndarray | None = None
+) -> dict:
     """Paired statistics of ``other`` against ``teacher``: per-item mean correctness (0/1 with
     one answer per item) over the same items; ``strata`` (e.g. each item's task) makes the
     bootstrap resample within each stratum."""
@@ -155,17 +157,23 @@ def compare(teacher: np.ndarray, other: np.ndarray, seed: int, n_boot: int = N_B
     d = other - teacher
     binary = bool(np.isin(teacher, (0.0, 1.0)).all() and np.isin(other, (0.0, 1.0)).all())
     p, exact = sign_flip_p(d) if n else (1.0, True)
-    t_means, o_means = _bootstrap_means(teacher, other, seed, n_boot,
-                                        None if strata is None else np.asarray(strata))
+    t_means, o_means = _bootstrap_means(teacher, other, seed, n_boot, None if strata is None else np.asarray(strata))
     diffs = o_means - t_means
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(t_means > 0, o_means / t_means, np.nan)
     t_acc, o_acc = float(teacher.mean()), float(other.mean())
     return {
-        "n": n, "teacher_accuracy": t_acc, "accuracy": o_acc, "diff": o_acc - t_acc,
-        "diff_low": float(np.percentile(diffs, 2.5)), "diff_high": float(np.percentile(diffs, 97.5)),
-        "only_teacher_right": int((d < 0).sum()), "only_model_right": int((d > 0).sum()),
-        "p_value": p, "test": (MCNEMAR if binary else SIGN_FLIP) + ("" if exact else " (normal approximation)"), "mcnemar_p": p if binary else math.nan,
+        "n": n,
+        "teacher_accuracy": t_acc,
+        "accuracy": o_acc,
+        "diff": o_acc - t_acc,
+        "diff_low": float(np.percentile(diffs, 2.5)),
+        "diff_high": float(np.percentile(diffs, 97.5)),
+        "only_teacher_right": int((d < 0).sum()),
+        "only_model_right": int((d > 0).sum()),
+        "p_value": p,
+        "test": (MCNEMAR if binary else SIGN_FLIP) + ("" if exact else " (normal approximation)"),
+        "mcnemar_p": p if binary else math.nan,
         "mdd80": mdd_paired(n, float(np.mean(d * d)) if n else 0.0),
         "retained": o_acc / t_acc if t_acc > 0 else math.nan,
         "retained_low": float(np.nanpercentile(ratios, 2.5)) if np.isfinite(ratios).any() else math.nan,

@@ -26,16 +26,26 @@ def claim(run_dir: Path) -> None:
 
     taken = [n for n in ("config.json", records.STATUS, records.SAMPLES) if (run_dir / n).exists()]
     if taken:
-        raise ConfigError(f"run folder {run_dir} already holds a run ({', '.join(taken)}): give this run "
-                          f"another hydra.run.dir, or leave it unset (every run then gets a folder of its own)")
+        raise ConfigError(
+            f"run folder {run_dir} already holds a run ({', '.join(taken)}): give this run "
+            f"another hydra.run.dir, or leave it unset (every run then gets a folder of its own)"
+        )
     _claimed.add(run_dir)
 
 
 def start(run_dir: Path, **extra: Any) -> None:
     """``running``, with this process's pid, host and start time (see :func:`read`)."""
-    records.write_json(run_dir / records.STATUS, {
-        "status": "running", "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
-        "pid_started": _process_start(os.getpid()), **extra})
+    records.write_json(
+        run_dir / records.STATUS,
+        {
+            "status": "running",
+            "started_at": time.time(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "pid_started": _process_start(os.getpid()),
+            **extra,
+        },
+    )
 
 
 def finish(run_dir: Path, status: str, **extra: Any) -> None:
@@ -55,8 +65,12 @@ def end(run_dir: Path, status: str, **extra: Any) -> None:
     try:
         finish(run_dir, status, **extra)
     except OSError as e:
-        log.error("could not record status %r in %s (%s); `bench report` and `bench verify` read the run as "
-                  "failed", status, run_dir / records.STATUS, e)
+        log.error(
+            "could not record status %r in %s (%s); `bench report` and `bench verify` read the run as failed",
+            status,
+            run_dir / records.STATUS,
+            e,
+        )
 
 
 def read(run_dir: Path) -> dict[str, Any]:
@@ -69,9 +83,13 @@ def read(run_dir: Path) -> dict[str, Any]:
     if status.get("status") == "running" and status.get("host") == socket.gethostname() and "pid" in status:
         started = _process_start(status["pid"])
         if started is None or (status.get("pid_started") is not None and started != status["pid_started"]):
-            return {**status, "status": "error", "stale": True,
-                    "error": f"the run's process (pid {status['pid']}) is gone without recording an end: it was "
-                             f"killed, or its disk filled up; rerun the same command to resume"}
+            return {
+                **status,
+                "status": "error",
+                "stale": True,
+                "error": f"the run's process (pid {status['pid']}) is gone without recording an end: it was "
+                f"killed, or its disk filled up; rerun the same command to resume",
+            }
     return status
 
 

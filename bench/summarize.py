@@ -72,39 +72,60 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | 
     per_request, per_item = request_latencies(g, requests), item_latencies(g)
     p50, p99 = float(per_request.median()), float(np.percentile(per_request, 99))
     return {
-        "model": g["model"].iloc[0], "role": g["role"].iloc[0], "task": g["task"].iloc[0],
-        "metric": g["metric"].iloc[0], "request_kind": kind, "n": n, "n_correct": k,
+        "model": g["model"].iloc[0],
+        "role": g["role"].iloc[0],
+        "task": g["task"].iloc[0],
+        "metric": g["metric"].iloc[0],
+        "request_kind": kind,
+        "n": n,
+        "n_correct": k,
         # accuracy (= pass@1), stderr (iid, as lm-eval reports it), se and the 95% interval
         # (clustered when items repeat or come in groups), pass@k, cons@k, variance parts.
-        **accuracy_stats(g), "chance": _nan(run.get("chance")),
-        "prompt_tokens": prompt, "cached_prompt_tokens": cached, "completion_tokens": out,
+        **accuracy_stats(g),
+        "chance": _nan(run.get("chance")),
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "completion_tokens": out,
         "reasoning_tokens_mean": float(g["reasoning_tokens"].mean()),
         "finish_length_share": float(g["finish_reason"].str.contains("length").mean()),
         "unclosed_reasoning_share": float((closed == False).sum() / n),  # noqa: E712 (None is not False)
         "requests": int(g["n_requests"].sum()),
         "requests_from_cache": int(np.nan_to_num(_nan(run.get("requests_cached")))),
-        "wall_s": wall, "device_s": device_s,
+        "wall_s": wall,
+        "device_s": device_s,
         "output_tokens_per_s": out / wall if wall > 0 else math.nan,
         "requests_per_s": g["n_requests"].sum() / wall if wall > 0 else math.nan,
-        "request_latency_p50_s": p50, "request_latency_p99_s": p99, "latency_stall": latency_stall(p50, p99),
+        "request_latency_p50_s": p50,
+        "request_latency_p99_s": p99,
+        "latency_stall": latency_stall(p50, p99),
         "item_latency_p50_s": float(per_item.median()) if len(per_item) else math.nan,
-        **_percentiles(g["ttft_s"], "ttft"), **_percentiles(g["tpot_s"], "tpot"),
+        **_percentiles(g["ttft_s"], "ttft"),
+        **_percentiles(g["tpot_s"], "tpot"),
         "server_tokens": server_tokens,
         "energy_j_per_output_token": _nan(run.get("energy_j")) / out if out else math.nan,
         # Only what this run asked the server for: answers from the response cache are not counted there.
         "token_diff_vs_server": _live_tokens(g) / server_tokens - 1 if server_tokens else math.nan,
-        "cost_basis": price["basis"], "usd": usd, "usd_per_sample": usd / n,
-        "usd_per_1k_samples": usd / n * 1000.0, "usd_per_correct": usd / k if k else math.inf,
+        "cost_basis": price["basis"],
+        "usd": usd,
+        "usd_per_sample": usd / n,
+        "usd_per_1k_samples": usd / n * 1000.0,
+        "usd_per_correct": usd / k if k else math.inf,
         # Generation is priced per generated token, log-likelihood scoring per processed token
         # (prompt + continuation; it generates nothing): each column is NaN for the other kind.
         "usd_per_1m_generated_tokens": usd / out * 1e6 if kind == GENERATE and out else math.nan,
-        "usd_per_1m_processed_tokens": usd / (prompt + out) * 1e6 if kind == LOGLIKELIHOOD and prompt + out
+        "usd_per_1m_processed_tokens": usd / (prompt + out) * 1e6
+        if kind == LOGLIKELIHOOD and prompt + out
         else math.nan,
     }
 
 
-def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
-              model_runs: pd.DataFrame | None = None, requests: pd.DataFrame | None = None) -> pd.DataFrame:
+def summarize(
+    samples: pd.DataFrame,
+    task_runs: pd.DataFrame,
+    prices: dict,
+    model_runs: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One tidy row per model x task; every number is a function of the records and prices passed in.
 
     ``requests``: one row per HTTP request (``requests.jsonl``) for per-request latencies; without
@@ -113,13 +134,21 @@ def summarize(samples: pd.DataFrame, task_runs: pd.DataFrame, prices: dict,
     ``model_runs``: when a model's tasks shared one request pool, the server's counters and the
     energy were measured for the model as a whole: the token check is then per model (the same
     figure on each of its rows) and the energy is split in proportion to serving time."""
-    for col, default in (("cached_prompt_tokens", 0), ("ttft_s", None), ("tpot_s", None), ("repeat", 0),
-                         ("cluster", None), ("extracted", "")):
+    for col, default in (
+        ("cached_prompt_tokens", 0),
+        ("ttft_s", None),
+        ("tpot_s", None),
+        ("repeat", 0),
+        ("cluster", None),
+        ("extracted", ""),
+    ):
         if col not in samples:
             samples = samples.assign(**{col: default})
     runs = task_runs.set_index(["model", "task"])
-    rows = [_row(g, runs.loc[(model, task)], prices["models"][model], requests)
-            for (model, task), g in samples.groupby(["model", "task"], sort=False)]
+    rows = [
+        _row(g, runs.loc[(model, task)], prices["models"][model], requests)
+        for (model, task), g in samples.groupby(["model", "task"], sort=False)
+    ]
     df = pd.DataFrame(rows)
     if model_runs is not None and not model_runs.empty:
         df = _model_counters(df, samples, model_runs)
@@ -147,8 +176,9 @@ def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.Data
         df.loc[rows, "token_diff_vs_server"] = live / server - 1 if server else math.nan
         if not pd.isna(run.energy_j):
             share = df.loc[rows, "wall_s"] / df.loc[rows, "wall_s"].sum()
-            df.loc[rows, "energy_j_per_output_token"] = (float(run.energy_j) * share
-                                                         / df.loc[rows, "completion_tokens"].replace(0, math.nan))
+            df.loc[rows, "energy_j_per_output_token"] = (
+                float(run.energy_j) * share / df.loc[rows, "completion_tokens"].replace(0, math.nan)
+            )
     return df
 
 
@@ -169,10 +199,13 @@ def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:
         gen, ll = g[g["request_kind"] == GENERATE], g[g["request_kind"] == LOGLIKELIHOOD]
         generated[model] = basis.steady_usd_per_1m(price, _work(gen, gen["completion_tokens"]), generated=True)
         processed[model] = basis.steady_usd_per_1m(
-            price, _work(ll, ll["prompt_tokens"] + ll["completion_tokens"]), generated=False)
+            price, _work(ll, ll["prompt_tokens"] + ll["completion_tokens"]), generated=False
+        )
     gen_rows, ll_rows = df["request_kind"] == GENERATE, df["request_kind"] == LOGLIKELIHOOD
-    return df.assign(steady_usd_per_1m_generated_tokens=df["model"].map(generated).where(gen_rows),
-                     steady_usd_per_1m_processed_tokens=df["model"].map(processed).where(ll_rows))
+    return df.assign(
+        steady_usd_per_1m_generated_tokens=df["model"].map(generated).where(gen_rows),
+        steady_usd_per_1m_processed_tokens=df["model"].map(processed).where(ll_rows),
+    )
 
 
 def _add_vs_teacher(df: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +222,10 @@ def length_buckets(samples: pd.DataFrame) -> pd.DataFrame:
     edges = list(LENGTH_EDGES)
     labels = [f"{int(a) + 1}-{int(b)}" if b != math.inf else f">{int(a)}" for a, b in zip(edges, edges[1:])]
     bucket = pd.cut(samples["completion_tokens"], bins=edges, labels=labels, right=True)
-    out = (samples.assign(length_bucket=bucket)
-           .groupby(["model", "task", "length_bucket"], observed=True, sort=False)
-           .agg(n=("correct", "size"), accuracy=("correct", "mean")).reset_index())
+    out = (
+        samples.assign(length_bucket=bucket)
+        .groupby(["model", "task", "length_bucket"], observed=True, sort=False)
+        .agg(n=("correct", "size"), accuracy=("correct", "mean"))
+        .reset_index()
+    )
     return out

@@ -74,10 +74,11 @@ def complete_pairs(run: runs.Run, partial: bool) -> tuple[pd.DataFrame, list[str
     keep = [(m, t) in have for m, t in zip(run.samples["model"], run.samples["task"])]
     dropped = sorted(set(zip(run.samples["model"], run.samples["task"])) - have)
     if dropped and not partial:
-        raise SystemExit(f"{run.folders[0]}: samples without a task record for {dropped}; "
-                         f"the run did not finish them: rerun it, or report with --partial")
-    return run.samples[keep], [f"{m} / {t}: samples without a task record (unfinished), left out"
-                               for m, t in dropped]
+        raise SystemExit(
+            f"{run.folders[0]}: samples without a task record for {dropped}; "
+            f"the run did not finish them: rerun it, or report with --partial"
+        )
+    return run.samples[keep], [f"{m} / {t}: samples without a task record (unfinished), left out" for m, t in dropped]
 
 
 def compute(run: runs.Run, ref: reported.Reference, partial: bool = False) -> RunTables:
@@ -96,9 +97,17 @@ def compute(run: runs.Run, ref: reported.Reference, partial: bool = False) -> Ru
     buckets = length_buckets(generations) if not generations.empty else pd.DataFrame()
     paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(samples, seed=seed)])
     return RunTables(
-        run=run, samples=samples, summary=summary, overall=overall, paired=paired, buckets=buckets,
-        reproduction=repro, published=published,
+        run=run,
+        samples=samples,
+        summary=summary,
+        overall=overall,
+        paired=paired,
+        buckets=buckets,
+        reproduction=repro,
+        published=published,
         counterparts=published[published["model"].isin(set(reported_as.values()))],
         evidence=evidence_tables(samples, seed, run.recognition),
         headlines=tuple(headline.compute(summary, paired, boot, run.prices)),
-        notes=(*run.notes, *dropped, *reported.unknown_names(reported_as, ref)), partial=partial)
+        notes=(*run.notes, *dropped, *reported.unknown_names(reported_as, ref)),
+        partial=partial,
+    )

@@ -110,8 +110,8 @@ def split(seed: int = SUITE_SEED) -> Split:
     drawn = sorted(three)
     rng.shuffle(drawn)
     n = ITEMS_PER_TASK
-    test = {"smoke_arith": two[:n], "smoke_choice": two[n:2 * n], "smoke_think": drawn[:n]}
-    return Split(test=test, direct_train=two[2 * n:], think_train=drawn[n:])
+    test = {"smoke_arith": two[:n], "smoke_choice": two[n : 2 * n], "smoke_think": drawn[:n]}
+    return Split(test=test, direct_train=two[2 * n :], think_train=drawn[n:])
 
 
 def test_docs(seed: int = SUITE_SEED) -> dict[str, list[dict]]:
@@ -131,8 +131,16 @@ def test_docs(seed: int = SUITE_SEED) -> dict[str, list[dict]]:
     for i, (a, b) in enumerate(test["smoke_choice"]):
         choices = [a + b, *distractors(a + b, rng)]
         rng.shuffle(choices)
-        rows.append({"id": i, "a": a, "b": b, "question": direct(a, b).prompt,
-                     "choices": [str(c) for c in choices], "label": choices.index(a + b)})
+        rows.append(
+            {
+                "id": i,
+                "a": a,
+                "b": b,
+                "question": direct(a, b).prompt,
+                "choices": [str(c) for c in choices],
+                "label": choices.index(a + b),
+            }
+        )
     docs["smoke_choice"] = rows
     return {t: docs[t] for t in TASKS}
 

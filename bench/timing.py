@@ -49,35 +49,42 @@ def replay_key(cache, replay: int, kind: str, payload: dict, occurrences: Counte
     return cache.request_key(f"timing{replay}:{kind}", payload, occurrences)
 
 
-def replay_task(model: str, task: str, requests: list[tuple[str, str, dict]], replays: int, cache,
-                submit, base) -> list[TimedRequest]:
+def replay_task(
+    model: str, task: str, requests: list[tuple[str, str, dict]], replays: int, cache, submit, base
+) -> list[TimedRequest]:
     """``replays`` timings of one task's ``requests`` (kind, route, payload). ``submit(url,
     payload)`` returns a future of a ``Reply``; ``base()`` returns the live server's base URL
     (starting it if need be). Answers the cache holds are not asked again."""
     out: list[TimedRequest] = []
     for replay in range(1, replays + 1):
         occurrences: Counter = Counter()
-        keys = [replay_key(cache, replay, kind, payload, occurrences) if cache is not None else None
-                for kind, _, payload in requests]
+        keys = [
+            replay_key(cache, replay, kind, payload, occurrences) if cache is not None else None
+            for kind, _, payload in requests
+        ]
         hits = [cache.get(k) if k is not None else None for k in keys]
         pending: list[tuple[int, Future]] = []
         if any(h is None for h in hits):
             url = base().rstrip("/")
             # Everything of the replay is handed to the dispatcher at once: it holds the
             # in-flight limit, as it did in the evaluation.
-            pending = [(i, submit(url + route, payload)) for i, ((_, route, payload), h)
-                       in enumerate(zip(requests, hits)) if h is None]
+            pending = [
+                (i, submit(url + route, payload))
+                for i, ((_, route, payload), h) in enumerate(zip(requests, hits))
+                if h is None
+            ]
         for i, future in pending:
             reply = future.result()
             # Only the usage of the answer is kept: its text is the evaluation's business.
-            hit = {"body": {"usage": reply.body.get("usage") or {}}, "sent": reply.sent_at,
-                   "done": reply.answered_at}
+            hit = {"body": {"usage": reply.body.get("usage") or {}}, "sent": reply.sent_at, "done": reply.answered_at}
             if cache is not None:
                 cache.put(keys[i], hit)
             hits[i] = {**hit, "live": True}
         answered = cast("list[dict]", hits)  # every miss was filled in just above
-        out += [TimedRequest(model, task, replay, h["sent"], h["done"], _tokens(h["body"]), not h.get("live", False))
-                for h in answered]
+        out += [
+            TimedRequest(model, task, replay, h["sent"], h["done"], _tokens(h["body"]), not h.get("live", False))
+            for h in answered
+        ]
     return out
 
 
@@ -92,7 +99,8 @@ def replay_times(rows: list[TimedRequest] | list[dict]) -> dict[str, list[float]
     for r in rows:
         d = asdict(r) if isinstance(r, TimedRequest) else r
         by.setdefault((d["task"], d["replay"]), []).append(
-            Interval(d["task"], d["sent_at"], d["answered_at"], d["tokens"]))
+            Interval(d["task"], d["sent_at"], d["answered_at"], d["tokens"])
+        )
     out: dict[str, list[float]] = {}
     for (task, _), intervals in sorted(by.items(), key=lambda kv: kv[0][1]):
         out.setdefault(task, []).append(serving_time(intervals))

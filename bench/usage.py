@@ -49,8 +49,12 @@ def read_usage(body: dict) -> Usage:
     if cached is None:
         cached = _int(usage.get("prompt_cache_hit_tokens"))
     reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
-    return Usage(prompt_tokens=_int(usage.get("prompt_tokens")) or 0, cached_prompt_tokens=cached or 0,
-                 completion_tokens=_int(usage.get("completion_tokens")) or 0, reasoning_tokens=reasoning)
+    return Usage(
+        prompt_tokens=_int(usage.get("prompt_tokens")) or 0,
+        cached_prompt_tokens=cached or 0,
+        completion_tokens=_int(usage.get("completion_tokens")) or 0,
+        reasoning_tokens=reasoning,
+    )
 
 
 def reasoning_text(choice: dict) -> str | None:

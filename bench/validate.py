@@ -60,8 +60,10 @@ def max_gen_toks(model: ModelConfig, suite: SuiteConfig, task_gen: dict[str, Any
 def check_models(cfg: BenchConfig, will_build: AbstractSet[str], today: dt.date) -> list[str]:
     errors = []
     if cfg.run.only is not None and cfg.run.only not in cfg.models:
-        errors.append(f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
-                      f"(available: {', '.join(cfg.models)})")
+        errors.append(
+            f"run.only={cfg.run.only} is not a model of experiment {cfg.experiment.name} "
+            f"(available: {', '.join(cfg.models)})"
+        )
     if not cfg.models:
         errors.append("the experiment names no models: add some with +model@models.NAME=NAME")
     names = [m.name for m in cfg.models.values()]
@@ -87,17 +89,23 @@ def check_source(key: str, m: ModelConfig, will_build: AbstractSet[str]) -> list
     if m.source_kind == SourceKind.local and m.name not in will_build:
         folder = Path(m.source)
         if not (folder / "config.json").is_file():
-            errors.append(f"model '{key}': no model folder at {folder} (no config.json); "
-                          f"run `make zoo` for the tiny zoo, or point models.{key}.source at a "
-                          f"Hugging Face model folder")
+            errors.append(
+                f"model '{key}': no model folder at {folder} (no config.json); "
+                f"run `make zoo` for the tiny zoo, or point models.{key}.source at a "
+                f"Hugging Face model folder"
+            )
     if m.source_kind == SourceKind.hub and not HUB_ID.match(m.source):
-        errors.append(f"model '{key}': source {m.source!r} is not a hub id (owner/name); for a "
-                      f"model folder set models.{key}.source_kind=local")
+        errors.append(
+            f"model '{key}': source {m.source!r} is not a hub id (owner/name); for a "
+            f"model folder set models.{key}.source_kind=local"
+        )
     if m.source_kind != SourceKind.api:
         return errors
     if not m.api.base_url:
-        errors.append(f"model '{key}' has source_kind=api but no endpoint: set "
-                      f"models.{key}.api.base_url (ending in /v1) and api.api_key_env")
+        errors.append(
+            f"model '{key}' has source_kind=api but no endpoint: set "
+            f"models.{key}.api.base_url (ending in /v1) and api.api_key_env"
+        )
     if m.api.client is not None and m.api.client not in CLIENTS:
         errors.append(f"model '{key}': api.client={m.api.client!r} is not one of {', '.join(CLIENTS)}")
     elif m.api.client and CLIENTS[m.api.client].chat != (m.mode == Mode.chat):
@@ -125,11 +133,16 @@ def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:
     v = lifecycle.verdict(m, today)
     if v.usable:
         return []
-    stand_in = (f"the report shows the paper's reported row '{m.reported_as}' for it" if m.reported_as
-                else "it has no reported row to stand in for it")
+    stand_in = (
+        f"the report shows the paper's reported row '{m.reported_as}' for it"
+        if m.reported_as
+        else "it has no reported row to stand in for it"
+    )
     current = ", ".join(lifecycle_presets(today)) or "none"
-    return [f"model '{key}': {v.reason}; {stand_in}. Drop it from the run (~model@models.{key}), "
-            f"or use a current API preset (available: {current})"]
+    return [
+        f"model '{key}': {v.reason}; {stand_in}. Drop it from the run (~model@models.{key}), "
+        f"or use a current API preset (available: {current})"
+    ]
 
 
 def lifecycle_presets(today: dt.date) -> list[str]:
@@ -144,8 +157,13 @@ def lifecycle_presets(today: dt.date) -> list[str]:
         lc = node.get("lifecycle") or {}
         if node.get("source_kind") != "api" or not lc.get("serves"):
             continue
-        m = ModelConfig(name=path.stem, role=Role.baseline, source_kind=SourceKind.api,
-                        source=node["source"], lifecycle=Lifecycle(**lc))
+        m = ModelConfig(
+            name=path.stem,
+            role=Role.baseline,
+            source_kind=SourceKind.api,
+            source=node["source"],
+            lifecycle=Lifecycle(**lc),
+        )
         if lifecycle.verdict(m, today).usable:
             names.append(path.stem)
     return names
@@ -162,11 +180,15 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
         if problem := name_problem(task, "suite.tasks"):
             errors.append(problem)
         if task not in known:
-            local = sorted(n for n, e in task_manager.task_index.items()
-                           if e.yaml_path and any(str(e.yaml_path).startswith(str(p))
-                                                  for p in resolve_paths(suite.include_paths)))
-            errors.append(f"unknown task '{task}' in suite '{suite.name}' (tasks in its include paths: "
-                          f"{', '.join(local) or 'none'}; or any lm-eval task, see `lm-eval ls tasks`)")
+            local = sorted(
+                n
+                for n, e in task_manager.task_index.items()
+                if e.yaml_path and any(str(e.yaml_path).startswith(str(p)) for p in resolve_paths(suite.include_paths))
+            )
+            errors.append(
+                f"unknown task '{task}' in suite '{suite.name}' (tasks in its include paths: "
+                f"{', '.join(local) or 'none'}; or any lm-eval task, see `lm-eval ls tasks`)"
+            )
     for p in resolve_paths(suite.include_paths):
         if not p.is_dir():
             errors.append(f"suite '{suite.name}': include path {p} is not a folder")
@@ -175,15 +197,17 @@ def check_suite(cfg: BenchConfig, task_manager) -> list[str]:
     if suite.repeats < 1:
         errors.append(f"suite.repeats={suite.repeats}: must be at least 1 (responses per item)")
     for key, m in cfg.models.items():
-        why = ("is a chat model, and chat endpoints return no prompt log-likelihoods: use "
-               "mode=completions" if m.mode == Mode.chat else
-               f"is an API model without a tokenizer: set models.{key}.tokenizer"
-               if m.source_kind == SourceKind.api and not m.tokenizer else None)
+        why = (
+            "is a chat model, and chat endpoints return no prompt log-likelihoods: use mode=completions"
+            if m.mode == Mode.chat
+            else f"is an API model without a tokenizer: set models.{key}.tokenizer"
+            if m.source_kind == SourceKind.api and not m.tokenizer
+            else None
+        )
         for task in suite.tasks if why else []:
             entry = task_manager.task_index.get(task)
             if entry and entry.cfg and entry.cfg.get("output_type") in ("multiple_choice", "loglikelihood"):
-                errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, "
-                              f"or drop the task")
+                errors.append(f"task '{task}' is scored by log-likelihood but model '{key}' {why}, or drop the task")
         errors += check_generation_fits(key, m, cfg, task_manager)
     return errors
 
@@ -217,12 +241,18 @@ def check_generation_fits(key: str, m: ModelConfig, cfg: BenchConfig, task_manag
     for task in cfg.suite.tasks:
         limit = max_gen_toks(m, cfg.suite, task_generation(task_manager, task))
         if limit is not None and limit >= m.serve.max_model_len:
-            where = ("suite.max_gen_toks" if cfg.suite.max_gen_toks is not None else
-                     f"models.{key}.generation.max_gen_toks" if m.generation.max_gen_toks is not None
-                     else f"task {task}'s max_gen_toks")
-            return [f"{where}={limit} leaves no room for the prompt in model '{key}' "
-                    f"(serve.max_model_len={m.serve.max_model_len}): raise serve.max_model_len or "
-                    f"set models.{key}.generation.max_gen_toks lower"]
+            where = (
+                "suite.max_gen_toks"
+                if cfg.suite.max_gen_toks is not None
+                else f"models.{key}.generation.max_gen_toks"
+                if m.generation.max_gen_toks is not None
+                else f"task {task}'s max_gen_toks"
+            )
+            return [
+                f"{where}={limit} leaves no room for the prompt in model '{key}' "
+                f"(serve.max_model_len={m.serve.max_model_len}): raise serve.max_model_len or "
+                f"set models.{key}.generation.max_gen_toks lower"
+            ]
     return []
 
 
@@ -233,27 +263,35 @@ def check_hardware(cfg: BenchConfig) -> list[str]:
     if hw.device not in ("cpu", "cuda"):
         errors.append(f"hardware.device={hw.device!r}: use cpu or cuda")
     if hw.usd_per_device_hour < 0 or hw.count < 1 or hw.nodes < 1 or hw.count % hw.nodes:
-        errors.append("hardware.usd_per_device_hour must be >= 0, hardware.count >= 1, and "
-                      "hardware.count a multiple of hardware.nodes")
+        errors.append(
+            "hardware.usd_per_device_hour must be >= 0, hardware.count >= 1, and "
+            "hardware.count a multiple of hardware.nodes"
+        )
     if cfg.run.num_concurrent is not None and cfg.run.num_concurrent < 1:
         errors.append("run.num_concurrent must be at least 1")
     if cfg.run.timing_replays < 0:
-        errors.append(f"run.timing_replays is {cfg.run.timing_replays}: set it to 0 (bill the pooled evaluation's "
-                      "time) or more (that many timing replays per task)")
+        errors.append(
+            f"run.timing_replays is {cfg.run.timing_replays}: set it to 0 (bill the pooled evaluation's "
+            "time) or more (that many timing replays per task)"
+        )
     per_node = hw.count // max(hw.nodes, 1)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api or hw.device != "cuda":
             continue
         s, need = m.serve, devices_needed(m.serve)
         if need > hw.count:
-            errors.append(f"model '{key}' needs {need} GPUs (tensor {s.tensor_parallel_size} x pipeline "
-                          f"{s.pipeline_parallel_size} x data {s.data_parallel_size}) but hardware={hw.name} "
-                          f"has {hw.count}: pick a larger hardware preset or lower models.{key}.serve's "
-                          f"parallelism")
+            errors.append(
+                f"model '{key}' needs {need} GPUs (tensor {s.tensor_parallel_size} x pipeline "
+                f"{s.pipeline_parallel_size} x data {s.data_parallel_size}) but hardware={hw.name} "
+                f"has {hw.count}: pick a larger hardware preset or lower models.{key}.serve's "
+                f"parallelism"
+            )
         elif need > per_node and s.distributed_executor_backend != "ray":
-            errors.append(f"model '{key}' needs {need} GPUs but a node of hardware={hw.name} has "
-                          f"{per_node}: set models.{key}.serve.distributed_executor_backend=ray and "
-                          f"start a Ray cluster across the nodes (README)")
+            errors.append(
+                f"model '{key}' needs {need} GPUs but a node of hardware={hw.name} has "
+                f"{per_node}: set models.{key}.serve.distributed_executor_backend=ray and "
+                f"start a Ray cluster across the nodes (README)"
+            )
         errors += check_weights_fit(key, m, hw)
     return errors
 
@@ -267,10 +305,12 @@ def check_weights_fit(key: str, m: ModelConfig, hw: HardwareConfig) -> list[str]
     usable = hw.memory_gb * m.serve.gpu_memory_utilization
     if weights / split < usable:
         return []
-    return [f"model '{key}': {weights:g} GB of weights over {split} GPU(s) is {weights / split:.0f} GB each, "
-            f"but a {hw.device_kind} offers {usable:.0f} GB (memory_gb {hw.memory_gb:g} x "
-            f"gpu_memory_utilization {m.serve.gpu_memory_utilization:g}): raise models.{key}.serve."
-            f"tensor_parallel_size or pipeline_parallel_size, or pick a hardware preset with larger GPUs"]
+    return [
+        f"model '{key}': {weights:g} GB of weights over {split} GPU(s) is {weights / split:.0f} GB each, "
+        f"but a {hw.device_kind} offers {usable:.0f} GB (memory_gb {hw.memory_gb:g} x "
+        f"gpu_memory_utilization {m.serve.gpu_memory_utilization:g}): raise models.{key}.serve."
+        f"tensor_parallel_size or pipeline_parallel_size, or pick a hardware preset with larger GPUs"
+    ]
 
 
 def check_machine(cfg: BenchConfig) -> list[str]:
@@ -288,17 +328,22 @@ def check_machine(cfg: BenchConfig) -> list[str]:
             need = devices_needed(m.serve)
             # With Ray the devices may sit on other nodes of the cluster.
             if found and need > found and m.serve.distributed_executor_backend != "ray":
-                errors.append(f"model '{key}' needs {need} GPUs (tensor x pipeline x data parallel) but "
-                              f"{found} are present")
+                errors.append(
+                    f"model '{key}' needs {need} GPUs (tensor x pipeline x data parallel) but {found} are present"
+                )
     for key, m in hosted.items():
         if m.serve.port is not None and not port_free(cfg.run.host, m.serve.port):
-            errors.append(f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
-                          f"it, or unset models.{key}.serve.port (a free port is then picked)")
+            errors.append(
+                f"model '{key}': port {m.serve.port} on {cfg.run.host} is in use: stop what holds "
+                f"it, or unset models.{key}.serve.port (a free port is then picked)"
+            )
         errors += check_hub_context(key, m)
     for key, m in cfg.models.items():
         if m.source_kind == SourceKind.api and m.api.api_key_env and not os.environ.get(m.api.api_key_env):
-            errors.append(f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
-                          f"is not set; export it before running")
+            errors.append(
+                f"model '{key}': environment variable {m.api.api_key_env} (its API key) "
+                f"is not set; export it before running"
+            )
     return errors
 
 
@@ -322,8 +367,9 @@ def check_context(key: str, m: ModelConfig) -> list[str]:
             return []
         import json
 
-        return context_errors(key, m, hub.context_of(json.loads(config.read_text())),
-                              f"max_position_embeddings in {config}")
+        return context_errors(
+            key, m, hub.context_of(json.loads(config.read_text())), f"max_position_embeddings in {config}"
+        )
     if m.source_kind == SourceKind.hub:
         return context_errors(key, m, m.context_length, f"models.{key}.context_length, from its config.json")
     return []
@@ -340,18 +386,22 @@ def check_hub_context(key: str, m: ModelConfig) -> list[str]:
         return []
     errors = context_errors(key, m, trained, f"max_position_embeddings in {m.source}'s config.json")
     if m.context_length is not None and m.context_length != trained:
-        errors.append(f"model '{key}': context_length={m.context_length} but {m.source}'s config.json says "
-                      f"{trained}: set context_length: {trained} in its preset")
+        errors.append(
+            f"model '{key}': context_length={m.context_length} but {m.source}'s config.json says "
+            f"{trained}: set context_length: {trained} in its preset"
+        )
     return errors
 
 
 def context_errors(key: str, m: ModelConfig, trained: int | None, where: str) -> list[str]:
     if trained is None or m.serve.max_model_len <= trained:
         return []
-    return [f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of {trained} "
-            f"tokens ({where}); vLLM refuses to start it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
-            f"positions past {trained} were never trained: set models.{key}.serve.max_model_len to at most "
-            f"{trained}, and its generation.max_gen_toks below that"]
+    return [
+        f"model '{key}': serve.max_model_len={m.serve.max_model_len} is beyond its context of {trained} "
+        f"tokens ({where}); vLLM refuses to start it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+        f"positions past {trained} were never trained: set models.{key}.serve.max_model_len to at most "
+        f"{trained}, and its generation.max_gen_toks below that"
+    ]
 
 
 def check_items(cfg: BenchConfig, task_manager) -> tuple[list[str], dict[str, Any]]:
@@ -363,18 +413,24 @@ def check_items(cfg: BenchConfig, task_manager) -> tuple[list[str], dict[str, An
             loaded = task_manager.load_task_or_group([task])
         except Exception as e:  # noqa: BLE001 - reported as a config error with lm-eval's reason
             if "for size 0" in str(e):  # lm-eval inspects the first item while building the task
-                errors.append(f"task '{task}' of suite '{cfg.suite.name}' has no items (its data is empty): "
-                              f"fix its data files or drop it from suite.tasks")
+                errors.append(
+                    f"task '{task}' of suite '{cfg.suite.name}' has no items (its data is empty): "
+                    f"fix its data files or drop it from suite.tasks"
+                )
                 continue
             bad = bad_json_line(task_manager, task)
-            errors.append(f"task '{task}' cannot be loaded ({bad or f'{type(e).__name__}: {str(e)[:500]}'}): "
-                          f"check its YAML and data files")
+            errors.append(
+                f"task '{task}' cannot be loaded ({bad or f'{type(e).__name__}: {str(e)[:500]}'}): "
+                f"check its YAML and data files"
+            )
             continue
         for name, obj in loaded.items():
             docs = getattr(obj, "eval_docs", None)
             if docs is not None and len(docs) == 0:
-                errors.append(f"task '{name}' of suite '{cfg.suite.name}' has no items (its evaluation split "
-                              f"is empty): fix its data files or drop it from suite.tasks")
+                errors.append(
+                    f"task '{name}' of suite '{cfg.suite.name}' has no items (its evaluation split "
+                    f"is empty): fix its data files or drop it from suite.tasks"
+                )
             elif docs is not None:
                 tasks[name] = obj
     return errors, tasks
@@ -417,10 +473,12 @@ def check_prompt_lengths(cfg: BenchConfig, tasks: dict[str, Any]) -> list[str]:
             tokens = count([p for p, _ in prompts[name]])
             worst = max(range(len(tokens)), key=tokens.__getitem__)
             if tokens[worst] >= m.serve.max_model_len:
-                errors.append(f"task '{name}': a prompt of {tokens[worst]} tokens (item {prompts[name][worst][1]}) "
-                              f"does not fit model '{key}' (serve.max_model_len={m.serve.max_model_len}, and "
-                              f"the answer needs room too): raise models.{key}.serve.max_model_len, lower "
-                              f"suite.num_fewshot, or drop the task")
+                errors.append(
+                    f"task '{name}': a prompt of {tokens[worst]} tokens (item {prompts[name][worst][1]}) "
+                    f"does not fit model '{key}' (serve.max_model_len={m.serve.max_model_len}, and "
+                    f"the answer needs room too): raise models.{key}.serve.max_model_len, lower "
+                    f"suite.num_fewshot, or drop the task"
+                )
     return errors
 
 
@@ -445,13 +503,20 @@ def prompt_counter(folder: Path, chat: bool):
     tok = AutoTokenizer.from_pretrained(str(folder))
     tok.model_max_length = 2**62  # lengths are compared with serve.max_model_len here, not its config
     if chat and getattr(tok, "chat_template", None):
-        return lambda texts: [len(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
-                                                           add_generation_prompt=True)) for t in texts]
+        return lambda texts: [
+            len(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=True, add_generation_prompt=True))
+            for t in texts
+        ]
     return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=True)["input_ids"]]
 
 
-def validate(cfg: BenchConfig, task_manager, will_build: AbstractSet[str] = frozenset(), machine: bool = True,
-             today: dt.date | None = None) -> None:
+def validate(
+    cfg: BenchConfig,
+    task_manager,
+    will_build: AbstractSet[str] = frozenset(),
+    machine: bool = True,
+    today: dt.date | None = None,
+) -> None:
     """Raise one ConfigError listing every problem found; makes local model paths absolute.
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders

@@ -101,8 +101,10 @@ def compare_tables(name: str, stored: pd.DataFrame, fresh: pd.DataFrame, rtol: f
     if list(stored.columns) != list(fresh.columns):
         missing = [c for c in fresh.columns if c not in stored.columns]
         extra = [c for c in stored.columns if c not in fresh.columns]
-        return [f"{name} differs from the table rebuilt from the records in its columns (missing: {_names(missing)}; "
-                f"not rebuilt: {_names(extra)}; else their order): {rebuild}"]
+        return [
+            f"{name} differs from the table rebuilt from the records in its columns (missing: {_names(missing)}; "
+            f"not rebuilt: {_names(extra)}; else their order): {rebuild}"
+        ]
     if len(stored) != len(fresh):
         return [f"{name} differs from the table rebuilt from the records: {len(stored)} rows, rebuilt {len(fresh)}"]
     bad: list[tuple[int, str]] = []
@@ -118,8 +120,10 @@ def compare_tables(name: str, stored: pd.DataFrame, fresh: pd.DataFrame, rtol: f
     out = []
     for i, col in sorted(bad)[:SHOWN]:
         key = " / ".join(str(fresh.iloc[i][k]) for k in KEYS if k in fresh.columns)
-        out.append(f"{name} differs from the records: row {i + 1}{f' ({key})' if key else ''}, {col}: on disk "
-                   f"{_cell(stored.iloc[i][col])}, rebuilt from the records {_cell(fresh.iloc[i][col])}")
+        out.append(
+            f"{name} differs from the records: row {i + 1}{f' ({key})' if key else ''}, {col}: on disk "
+            f"{_cell(stored.iloc[i][col])}, rebuilt from the records {_cell(fresh.iloc[i][col])}"
+        )
     if len(bad) > SHOWN:
         out.append(f"{name} differs from the records in {len(bad) - SHOWN} more cells")
     return out
@@ -129,8 +133,10 @@ def _first_difference(name: str, stored: str, fresh: str) -> str:
     a, b = stored.splitlines(), fresh.splitlines()
     line = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     show = lambda lines: repr(lines[line][:160]) if line < len(lines) else "the end of the file"  # noqa: E731
-    return (f"{name}: differs from the one rebuilt from the records at line {line + 1}: on disk {show(a)}, "
-            f"rebuilt {show(b)}")
+    return (
+        f"{name}: differs from the one rebuilt from the records at line {line + 1}: on disk {show(a)}, "
+        f"rebuilt {show(b)}"
+    )
 
 
 def _put_back_path(stored: str, rebuilt: str, scratch: str) -> str:
@@ -201,16 +207,19 @@ def _hashes(run_dir: Path, man: dict) -> tuple[list[str], list[str]]:
     checked.append("record file hashes and row counts")
     outputs = man.get("outputs")
     if outputs is None:
-        checked.append("derived files: the manifest holds no hashes of them (written before it did; "
-                       "`bench report` records them): checked by rebuilding only")
+        checked.append(
+            "derived files: the manifest holds no hashes of them (written before it did; "
+            "`bench report` records them): checked by rebuilding only"
+        )
         return problems, checked
     for name, expected in outputs.items():
         path = run_dir / name
         if not path.exists():
             problems.append(f"{name}: listed in the manifest but missing")
         elif manifest.file_sha256(path) != expected:
-            problems.append(f"{name}: content differs from the manifest's sha256 (modified after the report was "
-                            "written)")
+            problems.append(
+                f"{name}: content differs from the manifest's sha256 (modified after the report was written)"
+            )
     checked.append(f"{len(outputs)} derived file hashes")
     return problems, checked
 
@@ -231,7 +240,9 @@ def _records(run_dir: Path) -> tuple[list[str], list[str]]:
     for t in task_runs:
         mt = (t["model"], t["task"])
         if counts.get(mt, 0) != t["n_samples"]:
-            problems.append(f"{mt[0]} / {mt[1]}: {counts.get(mt, 0)} sample records, the task record says {t['n_samples']}")
+            problems.append(
+                f"{mt[0]} / {mt[1]}: {counts.get(mt, 0)} sample records, the task record says {t['n_samples']}"
+            )
     missing = set(counts) - {(t["model"], t["task"]) for t in task_runs}
     for m, t in sorted(missing):
         problems.append(f"{m} / {t}: sample records without a task record")
@@ -250,8 +261,10 @@ def _records(run_dir: Path) -> tuple[list[str], list[str]]:
             continue
         rescored += 1
         if expected != float(r["correct"]):
-            problems.append(f"{r['model']} / {r['task']} item {r['doc_id']}: recorded correct={r['correct']}, "
-                            f"but extracted {r['extracted']!r} vs target {r['target']!r} scores {expected}")
+            problems.append(
+                f"{r['model']} / {r['task']} item {r['doc_id']}: recorded correct={r['correct']}, "
+                f"but extracted {r['extracted']!r} vs target {r['target']!r} scores {expected}"
+            )
     checked.append(f"{rescored} records re-scored")
     return problems, checked
 
@@ -269,8 +282,10 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
     checked.append("config hash")
     status = read_status(run_dir)
     if status.get("status") != "success":
-        problems.append(f"run status is {status.get('status')!r}, not 'success': its records may be incomplete"
-                        + (f" ({status['error']})" if status.get("stale") else ""))
+        problems.append(
+            f"run status is {status.get('status')!r}, not 'success': its records may be incomplete"
+            + (f" ({status['error']})" if status.get("stale") else "")
+        )
     for part in (_hashes(run_dir, man), _records(run_dir)):
         problems += part[0]
         checked += part[1]
@@ -297,13 +312,18 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
     problems = []
     requests = records.read_jsonl(run_dir / records.REQUESTS)
     timed = records.read_jsonl(run_dir / records.TIMINGS) if (run_dir / records.TIMINGS).exists() else []
-    replays = {(m, task): times for m in dict.fromkeys(r["model"] for r in timed)
-               for task, times in replay_times([r for r in timed if r["model"] == m]).items()}
+    replays = {
+        (m, task): times
+        for m in dict.fromkeys(r["model"] for r in timed)
+        for task, times in replay_times([r for r in timed if r["model"] == m]).items()
+    }
     models = {r["model"]: r for r in records.read_jsonl(run_dir / records.MODEL_RUNS)}
     for model in dict.fromkeys(r["model"] for r in requests):
         mine = [r for r in requests if r["model"] == model]
-        intervals = [Interval(r["task"], r["sent_at"], r["answered_at"], r["prompt_tokens"] + r["completion_tokens"])
-                     for r in mine]
+        intervals = [
+            Interval(r["task"], r["sent_at"], r["answered_at"], r["prompt_tokens"] + r["completion_tokens"])
+            for r in mine
+        ]
         shares = task_shares(intervals)
         for t in task_runs:
             if t["model"] == model:
@@ -313,8 +333,9 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
             problems.append(f"{model}: request records without a model record ({records.MODEL_RUNS})")
             continue
         if not math.isclose(run["serving_s"], serving_time(intervals), rel_tol=1e-9, abs_tol=1e-12):
-            problems.append(f"{model}: serving_s {run['serving_s']!r} but the request intervals give "
-                            f"{serving_time(intervals)!r}")
+            problems.append(
+                f"{model}: serving_s {run['serving_s']!r} but the request intervals give {serving_time(intervals)!r}"
+            )
         live = [i for i, r in zip(intervals, mine) if not r["from_cache"]]
         if live and not math.isclose(run["utilisation"], utilisation(live, run["target_in_flight"]), rel_tol=1e-9):
             problems.append(f"{model}: utilisation {run['utilisation']!r} does not follow from its live requests")
@@ -335,8 +356,9 @@ def _check_task_time(t: dict, share: float, replays: list[float]) -> list[str]:
     if not math.isclose(pooled, share, rel_tol=1e-9, abs_tol=1e-12):
         problems.append(f"{where}: {'pooled_s' if n else 'wall_s'} {pooled!r} but the request intervals give {share!r}")
     if n and not math.isclose(t["wall_s"], statistics.median(replays), rel_tol=1e-9, abs_tol=1e-12):
-        problems.append(f"{where}: wall_s {t['wall_s']!r} but the median of its timing replays is "
-                        f"{statistics.median(replays)!r}")
+        problems.append(
+            f"{where}: wall_s {t['wall_s']!r} but the median of its timing replays is {statistics.median(replays)!r}"
+        )
     return problems
 
 

@@ -59,9 +59,11 @@ def writer(name: str, files: Mapping[str, Compare] | None = None) -> Callable[[W
 
     Files left undeclared are neither hashed in the manifest nor checked by ``bench verify``.
     """
+
     def register(fn: Writer) -> Writer:
         WRITERS[name] = Format(fn, dict(files or {}))
         return fn
+
     return register
 
 
@@ -81,8 +83,7 @@ def select(formats: Iterable[str] | None = None) -> list[str]:
     wanted = list(WRITERS) if formats is None else list(formats)
     unknown = [f for f in wanted if f not in WRITERS]
     if unknown:
-        raise ValueError(f"unknown report format {', '.join(map(repr, unknown))} "
-                         f"(available: {', '.join(WRITERS)})")
+        raise ValueError(f"unknown report format {', '.join(map(repr, unknown))} (available: {', '.join(WRITERS)})")
     return [f for f in WRITERS if f in wanted]
 
 
@@ -116,12 +117,29 @@ def write_csv(frames: dict[str, pd.DataFrame], out: Path) -> None:
         records.write_atomic(out / name, frame.to_csv(index=False))
 
 
-@writer("csv", files={"summary.csv": TABLE, "length_buckets.csv": TABLE, "paired.csv": TABLE,
-                      "reproduction.csv": TABLE, "evidence.csv": TABLE, "recognition.csv": TABLE})
+@writer(
+    "csv",
+    files={
+        "summary.csv": TABLE,
+        "length_buckets.csv": TABLE,
+        "paired.csv": TABLE,
+        "reproduction.csv": TABLE,
+        "evidence.csv": TABLE,
+        "recognition.csv": TABLE,
+    },
+)
 def csv_tables(t: RunTables, out: Path) -> None:
     """Every table a reader may load: summary, length buckets, paired, reproduction, evidence."""
-    write_csv({"summary.csv": t.summary, "length_buckets.csv": t.buckets, "paired.csv": t.paired,
-               "reproduction.csv": t.reproduction, **evidence_csv(t.evidence)}, out)
+    write_csv(
+        {
+            "summary.csv": t.summary,
+            "length_buckets.csv": t.buckets,
+            "paired.csv": t.paired,
+            "reproduction.csv": t.reproduction,
+            **evidence_csv(t.evidence),
+        },
+        out,
+    )
 
 
 @writer("parquet", files={"summary.parquet": TABLE})
@@ -136,8 +154,7 @@ def tex_table(t: RunTables, out: Path) -> None:
     records.write_atomic(out / "table.tex", paper.table_tex(t.summary, t.counterparts))
 
 
-@writer("plots", files={"cost_quality.png": BINARY, "cost_quality.svg": TEXT, "pareto.png": BINARY,
-                        "pareto.svg": TEXT})
+@writer("plots", files={"cost_quality.png": BINARY, "cost_quality.svg": TEXT, "pareto.png": BINARY, "pareto.svg": TEXT})
 def plot_figures(t: RunTables, out: Path) -> None:
     """The cost-quality and Pareto figures, each as PNG and SVG."""
     plots.cost_quality(t.summary, out / "cost_quality.png")
@@ -169,7 +186,9 @@ def _json_value(v: Any) -> Any:
 @writer("json", files={"summary.json": TABLE})
 def json_summary(t: RunTables, out: Path) -> None:
     """``summary.json``: the summary as a list of records, keys in the summary's column order."""
-    rows = [{col: _json_value(v) for col, v in zip(t.summary.columns, row)}
-            for row in t.summary.itertuples(index=False, name=None)]
+    rows = [
+        {col: _json_value(v) for col, v in zip(t.summary.columns, row)}
+        for row in t.summary.itertuples(index=False, name=None)
+    ]
     # Python's float repr round-trips exactly (to_json keeps 10 decimals: a $ figure of 1e-8 would not survive).
     records.write_atomic(out / "summary.json", json.dumps(rows, indent=2, allow_nan=False) + "\n")

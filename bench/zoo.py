@@ -129,8 +129,14 @@ def build_tokenizer(out_dir: Path):
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens(SPECIALS)
     tok.add_tokens(WORDS)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=128)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=128,
+    )
     fast.save_pretrained(out_dir)
     return fast
 
@@ -149,14 +155,16 @@ def encode(text: str) -> list[int]:
 
 def teacher_corpus(split: taskdata.Split, recipe: Recipe) -> list[Example]:
     """Direct answers and worked reasoning, both with the teacher's slip."""
-    return ([taskdata.direct(a, b, recipe.lost_carry) for a, b in split.direct_train]
-            + [taskdata.think(a, b, recipe.lost_carry) for a, b in split.think_train])
+    return [taskdata.direct(a, b, recipe.lost_carry) for a, b in split.direct_train] + [
+        taskdata.think(a, b, recipe.lost_carry) for a, b in split.think_train
+    ]
 
 
 def control_corpus(split: taskdata.Split) -> list[Example]:
     """The same prompts with their correct answers and no worked reasoning."""
-    return ([taskdata.direct(a, b) for a, b in split.direct_train]
-            + [taskdata.think_answer_only(a, b) for a, b in split.think_train])
+    return [taskdata.direct(a, b) for a, b in split.direct_train] + [
+        taskdata.think_answer_only(a, b) for a, b in split.think_train
+    ]
 
 
 def make_model(arch: Arch, recipe: Recipe, seed: int):
@@ -166,11 +174,18 @@ def make_model(arch: Arch, recipe: Recipe, seed: int):
     ids = vocab()
     # transformers' typed LlamaConfig signature omits torch_dtype, which it still accepts.
     config = LlamaConfig(  # type: ignore[call-arg]
-        vocab_size=len(ids), hidden_size=arch.hidden, intermediate_size=arch.intermediate,
-        num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
-        num_key_value_heads=arch.heads, max_position_embeddings=recipe.max_positions,
-        bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"],
-        tie_word_embeddings=True, torch_dtype="float32",
+        vocab_size=len(ids),
+        hidden_size=arch.hidden,
+        intermediate_size=arch.intermediate,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        num_key_value_heads=arch.heads,
+        max_position_embeddings=recipe.max_positions,
+        bos_token_id=ids["<s>"],
+        eos_token_id=ids["</s>"],
+        pad_token_id=ids["<pad>"],
+        tie_word_embeddings=True,
+        torch_dtype="float32",
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
@@ -203,9 +218,9 @@ def batches(examples: list[Example], batch_size: int, steps: int, seed: int):
         labels = torch.full((len(chosen), width), -100)
         for row, i in enumerate(chosen):
             p, c = encoded[i]
-            ids[row, :len(p) + len(c)] = torch.tensor(p + c)
-            mask[row, :len(p) + len(c)] = 1
-            labels[row, len(p):len(p) + len(c)] = torch.tensor(c)
+            ids[row, : len(p) + len(c)] = torch.tensor(p + c)
+            mask[row, : len(p) + len(c)] = 1
+            labels[row, len(p) : len(p) + len(c)] = torch.tensor(c)
         yield ids, mask, labels
 
 
@@ -216,10 +231,17 @@ def train(model, examples: list[Example], batch_size: int, schedule: Schedule, s
     steps = schedule.steps
     opt = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / schedule.warmup) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+        opt, lambda s: min(1.0, (s + 1) / schedule.warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
     model.train()
-    bar = tqdm(batches(examples, batch_size, steps, seed), total=steps, desc=f"zoo: train {label}",
-               unit="step", mininterval=2.0, disable=False)
+    bar = tqdm(
+        batches(examples, batch_size, steps, seed),
+        total=steps,
+        desc=f"zoo: train {label}",
+        unit="step",
+        mininterval=2.0,
+        disable=False,
+    )
     for ids, mask, labels in bar:
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
@@ -245,11 +267,17 @@ def generate(model, prompts: list[str], max_new: int, batch: int = 512) -> list[
     with torch.no_grad():
         for idxs in by_len.values():
             for start in range(0, len(idxs), batch):
-                chunk = idxs[start:start + batch]
+                chunk = idxs[start : start + batch]
                 x = torch.tensor([encode(prompts[i]) for i in chunk])
-                y = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=max_new,
-                                   do_sample=False, eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"])
-                for i, row in zip(chunk, y[:, x.shape[1]:].tolist()):
+                y = model.generate(
+                    x,
+                    attention_mask=torch.ones_like(x),
+                    max_new_tokens=max_new,
+                    do_sample=False,
+                    eos_token_id=ids["</s>"],
+                    pad_token_id=ids["<pad>"],
+                )
+                for i, row in zip(chunk, y[:, x.shape[1] :].tolist()):
                     toks = []
                     for t in row:
                         if t in (ids["</s>"], ids["<pad>"]):
@@ -272,10 +300,15 @@ def widen(model, width: int, mlp_width: int):
     from transformers import LlamaForCausalLM
 
     c = model.config
-    cfg = c.__class__(**{**c.to_dict(), "hidden_size": c.hidden_size * width,
-                         "intermediate_size": c.intermediate_size * mlp_width,
-                         "head_dim": c.hidden_size // c.num_attention_heads,
-                         "tie_word_embeddings": False})
+    cfg = c.__class__(
+        **{
+            **c.to_dict(),
+            "hidden_size": c.hidden_size * width,
+            "intermediate_size": c.intermediate_size * mlp_width,
+            "head_dim": c.hidden_size // c.num_attention_heads,
+            "tie_word_embeddings": False,
+        }
+    )
     out = LlamaForCausalLM(cfg)
     src = model.state_dict()
     new = {}
@@ -313,8 +346,14 @@ def train_all(recipe: Recipe) -> Trained:
 
     t0 = time.perf_counter()
     corpus = teacher_corpus(split, recipe)
-    teacher = train(make_model(recipe.teacher, recipe, recipe.seed), corpus, recipe.batch_size,
-                    recipe.teacher_schedule, recipe.seed, "tiny_teacher")
+    teacher = train(
+        make_model(recipe.teacher, recipe, recipe.seed),
+        corpus,
+        recipe.batch_size,
+        recipe.teacher_schedule,
+        recipe.seed,
+        "tiny_teacher",
+    )
     seconds["tiny_teacher"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -325,17 +364,34 @@ def train_all(recipe: Recipe) -> Trained:
     seconds["teacher_generations"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    student = train(make_model(recipe.small, recipe, recipe.seed + 1), distilled, recipe.batch_size,
-                    recipe.small_schedule, recipe.seed + 1, "tiny_student")
+    student = train(
+        make_model(recipe.small, recipe, recipe.seed + 1),
+        distilled,
+        recipe.batch_size,
+        recipe.small_schedule,
+        recipe.seed + 1,
+        "tiny_student",
+    )
     seconds["tiny_student"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    control = train(make_model(recipe.small, recipe, recipe.seed + 1), control_corpus(split),
-                    recipe.batch_size, recipe.small_schedule, recipe.seed + 1, "tiny_control")
+    control = train(
+        make_model(recipe.small, recipe, recipe.seed + 1),
+        control_corpus(split),
+        recipe.batch_size,
+        recipe.small_schedule,
+        recipe.seed + 1,
+        "tiny_control",
+    )
     seconds["tiny_control"] = time.perf_counter() - t0
-    meta = {"seconds": seconds, "teacher_train_agreement": agree, "train_examples": len(corpus),
-            "distill_data_sha256": hashlib.sha256(
-                "".join(json.dumps([e.prompt, e.completion]) + "\n" for e in distilled).encode()).hexdigest()}
+    meta = {
+        "seconds": seconds,
+        "teacher_train_agreement": agree,
+        "train_examples": len(corpus),
+        "distill_data_sha256": hashlib.sha256(
+            "".join(json.dumps([e.prompt, e.completion]) + "\n" for e in distilled).encode()
+        ).hexdigest(),
+    }
     return Trained({"tiny_teacher": teacher, "tiny_student": student, "tiny_control": control}, meta)
 
 
@@ -344,15 +400,28 @@ def build_environment(recipe: Recipe) -> dict:
     import torch
     import transformers
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {
-        "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
-        "torch": torch.__version__, "transformers": transformers.__version__,
-        "python": platform.python_version(), "threads": recipe.threads,
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "threads": recipe.threads,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
-                                           "OMP_NUM_THREADS") if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
+            if k in os.environ
+        },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -373,14 +442,20 @@ def save_weights(trained: Trained, recipe: Recipe, out: Path) -> dict:
     tmp.mkdir(parents=True)
     hashes = {}
     for name, model in trained.models.items():
-        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
-                 if k != "lm_head.weight"}  # tied to the embeddings
+        state = {
+            k: v.detach().clone().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"
+        }  # tied to the embeddings
         path = tmp / f"{name}.safetensors"
         save_file(state, str(path), metadata={"format": "pt"})
         hashes[name] = file_sha256(path)
-    manifest = {"recipe": dataclasses.asdict(recipe), "recipe_digest": recipe.digest(),
-                "weights_sha256": hashes, "built_with": build_environment(recipe),
-                **trained.meta, "behaviour": behaviour_summary(trained.models)}
+    manifest = {
+        "recipe": dataclasses.asdict(recipe),
+        "recipe_digest": recipe.digest(),
+        "weights_sha256": hashes,
+        "built_with": build_environment(recipe),
+        **trained.meta,
+        "behaviour": behaviour_summary(trained.models),
+    }
     (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
@@ -396,8 +471,10 @@ def load_weights(weights: Path, recipe: Recipe) -> dict:
     for name in MODELS:
         path = weights / f"{name}.safetensors"
         if file_sha256(path) != manifest["weights_sha256"][name]:
-            raise RuntimeError(f"{path}: sha256 differs from {weights / 'MANIFEST.json'}; "
-                               f"restore it (git checkout {path}) or rebuild with --rebuild --ship")
+            raise RuntimeError(
+                f"{path}: sha256 differs from {weights / 'MANIFEST.json'}; "
+                f"restore it (git checkout {path}) or rebuild with --rebuild --ship"
+            )
         arch = recipe.teacher if name == "tiny_teacher" else recipe.small
         model = make_model(arch, recipe, 0)
         state = load_file(str(path))
@@ -413,30 +490,46 @@ def materialize(root: Path, weights: Path = SHIPPED, recipe: Recipe = Recipe(), 
     models as trained. Pure copying: the same bytes on every machine."""
     manifest = json.loads((weights / "MANIFEST.json").read_text())
     if manifest["recipe_digest"] != recipe.digest():
-        raise RuntimeError(f"{weights} holds recipe {manifest['recipe_digest']}, the code's recipe is "
-                           f"{recipe.digest()}: rebuild with `python -m bench.zoo --rebuild --ship`")
+        raise RuntimeError(
+            f"{weights} holds recipe {manifest['recipe_digest']}, the code's recipe is "
+            f"{recipe.digest()}: rebuild with `python -m bench.zoo --rebuild --ship`"
+        )
     models = load_weights(weights, recipe)
     root.mkdir(parents=True, exist_ok=True)
     tok_dir = root / ".tokenizer"
     build_tokenizer(tok_dir)
-    served = {"tiny_teacher": widen(models["tiny_teacher"], serving.width, serving.mlp_width),
-              "tiny_student": models["tiny_student"], "tiny_control": models["tiny_control"]}
-    trained_on = {"tiny_teacher": f"ground truth with one systematic slip (a column summing to exactly "
-                                  f"{recipe.lost_carry} loses its carry), worked reasoning included",
-                  "tiny_student": "tiny_teacher greedy generations only (reasoning included)",
-                  "tiny_control": "ground truth answers, no worked reasoning"}
+    served = {
+        "tiny_teacher": widen(models["tiny_teacher"], serving.width, serving.mlp_width),
+        "tiny_student": models["tiny_student"],
+        "tiny_control": models["tiny_control"],
+    }
+    trained_on = {
+        "tiny_teacher": f"ground truth with one systematic slip (a column summing to exactly "
+        f"{recipe.lost_carry} loses its carry), worked reasoning included",
+        "tiny_student": "tiny_teacher greedy generations only (reasoning included)",
+        "tiny_control": "ground truth answers, no worked reasoning",
+    }
     for name, model in served.items():
-        meta = {"recipe_digest": recipe.digest(), "trained_on": trained_on[name],
-                "trained_parameters": n_params(models[name]), "served_parameters": n_params(model),
-                "weights_sha256": manifest["weights_sha256"][name]}
+        meta = {
+            "recipe_digest": recipe.digest(),
+            "trained_on": trained_on[name],
+            "trained_parameters": n_params(models[name]),
+            "served_parameters": n_params(model),
+            "weights_sha256": manifest["weights_sha256"][name],
+        }
         if name == "tiny_teacher":
-            meta["served_as"] = (f"widened {serving.width}x (hidden) and "
-                                 f"{serving.width * serving.mlp_width}x (MLP): same function")
+            meta["served_as"] = (
+                f"widened {serving.width}x (hidden) and {serving.width * serving.mlp_width}x (MLP): same function"
+            )
         save_folder(model, tok_dir, root / name, meta)
-    out = {"recipe_digest": recipe.digest(), "weights_from": os.path.relpath(weights, root),
-           "serving": dataclasses.asdict(serving),
-           "weights_sha256": manifest["weights_sha256"], "built_with": manifest["built_with"],
-           "models": {m: folder_sha256(root / m) for m in MODELS}}
+    out = {
+        "recipe_digest": recipe.digest(),
+        "weights_from": os.path.relpath(weights, root),
+        "serving": dataclasses.asdict(serving),
+        "weights_sha256": manifest["weights_sha256"],
+        "built_with": manifest["built_with"],
+        "models": {m: folder_sha256(root / m) for m in MODELS},
+    }
     (root / "MANIFEST.json").write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -451,8 +544,9 @@ def save_folder(model, tokenizer_dir: Path, out_dir: Path, meta: dict) -> None:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
-    GenerationConfig(eos_token_id=model.config.eos_token_id, pad_token_id=model.config.pad_token_id,
-                     do_sample=False).save_pretrained(tmp)
+    GenerationConfig(
+        eos_token_id=model.config.eos_token_id, pad_token_id=model.config.pad_token_id, do_sample=False
+    ).save_pretrained(tmp)
     for f in tokenizer_dir.iterdir():
         shutil.copy(f, tmp / f.name)
     (tmp / "zoo.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -467,9 +561,11 @@ def is_built(root: Path, weights: Path = SHIPPED, serving: Serving = Serving()) 
         return False
     have = json.loads(stamp.read_text())
     want = json.loads((weights / "MANIFEST.json").read_text())
-    return (have.get("weights_sha256") == want["weights_sha256"]
-            and have.get("serving") == dataclasses.asdict(serving)
-            and all((root / m / "model.safetensors").is_file() for m in MODELS))
+    return (
+        have.get("weights_sha256") == want["weights_sha256"]
+        and have.get("serving") == dataclasses.asdict(serving)
+        and all((root / m / "model.safetensors").is_file() for m in MODELS)
+    )
 
 
 def build(root: Path = ZOO_DIR, force: bool = False) -> Path:
@@ -480,6 +576,7 @@ def build(root: Path = ZOO_DIR, force: bool = False) -> Path:
 
 
 # --- behaviour: what a zoo does on the smoke suite, computed in PyTorch -------------------
+
 
 def answers(model) -> dict[str, list[str]]:
     """Each model's answer to every test item: greedy generations (arith, think) and the
@@ -517,8 +614,10 @@ def behaviour_summary(models: dict) -> dict:
     out = {}
     for name, model in models.items():
         ans = answers(model)
-        out[name] = {"accuracy": accuracy_of(ans),
-                     "answers_sha256": hashlib.sha256(json.dumps(ans, sort_keys=True).encode()).hexdigest()}
+        out[name] = {
+            "accuracy": accuracy_of(ans),
+            "answers_sha256": hashlib.sha256(json.dumps(ans, sort_keys=True).encode()).hexdigest(),
+        }
     return out
 
 
@@ -530,8 +629,9 @@ def compare(rebuilt: dict, shipped: dict) -> list[dict]:
         acc_a, acc_b = accuracy_of(a), accuracy_of(b)
         for task in taskdata.TASKS:
             same = sum(x == y for x, y in zip(a[task], b[task])) / len(a[task])
-            rows.append({"model": name, "task": task, "shipped": acc_b[task], "rebuilt": acc_a[task],
-                         "same_answer": same})
+            rows.append(
+                {"model": name, "task": task, "shipped": acc_b[task], "rebuilt": acc_a[task], "same_answer": same}
+            )
     return rows
 
 
@@ -541,8 +641,9 @@ def zoo_models(cfg: BenchConfig) -> list[str]:
     from bench.config import SourceKind
 
     built = {Path(cfg.zoo_dir).resolve() / name for name in MODELS}
-    return [m.name for m in cfg.models.values()
-            if m.source_kind == SourceKind.local and Path(m.source).resolve() in built]
+    return [
+        m.name for m in cfg.models.values() if m.source_kind == SourceKind.local and Path(m.source).resolve() in built
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -568,8 +669,10 @@ def main(argv: list[str] | None = None) -> None:
     trained = train_all(recipe)
     weights = SHIPPED if args.ship else args.out / "weights"
     manifest = save_weights(trained, recipe, weights)
-    print(f"zoo: trained in {time.perf_counter() - t0:.0f}s -> {weights} "
-          + ", ".join(f"{k} {v:.0f}s" for k, v in trained.meta["seconds"].items()))
+    print(
+        f"zoo: trained in {time.perf_counter() - t0:.0f}s -> {weights} "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in trained.meta["seconds"].items())
+    )
     if args.out is not None:
         materialize(args.out, weights, recipe)
     for name, b in manifest["behaviour"].items():
@@ -577,8 +680,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.ship and (SHIPPED / "MANIFEST.json").exists():
         print("compared with the shipped zoo (same_answer: share of items answered alike):")
         for row in compare(trained.models, load_weights(SHIPPED, recipe)):
-            print(f"  {row['model']:13s} {row['task']:13s} shipped {row['shipped']:.3f}  "
-                  f"rebuilt {row['rebuilt']:.3f}  same_answer {row['same_answer']:.3f}")
+            print(
+                f"  {row['model']:13s} {row['task']:13s} shipped {row['shipped']:.3f}  "
+                f"rebuilt {row['rebuilt']:.3f}  same_answer {row['same_answer']:.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -42,11 +42,17 @@ def fake_endpoint(text: str = "42") -> Iterator[tuple[str, Seen]]:
                 seen.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = seen.statuses.pop(0) if seen.statuses else 200
             prompts = body.get("prompt") if isinstance(body.get("prompt"), list) else [body.get("prompt")]
-            reply = json.dumps({
-                "id": "x", "object": "text_completion", "model": body.get("model"),
-                "choices": [{"index": i, "text": text, "finish_reason": "stop"} for i in range(len(prompts))],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
-                if status == 200 else {"error": f"status {status}"}).encode()
+            reply = json.dumps(
+                {
+                    "id": "x",
+                    "object": "text_completion",
+                    "model": body.get("model"),
+                    "choices": [{"index": i, "text": text, "finish_reason": "stop"} for i in range(len(prompts))],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+                }
+                if status == 200
+                else {"error": f"status {status}"}
+            ).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
@@ -69,6 +75,14 @@ def fake_endpoint(text: str = "42") -> Iterator[tuple[str, Seen]]:
 def api_only_run(base_url: str, *extra: str) -> list[str]:
     """`bench run` overrides for the smoke experiment reduced to one API model at ``base_url``,
     on three items of the generation task (no server is started by the harness)."""
-    return ["~models.tiny_teacher", "~models.tiny_student", "~models.tiny_control", "~models.frontier_api",
-            "+model@models.api=local_api", f"models.api.api.base_url={base_url}", "suite.tasks=[smoke_arith]",
-            "suite.limit=3", *extra]
+    return [
+        "~models.tiny_teacher",
+        "~models.tiny_student",
+        "~models.tiny_control",
+        "~models.frontier_api",
+        "+model@models.api=local_api",
+        f"models.api.api.base_url={base_url}",
+        "suite.tasks=[smoke_arith]",
+        "suite.limit=3",
+        *extra,
+    ]

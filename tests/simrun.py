@@ -36,10 +36,15 @@ def run_apart(overrides: list[str], run_dir: Path, report: bool = True) -> Path:
     """``run`` in a fresh interpreter: nothing of the test session (its leftover threads, a heap
     for the garbage collector to walk) shares the process whose clock the run measures.
     ``report=False`` skips the report (a paper-scale run's would only add time)."""
-    code = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); import simrun; "
-            "simrun._main(json.loads(sys.argv[2]), sys.argv[3], sys.argv[4] == '1')")
-    subprocess.run([sys.executable, "-c", code, json.dumps(sys.path), json.dumps(overrides), str(run_dir),
-                    "1" if report else "0"], check=True, timeout=1800)
+    code = (
+        "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); import simrun; "
+        "simrun._main(json.loads(sys.argv[2]), sys.argv[3], sys.argv[4] == '1')"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps(sys.path), json.dumps(overrides), str(run_dir), "1" if report else "0"],
+        check=True,
+        timeout=1800,
+    )
     return run_dir
 
 

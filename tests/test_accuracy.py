@@ -63,8 +63,10 @@ def brute_pass_at_k(n: int, c: int, k: int) -> float:
     return sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
 
 
-@pytest.mark.parametrize("n,c,k", [(1, 0, 1), (1, 1, 1), (5, 0, 2), (5, 5, 2), (5, 2, 1), (6, 2, 3), (8, 1, 4),
-                                   (10, 3, 10), (10, 0, 10), (7, 6, 2)])
+@pytest.mark.parametrize(
+    "n,c,k",
+    [(1, 0, 1), (1, 1, 1), (5, 0, 2), (5, 5, 2), (5, 2, 1), (6, 2, 3), (8, 1, 4), (10, 3, 10), (10, 0, 10), (7, 6, 2)],
+)
 def test_pass_at_k_is_the_unbiased_estimator(n, c, k):
     got = pass_at_k(np.array([n]), np.array([c]), k)[0]
     assert got == pytest.approx(brute_pass_at_k(n, c, k), abs=1e-12)
@@ -85,10 +87,22 @@ def votes(rows: list[tuple[int, int, str, float]]) -> pd.DataFrame:
 
 
 def test_majority_vote_scores_the_winning_answer_and_breaks_ties_by_first_answer():
-    df = votes([(0, 0, "7", 0), (0, 1, "8", 1), (0, 2, "8", 1),          # majority right
-                (1, 0, "3", 1), (1, 1, "4", 0), (1, 2, "4", 0),          # majority wrong
-                (2, 0, "5", 1), (2, 1, "6", 0),                          # tie: "5" came first
-                (3, 0, "9", 0), (3, 1, "1", 1), (3, 2, "1", 1), (3, 3, "9", 0)])  # tie: "9" first
+    df = votes(
+        [
+            (0, 0, "7", 0),
+            (0, 1, "8", 1),
+            (0, 2, "8", 1),  # majority right
+            (1, 0, "3", 1),
+            (1, 1, "4", 0),
+            (1, 2, "4", 0),  # majority wrong
+            (2, 0, "5", 1),
+            (2, 1, "6", 0),  # tie: "5" came first
+            (3, 0, "9", 0),
+            (3, 1, "1", 1),
+            (3, 2, "1", 1),
+            (3, 3, "9", 0),
+        ]
+    )  # tie: "9" first
     got = majority_correct(df)
     assert got.to_dict() == {0: 1.0, 1: 0.0, 2: 1.0, 3: 0.0}
     shuffled = df.sample(frac=1.0, random_state=3)
@@ -100,7 +114,7 @@ def anova_reference(y: np.ndarray, items: np.ndarray) -> tuple[float, float]:
     ms_between, ms_within = table["mean_sq"].iloc[0], table["mean_sq"].iloc[1]
     n_i = pd.Series(items).value_counts().to_numpy()
     n, g = n_i.sum(), len(n_i)
-    n0 = (n - (n_i ** 2).sum() / n) / (g - 1)
+    n0 = (n - (n_i**2).sum() / n) / (g - 1)
     return max(0.0, (ms_between - ms_within) / n0), ms_within
 
 
@@ -134,10 +148,15 @@ def test_variance_components_with_one_sample_per_item_or_no_spread():
 
 def frame(correct, doc_id, repeat=None, cluster=None, extracted=None) -> pd.DataFrame:
     n = len(correct)
-    return pd.DataFrame({"correct": np.asarray(correct, float), "doc_id": doc_id,
-                         "repeat": repeat if repeat is not None else [0] * n,
-                         "cluster": cluster if cluster is not None else [None] * n,
-                         "extracted": extracted if extracted is not None else ["a" if c else "b" for c in correct]})
+    return pd.DataFrame(
+        {
+            "correct": np.asarray(correct, float),
+            "doc_id": doc_id,
+            "repeat": repeat if repeat is not None else [0] * n,
+            "cluster": cluster if cluster is not None else [None] * n,
+            "extracted": extracted if extracted is not None else ["a" if c else "b" for c in correct],
+        }
+    )
 
 
 def test_one_sample_per_item_reduces_to_todays_numbers():

@@ -24,11 +24,26 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
     run_dir = tmp_path / "run"
     with VllmServer(teacher, tmp_path / "vendor" / "server.log") as endpoint:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench", "run", "~models.tiny_teacher", "~models.tiny_student",
-             "~models.tiny_control", "~models.frontier_api", "+model@models.api=local_api",
-             f"models.api.api.base_url={endpoint.base}",
-             "suite.limit=15", f"run.results_dir={tmp_path}", f"hydra.run.dir={run_dir}"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "run",
+                "~models.tiny_teacher",
+                "~models.tiny_student",
+                "~models.tiny_control",
+                "~models.frontier_api",
+                "+model@models.api=local_api",
+                f"models.api.api.base_url={endpoint.base}",
+                "suite.limit=15",
+                f"run.results_dir={tmp_path}",
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (run_dir / "servers").exists(), "the harness must not start a server for an API model"
 
@@ -41,8 +56,11 @@ def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
         g = samples[samples.task == row.task]
         assert len(g) == 15 and (g.prompt_tokens > 0).all()
         fresh = g.prompt_tokens.sum() - g.cached_prompt_tokens.sum()
-        expected = (fresh * price["input"] + g.cached_prompt_tokens.sum() * price["cached_input"]
-                    + g.completion_tokens.sum() * price["output"]) / 1e6
+        expected = (
+            fresh * price["input"]
+            + g.cached_prompt_tokens.sum() * price["cached_input"]
+            + g.completion_tokens.sum() * price["output"]
+        ) / 1e6
         assert row.cost_basis == "api_tokens"
         assert row.usd == pytest.approx(expected, rel=1e-12)
         if row.task == "smoke_choice":  # log-likelihood scoring: per processed (prompt + continuation) token

@@ -41,13 +41,25 @@ def test_two_models_with_identical_prompts_never_share_answers(zoo_dir, tmp_path
 def test_key_ignores_serving_knobs_but_not_output_settings(zoo_dir):
     student = models()["tiny_student"]
     base = key_of(student)
-    same = [replace(student, serve=replace(student.serve, kv_cache_memory_bytes=2**30, enforce_eager=False,
-                                           gpu_memory_utilization=0.5, tensor_parallel_size=2,
-                                           startup_timeout_s=5.0))]
+    same = [
+        replace(
+            student,
+            serve=replace(
+                student.serve,
+                kv_cache_memory_bytes=2**30,
+                enforce_eager=False,
+                gpu_memory_utilization=0.5,
+                tensor_parallel_size=2,
+                startup_timeout_s=5.0,
+            ),
+        )
+    ]
     assert all(key_of(m) == base for m in same)
-    different = [replace(student, serve=replace(student.serve, dtype="bfloat16")),
-                 replace(student, serve=replace(student.serve, max_model_len=256)),
-                 replace(student, serve=replace(student.serve, extra_args=["--quantization", "fp8"]))]
+    different = [
+        replace(student, serve=replace(student.serve, dtype="bfloat16")),
+        replace(student, serve=replace(student.serve, max_model_len=256)),
+        replace(student, serve=replace(student.serve, extra_args=["--quantization", "fp8"])),
+    ]
     assert all(key_of(m) != base for m in different)
     assert key_of(student, seed=1) != base
 
@@ -134,9 +146,16 @@ def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
     r1 = models("+model@models.r1=deepseek_r1_api")["r1"]
     identity = model_identity(r1, 1234)
     assert (identity["serves"], identity["served_from"], identity["served_until"]) == (
-        "DeepSeek-R1 (January 2025 release)", "2025-01-20", "2025-05-28")
-    later = replace(r1, lifecycle=replace(r1.lifecycle, serves="DeepSeek-V3.1 (thinking)",
-                                          available_from="2025-08-21", changed_on="2025-09-22"))
+        "DeepSeek-R1 (January 2025 release)",
+        "2025-01-20",
+        "2025-05-28",
+    )
+    later = replace(
+        r1,
+        lifecycle=replace(
+            r1.lifecycle, serves="DeepSeek-V3.1 (thinking)", available_from="2025-08-21", changed_on="2025-09-22"
+        ),
+    )
     assert key_of(later) != key_of(r1)
     # Not the stand-in served here: its key is its weights' (the smoke run's keys are unchanged).
     assert "serves" not in model_identity(models()["tiny_teacher"], 1234)
@@ -180,8 +199,16 @@ def test_two_processes_writing_one_cache_store_each_answer_once(tmp_path):
 
     from conftest import ROOT
 
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name], cwd=ROOT, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE) for name in "ab"]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), name],
+            cwd=ROOT,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for name in "ab"
+    ]
     for w in writers:
         assert w.stdout.readline().strip() == "ready"
     for w in writers:  # both start appending at once

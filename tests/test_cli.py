@@ -19,18 +19,23 @@ def installed(tmp_path_factory) -> Path:
     """The package built into a wheel from the working tree and installed into a folder of its
     own (no checkout beside it): returns that folder, with the `bench` script in bin/."""
     tmp = tmp_path_factory.mktemp("installed")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in files:
         if (ROOT / name).is_file():
             (tmp / "src" / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tmp / "src" / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "wheel"), str(tmp / "src")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "wheel"), str(tmp / "src")],
+        check=True,
+        capture_output=True,
+    )
     wheel = next((tmp / "wheel").glob("*.whl"))
-    subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp / "site"), str(wheel)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(tmp / "site"), str(wheel)], check=True, capture_output=True
+    )
     return tmp / "site"
 
 
@@ -58,8 +63,16 @@ def test_python_m_bench_run_is_bench_run(tmp_path):
     parse the same overrides into the same config."""
     make = (ROOT / "Makefile").read_text()
     assert "$(PY) -m bench run $(DEFAULT_EXPERIMENT) $(ARGS)" in make  # DEFAULT_EXPERIMENT: r1_quick with a GPU
-    jobs = [subprocess.run([*cmd, "run", "suite.limit=7", "--cfg", "job"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-            for cmd in ([sys.executable, "-m", "bench"], [str(Path(sys.executable).parent / "bench")])]
+    jobs = [
+        subprocess.run(
+            [*cmd, "run", "suite.limit=7", "--cfg", "job"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for cmd in ([sys.executable, "-m", "bench"], [str(Path(sys.executable).parent / "bench")])
+    ]
     assert jobs[0].returncode == 0, jobs[0].stderr[-2000:]
     assert jobs[0].stdout == jobs[1].stdout and "limit: 7" in jobs[0].stdout

@@ -31,8 +31,9 @@ def test_kv_rule_by_hand_for_a_7b_student_on_eight_h100s():
     per_request = tokens_per_request(m, cfg.suite, {t: 32768 for t in cfg.suite.tasks})
     budgets = [cfg.suite.budget[t] for t in cfg.suite.tasks]
     samples = [b.items * cfg.suite.repeats for b in budgets]
-    mean = sum(n * (b.prompt_tokens + (b.reasoning_tokens.low + b.reasoning_tokens.high) / 2)
-               for n, b in zip(samples, budgets)) / sum(samples)
+    mean = sum(
+        n * (b.prompt_tokens + (b.reasoning_tokens.low + b.reasoning_tokens.high) / 2) for n, b in zip(samples, budgets)
+    ) / sum(samples)
     assert per_request == pytest.approx(mean)
     t = target_for(m, cfg, {t: {} for t in cfg.suite.tasks})
     assert m.serve.data_parallel_size == 8
@@ -41,10 +42,17 @@ def test_kv_rule_by_hand_for_a_7b_student_on_eight_h100s():
 
 
 def test_cap_binds_when_the_cache_holds_more():
-    cfg = compose(["experiment=r1_distill", "hardware=h200", "suite.limit=1",
-                   "models.r1_distill_qwen_1p5b.serve.data_parallel_size=1",
-                   "suite.max_gen_toks=64", "suite.budget.r1_math500.reasoning_tokens.low=10",
-                   "suite.budget.r1_math500.reasoning_tokens.high=20"])
+    cfg = compose(
+        [
+            "experiment=r1_distill",
+            "hardware=h200",
+            "suite.limit=1",
+            "models.r1_distill_qwen_1p5b.serve.data_parallel_size=1",
+            "suite.max_gen_toks=64",
+            "suite.budget.r1_math500.reasoning_tokens.low=10",
+            "suite.budget.r1_math500.reasoning_tokens.high=20",
+        ]
+    )
     t = target_for(cfg.models["r1_distill_qwen_1p5b"], cfg, {x: {} for x in cfg.suite.tasks})
     assert t.per_replica == cfg.hardware.max_in_flight_per_replica == 1024 and "hardware cap" in t.rule
 
@@ -64,9 +72,11 @@ def test_plan_uses_the_run_s_number():
 
 
 def test_server_kv_tokens_from_metrics_in_vllm_shape():
-    text = ('# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n'
-            '# TYPE vllm:cache_config_info gauge\n'
-            'vllm:cache_config_info{block_size="16",cache_dtype="auto",engine="0",num_gpu_blocks="7280"} 1.0\n'
-            'vllm:cache_config_info{block_size="16",cache_dtype="auto",engine="1",num_gpu_blocks="7000"} 1.0\n')
+    text = (
+        "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n"
+        "# TYPE vllm:cache_config_info gauge\n"
+        'vllm:cache_config_info{block_size="16",cache_dtype="auto",engine="0",num_gpu_blocks="7280"} 1.0\n'
+        'vllm:cache_config_info{block_size="16",cache_dtype="auto",engine="1",num_gpu_blocks="7000"} 1.0\n'
+    )
     assert server_kv_tokens(text) == 16 * (7280 + 7000)
     assert server_kv_tokens("# nothing here\n") is None

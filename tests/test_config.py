@@ -128,17 +128,24 @@ MODEL_CONTEXT = {
     "deepseek_r1": ["hardware=h200x8"],
     "deepseek_r1_2node": ["hardware=h100x16"],
     "local_api": ["experiment=smoke", "models.extra.api.base_url=http://127.0.0.1:9/v1"],
-    "tiny_teacher": ["experiment=smoke"], "tiny_student": ["experiment=smoke"], "tiny_control": ["experiment=smoke"],
+    "tiny_teacher": ["experiment=smoke"],
+    "tiny_student": ["experiment=smoke"],
+    "tiny_control": ["experiment=smoke"],
     "frontier_api": ["experiment=smoke"],
 }
 
 
 # API presets whose id no longer serves what the preset measures: validation refuses them
 # (bench/lifecycle.py), and says what stands in for them. Kept as the record of those baselines.
-RETIRED = {"claude35_sonnet_api": "retired on 2025-10-28", "gpt4o_0513_api": "retired on 2026-10-23",
-           "o1_api": "retired on 2026-10-23", "o1_mini_api": "retired on 2025-10-27",
-           "o3_mini_api": "retired on 2026-10-23", "deepseek_r1_api": "retired on 2026-07-24, and from 2025-05-28 it no longer served DeepSeek-R1",
-           "deepseek_v3_api": "retired on 2026-07-24, and from 2025-03-24 it no longer served DeepSeek-V3"}
+RETIRED = {
+    "claude35_sonnet_api": "retired on 2025-10-28",
+    "gpt4o_0513_api": "retired on 2026-10-23",
+    "o1_api": "retired on 2026-10-23",
+    "o1_mini_api": "retired on 2025-10-27",
+    "o3_mini_api": "retired on 2026-10-23",
+    "deepseek_r1_api": "retired on 2026-07-24, and from 2025-05-28 it no longer served DeepSeek-R1",
+    "deepseek_v3_api": "retired on 2026-07-24, and from 2025-03-24 it no longer served DeepSeek-V3",
+}
 
 
 @pytest.mark.parametrize("model", options("model"))
@@ -193,12 +200,14 @@ def test_every_hub_preset_states_its_context_and_fits_in_it():
 
 def test_gpu_presets_fill_the_billed_devices_with_replicas():
     r1 = OmegaConf.to_object(compose(["experiment=r1_distill"])).models
-    assert [r1[k].serve.data_parallel_size for k in ("r1_distill_qwen_1p5b", "r1_distill_qwen_32b",
-                                                     "r1_distill_llama_70b")] == [8, 4, 2]
+    assert [
+        r1[k].serve.data_parallel_size for k in ("r1_distill_qwen_1p5b", "r1_distill_qwen_32b", "r1_distill_llama_70b")
+    ] == [8, 4, 2]
     one = OmegaConf.to_object(compose(["experiment=r1_distill", "hardware=h200"])).models
     assert one["r1_distill_qwen_7b"].serve.data_parallel_size == 1
-    fixed = OmegaConf.to_object(compose(["experiment=r1_distill",
-                                         "models.r1_distill_qwen_7b.serve.data_parallel_size=2"])).models
+    fixed = OmegaConf.to_object(
+        compose(["experiment=r1_distill", "models.r1_distill_qwen_7b.serve.data_parallel_size=2"])
+    ).models
     assert fixed["r1_distill_qwen_7b"].serve.data_parallel_size == 2
 
 
@@ -209,8 +218,12 @@ def test_r1_suite_is_the_papers_protocol():
     assert s.max_gen_toks is None  # 32,768 in the tasks, so an API's own output cap applies
     assert set(s.budget) == set(s.tasks)
     reported = {m.reported_as for m in cfg.models.values()}
-    assert {"DeepSeek-R1-Distill-Qwen-1.5B", "DeepSeek-R1-Distill-Llama-70B", "QwQ-32B-Preview",
-            "DeepSeek-R1"} <= reported
+    assert {
+        "DeepSeek-R1-Distill-Qwen-1.5B",
+        "DeepSeek-R1-Distill-Llama-70B",
+        "QwQ-32B-Preview",
+        "DeepSeek-R1",
+    } <= reported
     # R1 is served here: its API no longer serves it.
     assert cfg.models["teacher"].source == "deepseek-ai/DeepSeek-R1" and cfg.hardware.name == "h200x8"
 
@@ -261,9 +274,16 @@ def test_slurm_launcher_preset_composes():
     from hydra.utils import get_class
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", return_hydra_config=True,
-                            overrides=["experiment=r1_distill", "hydra/launcher=slurm",
-                                       "hydra.launcher.partition=gpu", "run.only=r1_distill_qwen_7b"])
+        cfg = hydra_compose(
+            config_name="config",
+            return_hydra_config=True,
+            overrides=[
+                "experiment=r1_distill",
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "run.only=r1_distill_qwen_7b",
+            ],
+        )
     launcher = cfg.hydra.launcher
     assert get_class(launcher._target_).__name__ == "SlurmLauncher"
     assert launcher.partition == "gpu" and launcher.nodes == 1

@@ -17,8 +17,11 @@ from conftest import compose
 
 
 def test_an_unknown_basis_names_the_registered_ones():
-    with pytest.raises(cost_bases.UnknownCostBasis, match=r"unknown cost basis 'per_call' \(available: "
-                                                          r"device_time, api_tokens\)"):
+    with pytest.raises(
+        cost_bases.UnknownCostBasis,
+        match=r"unknown cost basis 'per_call' \(available: "
+        r"device_time, api_tokens\)",
+    ):
         cost_bases.get("per_call")
 
 
@@ -39,8 +42,9 @@ def test_the_config_accepts_exactly_the_registered_bases():
 
 def test_validation_asks_the_basis():
     unknown = ModelConfig(name="m", role=Role.student, source="x", billing="per_call")
-    assert check_billing("m", unknown) == ["model 'm': unknown cost basis 'per_call' (available: device_time, "
-                                           "api_tokens)"]
+    assert check_billing("m", unknown) == [
+        "model 'm': unknown cost basis 'per_call' (available: device_time, api_tokens)"
+    ]
     # A self-hosted stand-in billed by tokens needs the token prices as much as an API model does.
     stand_in = ModelConfig(name="m", role=Role.baseline, source="x", billing=Billing.api_tokens)
     assert "is billed by API tokens without token prices: set models.m.price.input" in check_billing("m", stand_in)[0]
@@ -68,16 +72,32 @@ class PerRequest(cost_bases.CostBasis):
         return f"${price['usd_per_request']} per request"
 
     def methods_clause(self, prices):
-        return "Per-request models cost a flat fee (" + "; ".join(
-            f"{name}: ${p['usd_per_request']}" for name, p in prices.items()) + ")"
+        return (
+            "Per-request models cost a flat fee ("
+            + "; ".join(f"{name}: ${p['usd_per_request']}" for name, p in prices.items())
+            + ")"
+        )
 
 
 def test_a_new_basis_is_one_class_that_every_stage_asks(monkeypatch):
     monkeypatch.setitem(cost_bases._REGISTRY, PerRequest.name, PerRequest())
-    samples = pd.DataFrame({"model": "m", "role": "student", "task": "t", "doc_id": [0, 1, 2], "metric": "exact_match",
-                            "correct": [1.0, 0.0, 1.0], "prompt_tokens": 10, "completion_tokens": 5,
-                            "reasoning_tokens": 0, "reasoning_closed": None, "finish_reason": "stop",
-                            "latency_s": 0.5, "n_requests": [1, 1, 2]})
+    samples = pd.DataFrame(
+        {
+            "model": "m",
+            "role": "student",
+            "task": "t",
+            "doc_id": [0, 1, 2],
+            "metric": "exact_match",
+            "correct": [1.0, 0.0, 1.0],
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "reasoning_tokens": 0,
+            "reasoning_closed": None,
+            "finish_reason": "stop",
+            "latency_s": 0.5,
+            "n_requests": [1, 1, 2],
+        }
+    )
     task_runs = pd.DataFrame({"model": ["m"], "task": ["t"], "wall_s": [10.0]})
     prices = {"models": {"m": PerRequest().price_entry({"price": {"input": 0.01}}, {})}}
     row = summarize(samples, task_runs, prices).iloc[0]
@@ -86,8 +106,10 @@ def test_a_new_basis_is_one_class_that_every_stage_asks(monkeypatch):
     assert row.steady_usd_per_1m_generated_tokens == pytest.approx(0.04 / 15 * 1e6)
     reps = cost_intervals.bootstrap(samples, pd.DataFrame([row]), seed=0, n_boot=20)
     assert reps.method[("m", "t")] == "exact requests + items"
-    cfg = {"models": {"m": {"name": "m", "role": "student", "source": "x"}},
-           "suite": {"name": "s", "tasks": ["t"], "limit": None, "repeats": 1}}
+    cfg = {
+        "models": {"m": {"name": "m", "role": "student", "source": "x"}},
+        "suite": {"name": "s", "tasks": ["t"], "limit": None, "repeats": 1},
+    }
     assert "$0.01 per request" in "\n".join(sections.models_section(cfg, prices))
     assert "Per-request models cost a flat fee (m: $0.01)." in methods(cfg, prices, {}, {})
     assert "its requests x its fee" in "\n".join(sections.reading_notes())

@@ -47,8 +47,12 @@ def test_every_cost_figure_gets_an_interval_around_it(tmp_path):
     _, summary, _ = summary_and_reps(spec, tmp_path)
     hosted, api = summary[summary.cost_basis == "device_time"], summary[summary.cost_basis == "api_tokens"]
     assert (hosted.cost_ci_method == ci.TIMED).all() and (api.cost_ci_method == ci.TOKENS).all()
-    for column in (*ci.SCALES_WITH_USD, "usd_per_correct", "steady_usd_per_1m_generated_tokens",
-                   "steady_usd_per_1m_processed_tokens"):
+    for column in (
+        *ci.SCALES_WITH_USD,
+        "usd_per_correct",
+        "steady_usd_per_1m_generated_tokens",
+        "steady_usd_per_1m_processed_tokens",
+    ):
         rows = summary[summary[column].notna()]
         assert len(rows), column
         assert (rows[f"{column}_ci95_low"] <= rows[column] * (1 + 1e-12)).all(), column

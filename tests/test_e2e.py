@@ -30,19 +30,38 @@ STAND_IN = "frontier_api"  # the teacher's weights, billed as the API model it s
 def smoke_run(tmp_path_factory, zoo_dir) -> Path:
     results = tmp_path_factory.mktemp("results")
     run_dir = results / "smoke" / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench", "run",
-                           f"run.results_dir={results}", f"hydra.run.dir={run_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=2400)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", f"run.results_dir={results}", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return run_dir
 
 
 def test_run_folder_has_every_output(smoke_run):
-    for name in ("summary.csv", "report.md", "cost_quality.png", "pareto.png", "length_buckets.csv", "paired.csv",
-                 "evidence.csv", "recognition.jsonl", "recognition.csv", "table.tex", "summary.parquet",
-                 "versions.json",
-                 "samples.jsonl", "task_runs.jsonl", "servers.jsonl", "config.json", "prices.json",
-                 ".hydra/config.yaml"):
+    for name in (
+        "summary.csv",
+        "report.md",
+        "cost_quality.png",
+        "pareto.png",
+        "length_buckets.csv",
+        "paired.csv",
+        "evidence.csv",
+        "recognition.jsonl",
+        "recognition.csv",
+        "table.tex",
+        "summary.parquet",
+        "versions.json",
+        "samples.jsonl",
+        "task_runs.jsonl",
+        "servers.jsonl",
+        "config.json",
+        "prices.json",
+        ".hydra/config.yaml",
+    ):
         assert (smoke_run / name).is_file(), name
     assert json.loads((smoke_run / "status.json").read_text())["status"] == "success"
     assert (smoke_run.parent.parent / "latest").resolve() == smoke_run.resolve()
@@ -114,12 +133,16 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
         if row.model == STAND_IN:  # list prices per 1M tokens; cached prompt tokens at their own price
             assert p["basis"] == "api_tokens" and p["stands_in_for"]
             fresh = g.prompt_tokens.sum() - g.cached_prompt_tokens.sum()
-            usd = (fresh * p["input"] + g.cached_prompt_tokens.sum() * p["cached_input"]
-                   + g.completion_tokens.sum() * p["output"]) / 1e6
+            usd = (
+                fresh * p["input"]
+                + g.cached_prompt_tokens.sum() * p["cached_input"]
+                + g.completion_tokens.sum() * p["output"]
+            ) / 1e6
             assert row.usd == pytest.approx(usd, rel=1e-12)
             if row.task == "smoke_choice":  # log-likelihood work: per processed token, never per "output" token
                 assert row.usd_per_1m_processed_tokens == pytest.approx(
-                    usd / (g.prompt_tokens.sum() + g.completion_tokens.sum()) * 1e6, rel=1e-12)
+                    usd / (g.prompt_tokens.sum() + g.completion_tokens.sum()) * 1e6, rel=1e-12
+                )
                 assert pd.isna(row.steady_usd_per_1m_generated_tokens)
             else:
                 assert row.steady_usd_per_1m_generated_tokens == p["output"]
@@ -141,7 +164,8 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             assert row.usd_per_1m_processed_tokens == pytest.approx(usd / tokens * 1e6, rel=1e-12)
             processed = model_samples.prompt_tokens.sum() + model_samples.completion_tokens.sum()
             assert row.steady_usd_per_1m_processed_tokens == pytest.approx(
-                per_second / (processed / mine.wall_s.sum()) * 1e6)
+                per_second / (processed / mine.wall_s.sum()) * 1e6
+            )
             assert pd.isna(row.usd_per_1m_generated_tokens) and pd.isna(row.steady_usd_per_1m_generated_tokens)
         else:
             assert row.usd_per_1m_generated_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
@@ -209,8 +233,9 @@ def test_teacher_beats_student_beats_chance_on_the_subset(smoke_run):
 def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
     before = (smoke_run / "summary.csv").read_text()
     (smoke_run / "summary.csv").unlink()
-    proc = subprocess.run([sys.executable, "-m", "bench", "report", str(smoke_run)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "report", str(smoke_run)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert (smoke_run / "summary.csv").read_text() == before
     assert not vllm_children(smoke_run)
@@ -219,9 +244,20 @@ def test_report_rebuilds_from_records_without_a_server(smoke_run, tmp_path):
 def start_run_until_first_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     """Start `bench run` and return once the teacher's vLLM server is starting up."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "suite.limit=5", f"run.results_dir={tmp_path}",
-                             f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "suite.limit=5",
+            f"run.results_dir={tmp_path}",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     log = run_dir / "servers" / "tiny_teacher.log"
     deadline = time.time() + 300
     while time.time() < deadline and not (log.exists() and "Starting vLLM" in log.read_text(errors="replace")):
@@ -277,19 +313,29 @@ def test_distillation_evidence_student_shares_teacher_errors_more_than_control(s
         return next(r.value for r in kappa.itertuples() if {r.model_a, r.model_b} == pair)
 
     assert with_teacher("tiny_student") > with_teacher("tiny_control")
-    diff, low, high = paired_difference(samples, "tiny_teacher", "tiny_student", "tiny_control", "smoke_arith", seed=1234)
+    diff, low, high = paired_difference(
+        samples, "tiny_teacher", "tiny_student", "tiny_control", "smoke_arith", seed=1234
+    )
     assert low > 0, (diff, low, high)
     report = (smoke_run / "report.md").read_text()
-    assert ("**smoke_arith**: error consistency with tiny_teacher" in report
-            and "tiny_student shares tiny_teacher's errors more than their accuracies explain, and more than "
-                "tiny_control does" in report)
+    assert (
+        "**smoke_arith**: error consistency with tiny_teacher" in report
+        and "tiny_student shares tiny_teacher's errors more than their accuracies explain, and more than "
+        "tiny_control does"
+        in report
+    )
     recognition = pd.read_csv(smoke_run / "recognition.csv").set_index(["task", "model"])
     assert recognition.loc[("smoke_arith", "tiny_student")].low > recognition.loc[("smoke_arith", "tiny_control")].high
 
 
 def test_bench_evidence_works_from_disk(smoke_run):
-    proc = subprocess.run([sys.executable, "-m", "bench", "evidence", str(smoke_run)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "evidence", str(smoke_run)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "## Distillation evidence" in proc.stdout and (smoke_run / "evidence.md").is_file()
     assert not vllm_children(smoke_run)
@@ -337,8 +383,9 @@ def test_bench_verify_passes_then_catches_tampering(smoke_run, tmp_path):
     shutil.copytree(smoke_run, copy, symlinks=True)
 
     def verify() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bench", "verify", str(copy)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "bench", "verify", str(copy)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
 
     ok = verify()
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -370,7 +417,11 @@ def test_each_model_ran_as_one_pool_at_its_target(smoke_run):
     assert set(runs) == set(SELF_HOSTED) | {STAND_IN}
     for name in SELF_HOSTED:
         r = runs[name]
-        assert r["scheduler"] == "pooled" and r["target_in_flight"] == 64 and "max_in_flight_per_replica" in r["target_rule"]
+        assert (
+            r["scheduler"] == "pooled"
+            and r["target_in_flight"] == 64
+            and "max_in_flight_per_replica" in r["target_rule"]
+        )
         assert r["server_kv_cache_tokens"] > 64 * 32  # the server could hold the target's requests
         assert 0.5 < r["utilisation"] <= 1.0 + 1e-9
         assert r["server_requests"] == r["requests_live"] > 0
@@ -396,4 +447,6 @@ def test_self_hosted_tasks_are_billed_the_median_of_their_timing_replays(smoke_r
         g = samples[(samples.model == t["model"]) & (samples.task == t["task"])]
         assert all(sum(r["replay"] == k for r in mine) == g.n_requests.sum() for k in range(1, 6))
         if t["task"] == "smoke_choice":  # log-likelihood scoring is deterministic
-            assert sum(r["tokens"] for r in mine if r["replay"] == 1) == g.prompt_tokens.sum() + g.completion_tokens.sum()
+            assert (
+                sum(r["tokens"] for r in mine if r["replay"] == 1) == g.prompt_tokens.sum() + g.completion_tokens.sum()
+            )

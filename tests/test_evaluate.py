@@ -20,17 +20,27 @@ def teacher(overrides: list[str] | None = None):
 
 
 def gen_sample(doc_id: int, prompt: str, response: str, target: str, correct: float) -> dict:
-    return {"doc_id": doc_id, "arguments": [(prompt, {"until": ["\n"]})], "resps": [[response]],
-            "filtered_resps": [response.split("</think>")[-1]], "target": target,
-            "metrics": ["exact_match"], "exact_match": correct}
+    return {
+        "doc_id": doc_id,
+        "arguments": [(prompt, {"until": ["\n"]})],
+        "resps": [[response]],
+        "filtered_resps": [response.split("</think>")[-1]],
+        "target": target,
+        "metrics": ["exact_match"],
+        "exact_match": correct,
+    }
 
 
 def test_generation_samples_get_their_own_request_meters():
     model, _ = teacher()
-    samples = [gen_sample(0, "think:1+2=", "<think>1+2=3</think>3", "3", 1.0),
-               gen_sample(1, "think:2+2=", "<think>2+2=5</think>5", "4", 0.0)]
-    meter = [RequestMeter(("gen", "think:2+2="), 10, 14, "stop", 0.2),
-             RequestMeter(("gen", "think:1+2="), 10, 13, "stop", 0.1)]
+    samples = [
+        gen_sample(0, "think:1+2=", "<think>1+2=3</think>3", "3", 1.0),
+        gen_sample(1, "think:2+2=", "<think>2+2=5</think>5", "4", 0.0),
+    ]
+    meter = [
+        RequestMeter(("gen", "think:2+2="), 10, 14, "stop", 0.2),
+        RequestMeter(("gen", "think:1+2="), 10, 13, "stop", 0.1),
+    ]
     rows = to_records(model, "smoke_think", samples, meter, count_tokens=len)
     assert [r.completion_tokens for r in rows] == [13, 14]
     assert [r.latency_s for r in rows] == [0.1, 0.2]
@@ -41,8 +51,15 @@ def test_generation_samples_get_their_own_request_meters():
 def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
     model, _ = teacher()
     args = [("1+2=", c) for c in ("3", "4", "13", "2")]
-    sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
-              "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
+    sample = {
+        "doc_id": 0,
+        "arguments": args,
+        "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
+        "filtered_resps": [],
+        "target": 0,
+        "metrics": ["acc"],
+        "acc": 1.0,
+    }
     meter = [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in reversed(args)]
     (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len)
     assert row.n_requests == 4 and row.prompt_tokens == 20 and row.completion_tokens == 4
@@ -53,19 +70,33 @@ def test_multiple_choice_sums_its_requests_and_reports_the_chosen_option():
 def test_item_span_is_first_send_to_last_answer_and_each_request_keeps_its_own():
     model, _ = teacher()
     args = [("1+2=", c) for c in ("3", "4", "13", "2")]
-    sample = {"doc_id": 0, "arguments": args, "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
-              "filtered_resps": [], "target": 0, "metrics": ["acc"], "acc": 1.0}
+    sample = {
+        "doc_id": 0,
+        "arguments": args,
+        "resps": [[(-0.1, True)], [(-3.0, False)], [(-5.0, False)], [(-2.0, False)]],
+        "filtered_resps": [],
+        "target": 0,
+        "metrics": ["acc"],
+        "acc": 1.0,
+    }
     sent, done = (100.3, 100.0, 100.2, 100.1), (100.5, 100.9, 100.4, 100.6)
-    meter = [RequestMeter(("ll", p, c), 5, 1, "length", d - s, sent_at=s, answered_at=d, task="smoke_choice")
-             for (p, c), s, d in zip(args, sent, done)]
+    meter = [
+        RequestMeter(("ll", p, c), 5, 1, "length", d - s, sent_at=s, answered_at=d, task="smoke_choice")
+        for (p, c), s, d in zip(args, sent, done)
+    ]
     requests: list = []
     (row,) = to_records(model, "smoke_choice", [sample], meter, count_tokens=len, requests_out=requests)
     assert (row.sent_at, row.done_at) == (100.0, 100.9)  # the options run concurrently: 0.9 s, not their sum
     assert row.latency_s == pytest.approx(sum(d - s for s, d in zip(sent, done)))
     assert [(r.sent_at, r.answered_at, r.kind) for r in requests] == [(s, d, "ll") for s, d in zip(sent, done)]
     # Meters without times (0: not measured), or not a forward span: no item span.
-    (row,) = to_records(model, "smoke_choice", [sample],
-                        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in args], count_tokens=len)
+    (row,) = to_records(
+        model,
+        "smoke_choice",
+        [sample],
+        [RequestMeter(("ll", p, c), 5, 1, "length", 0.05) for p, c in args],
+        count_tokens=len,
+    )
     assert row.sent_at is None and row.done_at is None
     gen = [RequestMeter(("gen", "1+1="), 4, 1, "stop", 0.2, sent_at=60.0, answered_at=50.0)]
     (row,) = to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], gen, count_tokens=len)
@@ -77,18 +108,25 @@ def test_a_sample_without_its_request_is_an_error_not_a_silent_zero():
     with pytest.raises(RuntimeError, match="no metered request"):
         to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)], [], count_tokens=len)
     with pytest.raises(RuntimeError, match="matched no sample"):
-        to_records(model, "t", [gen_sample(0, "1+1=", "2", "2", 1.0)],
-                   [RequestMeter(("gen", "1+1="), 1, 1, "stop", 0.1), RequestMeter(("gen", "9+9="), 1, 1, "stop", 0.1)],
-                   count_tokens=len)
+        to_records(
+            model,
+            "t",
+            [gen_sample(0, "1+1=", "2", "2", 1.0)],
+            [RequestMeter(("gen", "1+1="), 1, 1, "stop", 0.1), RequestMeter(("gen", "9+9="), 1, 1, "stop", 0.1)],
+            count_tokens=len,
+        )
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("<think>a</think>1", ("<think>a</think>", True)),
-    ("x<think>abc", ("<think>abc", False)),
-    ("no reasoning", None),
-    # R1-style chat templates open <think> in the prompt: the reply only closes it.
-    ("step 1, step 2</think>The answer is 3", ("step 1, step 2</think>", True)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<think>a</think>1", ("<think>a</think>", True)),
+        ("x<think>abc", ("<think>abc", False)),
+        ("no reasoning", None),
+        # R1-style chat templates open <think> in the prompt: the reply only closes it.
+        ("step 1, step 2</think>The answer is 3", ("step 1, step 2</think>", True)),
+    ],
+)
 def test_reasoning_span(text, expected):
     assert reasoning_span(text, "<think>", "</think>") == expected
 
@@ -100,8 +138,14 @@ def test_reasoning_span_without_delimiters_configured():
 def test_decoding_overrides_suite_before_model_and_none_by_default():
     model, suite = teacher()
     assert gen_overrides(model, suite) == {}
-    model, suite = teacher(["suite.temperature=0.6", "suite.top_p=0.95", "models.tiny_teacher.generation.top_p=0.5",
-                            "models.tiny_teacher.generation.max_gen_toks=99"])
+    model, suite = teacher(
+        [
+            "suite.temperature=0.6",
+            "suite.top_p=0.95",
+            "models.tiny_teacher.generation.top_p=0.5",
+            "models.tiny_teacher.generation.max_gen_toks=99",
+        ]
+    )
     assert gen_overrides(model, suite) == {"temperature": 0.6, "top_p": 0.95, "max_gen_toks": 99, "do_sample": True}
 
 
@@ -114,8 +158,11 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
     assert isinstance(lm, MeteredOpenAIChatCompletions)
     assert lm.base_url == "https://api.openai.com/v1/chat/completions" and lm.model == "o1-2024-12-17"
     assert lm.api_key == "sk-test-key"
-    payload = lm._create_payload([{"role": "user", "content": "1+1="}], generate=True,
-                                 gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0})
+    payload = lm._create_payload(
+        [{"role": "user", "content": "1+1="}],
+        generate=True,
+        gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0},
+    )
     # o1 reasons (its preset says so): its vendor fixes sampling, so none is sent (bench/payload.py).
     assert payload["max_completion_tokens"] == 64 and "stop" not in payload and "temperature" not in payload
     claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 60, None)
@@ -132,10 +179,14 @@ def test_payloads_follow_the_preset_not_the_model_id():
     def payload(model: str, reasoning: bool) -> dict:
         lm = MeteredOpenAIChatCompletions.__new__(MeteredOpenAIChatCompletions)
         lm.model, lm._max_gen_toks = model, 256
-        lm.payload_rules = PayloadRules(fixed_sampling=reasoning, completion_tokens_field=True,
-                                        drop_empty_stop=True, max_stop=4)
-        return lm._create_payload([{"role": "user", "content": "hi"}], generate=True,
-                                  gen_kwargs={"until": ["\n\n"], "temperature": 0.6, "top_p": 0.95})
+        lm.payload_rules = PayloadRules(
+            fixed_sampling=reasoning, completion_tokens_field=True, drop_empty_stop=True, max_stop=4
+        )
+        return lm._create_payload(
+            [{"role": "user", "content": "hi"}],
+            generate=True,
+            gen_kwargs={"until": ["\n\n"], "temperature": 0.6, "top_p": 0.95},
+        )
 
     assert "top_p" not in payload("o1-mini", True) and "stop" not in payload("o1-mini", True)
     gpt = payload("gpt-4o-2024-05-13", False)
@@ -157,8 +208,14 @@ def bench_run(tmp_path, *overrides: str, env: dict[str, str]):
 
     from conftest import ROOT
 
-    return subprocess.run([sys.executable, "-m", "bench", "run", f"run.results_dir={tmp_path}", *overrides],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "run", f"run.results_dir={tmp_path}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
 
 
 def test_an_endpoint_gets_only_the_key_its_config_names(tmp_path, zoo_dir):
@@ -170,8 +227,7 @@ def test_an_endpoint_gets_only_the_key_its_config_names(tmp_path, zoo_dir):
         assert unnamed.returncode == 0, unnamed.stderr[-3000:]
         assert len(seen.requests) >= 3 and seen.headers("Authorization") == [None] * len(seen.requests)
         seen.requests.clear()
-        named = bench_run(tmp_path / "b", *api_only_run(base, "models.api.api.api_key_env=BENCH_TEST_KEY"),
-                          env=secret)
+        named = bench_run(tmp_path / "b", *api_only_run(base, "models.api.api.api_key_env=BENCH_TEST_KEY"), env=secret)
         assert named.returncode == 0, named.stderr[-3000:]
         assert len(seen.requests) >= 3
         assert seen.headers("Authorization") == ["Bearer key-for-this-endpoint"] * len(seen.requests)
@@ -200,13 +256,16 @@ def _instance(prompt: str):
 
 # --- reasoning tokens from API models, against a local endpoint in each vendor's shape ---------
 
-@pytest.mark.parametrize("preset,vendor_kwargs", [
-    ("gpt62_sol_api", {"shape": "openai"}),                      # a count, no text
-    ("deepseek_flash_api", {"shape": "deepseek"}),               # text and a count
-    ("deepseek_flash_api", {"shape": "deepseek", "report_reasoning_count": False}),  # text alone
-])
-def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset, vendor_kwargs, tmp_path,
-                                                                          monkeypatch):
+
+@pytest.mark.parametrize(
+    "preset,vendor_kwargs",
+    [
+        ("gpt62_sol_api", {"shape": "openai"}),  # a count, no text
+        ("deepseek_flash_api", {"shape": "deepseek"}),  # text and a count
+        ("deepseek_flash_api", {"shape": "deepseek", "report_reasoning_count": False}),  # text alone
+    ],
+)
+def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset, vendor_kwargs, tmp_path, monkeypatch):
     import json
 
     import pandas as pd
@@ -237,8 +296,11 @@ def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset
     price = json.loads((run_dir / "prices.json").read_text())["models"][preset]
     cached = samples.cached_prompt_tokens.sum()
     assert cached == (2 * len(samples) if vendor_kwargs["shape"] == "deepseek" else 0)
-    usd = ((samples.prompt_tokens.sum() - cached) * price["input"] + cached * price["cached_input"]
-           + samples.completion_tokens.sum() * price["output"]) / 1e6
+    usd = (
+        (samples.prompt_tokens.sum() - cached) * price["input"]
+        + cached * price["cached_input"]
+        + samples.completion_tokens.sum() * price["output"]
+    ) / 1e6
     assert summary.usd == pytest.approx(usd, rel=1e-12) and summary.completion_tokens > expected.sum()
     # Budget diagnostics: the mean reasoning length is the vendor's, not 0.
     assert summary.reasoning_tokens_mean == pytest.approx(samples.reasoning_tokens.mean())

@@ -84,9 +84,20 @@ def test_a_teacher_without_errors_leaves_kappa_undefined_in_the_csv_and_the_tabl
     choice_t = rng.integers(0, 4, n)
     target = choice_t.copy()  # the teacher is always right
     choice_s = np.where(rng.random(n) < 0.7, target, (target + 1) % 4)
-    rows = [{"model": m, "role": r, "task": "mc", "doc_id": i, "correct": float(c[i] == target[i]),
-             "extracted": str(c[i]), "response": str(c[i]), "n_requests": 4}
-            for m, r, c in (("T", "teacher", choice_t), ("S", "student", choice_s)) for i in range(n)]
+    rows = [
+        {
+            "model": m,
+            "role": r,
+            "task": "mc",
+            "doc_id": i,
+            "correct": float(c[i] == target[i]),
+            "extracted": str(c[i]),
+            "response": str(c[i]),
+            "n_requests": 4,
+        }
+        for m, r, c in (("T", "teacher", choice_t), ("S", "student", choice_s))
+        for i in range(n)
+    ]
     pairs = all_pairs(pd.DataFrame(rows), {"mc": 4}, seed=0, n_boot=200).set_index("metric")
     for metric in ("error_consistency", "kappa_p", "same_wrong_answer"):
         assert math.isnan(pairs.loc[metric, "value"]), metric
@@ -110,14 +121,28 @@ def frame(models: dict[str, tuple[list[int], list[str]]], task: str = "t", role=
     rows = []
     for m, (ok, ans) in models.items():
         for i, (c, a) in enumerate(zip(ok, ans)):
-            rows.append({"model": m, "role": (role or {}).get(m, "student"), "task": task, "doc_id": i,
-                         "correct": float(c), "extracted": a, "response": a, "n_requests": 1})
+            rows.append(
+                {
+                    "model": m,
+                    "role": (role or {}).get(m, "student"),
+                    "task": task,
+                    "doc_id": i,
+                    "correct": float(c),
+                    "extracted": a,
+                    "response": a,
+                    "n_requests": 1,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_all_pairs_covers_every_pair_and_matches_the_functions():
     ok_t, ok_s, ok_c = [1, 0, 0, 1, 0, 1], [1, 0, 0, 0, 0, 1], [0, 1, 0, 1, 1, 1]
-    ans = {"T": ["1", "x", "y", "4", "z", "6"], "S": ["1", "x", "y", "q", "z", "6"], "C": ["0", "2", "w", "4", "5", "6"]}
+    ans = {
+        "T": ["1", "x", "y", "4", "z", "6"],
+        "S": ["1", "x", "y", "q", "z", "6"],
+        "C": ["0", "2", "w", "4", "5", "6"],
+    }
     df = frame({"T": (ok_t, ans["T"]), "S": (ok_s, ans["S"]), "C": (ok_c, ans["C"])})
     pairs = all_pairs(df, {}, seed=0, n_boot=200)
     assert set(zip(pairs.model_a, pairs.model_b)) == {("T", "S"), ("T", "C"), ("S", "C")}
@@ -139,42 +164,58 @@ def test_reading_says_so_when_a_student_copies_errors_and_never_more_than_the_nu
     s = t.copy()
     s[rng.choice(n, 20, replace=False)] ^= 1  # the student mostly repeats the teacher
     c = (rng.random(n) < 0.6).astype(int)  # the control is independent
+
     def ans(ok, tag):
         return [str(i) if k else f"{tag}{i}" for i, k in enumerate(ok)]
 
-    df = frame({"T": (t, ans(t, "w")), "S": (s, ans(s, "w")), "C": (c, ans(c, "v"))},
-               role={"T": "teacher", "S": "student", "C": "control"})
+    df = frame(
+        {"T": (t, ans(t, "w")), "S": (s, ans(s, "w")), "C": (c, ans(c, "v"))},
+        role={"T": "teacher", "S": "student", "C": "control"},
+    )
     pairs = all_pairs(df, {}, seed=0, n_boot=300)
     text = "\n".join(reading(df, pairs, pd.DataFrame(), seed=0))
     assert "S shares T's errors more than their accuracies explain, and more than C does" in text
     # Same data, but the "student" is just another independent model: no claim of imitation.
     s2 = (rng.random(n) < 0.6).astype(int)
-    df2 = frame({"T": (t, ans(t, "w")), "S": (s2, ans(s2, "u")), "C": (c, ans(c, "v"))},
-                role={"T": "teacher", "S": "student", "C": "control"})
+    df2 = frame(
+        {"T": (t, ans(t, "w")), "S": (s2, ans(s2, "u")), "C": (c, ans(c, "v"))},
+        role={"T": "teacher", "S": "student", "C": "control"},
+    )
     text2 = "\n".join(reading(df2, all_pairs(df2, {}, seed=0, n_boot=300), pd.DataFrame(), seed=0))
     assert "more than C does" not in text2
     assert "cannot tell S and C apart" in text2
 
 
 def test_reading_when_the_teacher_makes_no_errors():
-    df = frame({"T": ([1, 1, 1], ["1", "2", "3"]), "S": ([1, 0, 1], ["1", "x", "3"]),
-                "C": ([0, 1, 1], ["y", "2", "3"])}, role={"T": "teacher", "S": "student", "C": "control"})
+    df = frame(
+        {"T": ([1, 1, 1], ["1", "2", "3"]), "S": ([1, 0, 1], ["1", "x", "3"]), "C": ([0, 1, 1], ["y", "2", "3"])},
+        role={"T": "teacher", "S": "student", "C": "control"},
+    )
     text = "\n".join(reading(df, all_pairs(df, {}, seed=0, n_boot=50), pd.DataFrame(), seed=0))
     assert "T made no errors here, so shared errors cannot be measured" in text
 
 
 def test_paired_difference_of_kappas():
     t = np.array([1, 0, 1, 0, 1, 0, 1, 0] * 10)
-    df = frame({"T": (t, ["a"] * 80), "S": (t, ["a"] * 80), "C": (np.roll(t, 1), ["a"] * 80)},
-               role={"T": "teacher", "S": "student", "C": "control"})
+    df = frame(
+        {"T": (t, ["a"] * 80), "S": (t, ["a"] * 80), "C": (np.roll(t, 1), ["a"] * 80)},
+        role={"T": "teacher", "S": "student", "C": "control"},
+    )
     d, lo, hi = paired_difference(df, "T", "S", "C", "t", seed=0, n_boot=200)
     assert d == pytest.approx(1.0 - error_consistency(np.roll(t, 1), t))
     assert lo <= d <= hi
 
 
 def test_recognition_summary_is_mean_logprob_per_token():
-    scored = pd.DataFrame({"model": ["S", "S", "C"], "task": ["t"] * 3, "doc_id": [0, 1, 0],
-                           "tokens": [2, 4, 5], "logprob_sum": [-1.0, -4.0, -10.0]})
+    scored = pd.DataFrame(
+        {
+            "model": ["S", "S", "C"],
+            "task": ["t"] * 3,
+            "doc_id": [0, 1, 0],
+            "tokens": [2, 4, 5],
+            "logprob_sum": [-1.0, -4.0, -10.0],
+        }
+    )
     out = recognition_summary(scored, seed=0, n_boot=100).set_index("model")
     assert out.loc["S"].teacher_logprob_per_token == pytest.approx((-0.5 + -1.0) / 2)
     assert out.loc["C"].teacher_logprob_per_token == pytest.approx(-2.0)
@@ -183,9 +224,13 @@ def test_recognition_summary_is_mean_logprob_per_token():
 def test_kappa_matrix_is_symmetric_with_ones_on_the_diagonal():
     from bench.evidence import kappa_matrix
 
-    pairs = pd.DataFrame([{"task": "t", "model_a": "A", "model_b": "B", "metric": "error_consistency", "value": 0.3},
-                          {"task": "t", "model_a": "A", "model_b": "C", "metric": "error_consistency", "value": -0.1},
-                          {"task": "t", "model_a": "B", "model_b": "C", "metric": "same_wrong_answer", "value": 0.9}])
+    pairs = pd.DataFrame(
+        [
+            {"task": "t", "model_a": "A", "model_b": "B", "metric": "error_consistency", "value": 0.3},
+            {"task": "t", "model_a": "A", "model_b": "C", "metric": "error_consistency", "value": -0.1},
+            {"task": "t", "model_a": "B", "model_b": "C", "metric": "same_wrong_answer", "value": 0.9},
+        ]
+    )
     m = kappa_matrix(pairs, "t")
     assert m.loc["A", "B"] == m.loc["B", "A"] == 0.3 and m.loc["C", "A"] == -0.1
     assert (np.diag(m.to_numpy()) == 1.0).all() and math.isnan(m.loc["B", "C"])

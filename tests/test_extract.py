@@ -108,12 +108,15 @@ def test_the_new_extractors_miss_only_the_documented_case():
     assert agreement(LETTER, LETTER_EXTRACTORS["bench.extract.letter_answer"], "letter")[1] == []
 
 
-@pytest.mark.parametrize("response,answer", [
-    ("</think>\n\n$\\boxed{\\dfrac{3}{4}}$", "\\frac{3}{4}"),
-    ("<think>\n\\boxed{9}\n</think>\n\nThe answer is $\\boxed{7}$.", "7"),
-    ("</think>\n\nThe price fell by $\\boxed{25\\%}$.", "25"),
-    ("Still working: 2+2 is 4, then", None),  # no closed reasoning, no box, no "answer"
-])
+@pytest.mark.parametrize(
+    "response,answer",
+    [
+        ("</think>\n\n$\\boxed{\\dfrac{3}{4}}$", "\\frac{3}{4}"),
+        ("<think>\n\\boxed{9}\n</think>\n\nThe answer is $\\boxed{7}$.", "7"),
+        ("</think>\n\nThe price fell by $\\boxed{25\\%}$.", "25"),
+        ("Still working: 2+2 is 4, then", None),  # no closed reasoning, no box, no "answer"
+    ],
+)
 def test_math_answer_is_what_the_records_keep(response, answer):
     assert extract.math_answer(response) == answer
 

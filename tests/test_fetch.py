@@ -17,20 +17,38 @@ from hubcache import fake_repo
 
 R1_SMALL = ["experiment=r1_distill", "run.only=r1_distill_qwen_1p5b"]
 MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
-DATASETS = {"Maxwell-Jia/AIME_2024": "r1_aime24", "HuggingFaceH4/MATH-500": "r1_math500",
-            "Idavidrein/gpqa": "r1_gpqa_diamond"}
+DATASETS = {
+    "Maxwell-Jia/AIME_2024": "r1_aime24",
+    "HuggingFaceH4/MATH-500": "r1_math500",
+    "Idavidrein/gpqa": "r1_gpqa_diamond",
+}
 
 
 def bench_fetch(cache, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "bench", "fetch", *overrides], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "fetch", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def fill(cache) -> dict[str, str]:
     """The model's files and the three data sets, as downloads leave them; their commits."""
-    commits = {MODEL: fake_repo(cache, MODEL, {"config.json": json.dumps({"max_position_embeddings": 131072}),
-                                               "model.safetensors": b"\0" * 3_000_000, "tokenizer.json": "{}"})}
+    commits = {
+        MODEL: fake_repo(
+            cache,
+            MODEL,
+            {
+                "config.json": json.dumps({"max_position_embeddings": 131072}),
+                "model.safetensors": b"\0" * 3_000_000,
+                "tokenizer.json": "{}",
+            },
+        )
+    }
     for repo in DATASETS:
         commits[repo] = fake_repo(cache, repo, {"data/test.parquet": b"\1" * 1000}, repo_type="dataset")
     return commits
@@ -54,8 +72,9 @@ def test_offline_fetch_names_what_is_missing_then_what_the_cache_holds(tmp_path)
 
 def test_a_pinned_revision_is_fetched_and_reported_at_its_own_commit(tmp_path):
     fill(tmp_path)
-    v2 = fake_repo(tmp_path, MODEL, {"config.json": "{}", "model.safetensors": b"\2" * 10}, refs=("v2",),
-                   commit="2" * 40)
+    v2 = fake_repo(
+        tmp_path, MODEL, {"config.json": "{}", "model.safetensors": b"\2" * 10}, refs=("v2",), commit="2" * 40
+    )
     out = bench_fetch(tmp_path, *R1_SMALL, "models.r1_distill_qwen_1p5b.serve.revision=v2")
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert f"{MODEL} @ v2 -> {v2}" in out.stdout
@@ -85,8 +104,13 @@ def test_the_manifest_records_the_commit_each_hub_source_resolves_to(tmp_path, m
 
 
 def test_bytes_to_download_count_only_the_files_vllm_reads_and_the_cache_lacks():
-    files = [("model-00001.safetensors", 5_000), ("model-00002.safetensors", 7_000), ("config.json", 10),
-             ("original/consolidated.pth", 99_000), ("README.md", 3)]
+    files = [
+        ("model-00001.safetensors", 5_000),
+        ("model-00002.safetensors", 7_000),
+        ("config.json", 10),
+        ("original/consolidated.pth", 99_000),
+        ("README.md", 3),
+    ]
     assert hub.bytes_missing(files, hub.MODEL_FILES, set()) == 12_010
     assert hub.bytes_missing(files, hub.MODEL_FILES, {"model-00001.safetensors", "config.json"}) == 7_000
     assert hub.bytes_missing(files, None, set()) == 111_013

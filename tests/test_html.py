@@ -27,8 +27,20 @@ TEACHER_BLUE, STUDENT_ORANGE = (31, 119, 180), (255, 127, 14)
 
 
 def chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           f"--user-data-dir={tmp / 'profile'}", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def pixels(png: Path) -> np.ndarray:
@@ -73,15 +85,21 @@ def test_the_page_opens_with_the_headline_and_it_agrees_with_summary_csv(page, t
     body = proc.stdout.split("<body>")[1]
     # First the title, then the headline: the sentence, the Pareto plot, the accuracy table.
     assert [m.group(1) for m in re.finditer(r"<h[12]>([^<]+)</h[12]>", body)][:3] == [
-        "smoke: teacher vs. distilled student", "Headline", "The run"]
+        "smoke: teacher vs. distilled student",
+        "Headline",
+        "The run",
+    ]
     block = body.split("<h2>Headline</h2>")[1].split("<h2>")[0]
     assert block.index('<p class="headline">') < block.index('alt="Pareto frontier"') < block.index("<table>")
     text = html.unescape(re.sub(r"<[^>]+>", "", block.split('<p class="headline">')[1].split("</p>")[0]))
-    m = re.fullmatch(rf"The distilled student tiny_student keeps {PERCENT} \[{PERCENT}, {PERCENT}\] of tiny_teacher's "
-                     rf"accuracy at {PERCENT} \[{PERCENT}, {PERCENT}\] of its cost per correct answer; against "
-                     rf"frontier_api, a stand-in billed at o1-2024-12-17's API list prices \(not o1-2024-12-17 "
-                     rf"itself\), it is {TIMES} \[{TIMES}, {TIMES}\] cheaper per correct answer at "
-                     r"(\d+\.\d) \[(-?\d+\.\d), (-?\d+\.\d)\] points lower accuracy\.", text)
+    m = re.fullmatch(
+        rf"The distilled student tiny_student keeps {PERCENT} \[{PERCENT}, {PERCENT}\] of tiny_teacher's "
+        rf"accuracy at {PERCENT} \[{PERCENT}, {PERCENT}\] of its cost per correct answer; against "
+        rf"frontier_api, a stand-in billed at o1-2024-12-17's API list prices \(not o1-2024-12-17 "
+        rf"itself\), it is {TIMES} \[{TIMES}, {TIMES}\] cheaper per correct answer at "
+        r"(\d+\.\d) \[(-?\d+\.\d), (-?\d+\.\d)\] points lower accuracy\.",
+        text,
+    )
     assert m, text
     retained, cost_share, cheaper, points = (float(m.group(i).replace(",", "")) for i in (1, 4, 7, 10))
     summary = pd.read_csv(page.parent / "summary.csv")

@@ -26,8 +26,11 @@ R1 = ["r1_aime24", "r1_math500", "r1_gpqa_diamond"]
 def test_offline_the_r1_tasks_read_their_hub_data_sets_from_the_cache(hub_cache, no_network):
     tm = task_manager(resolve_paths(["bench/tasks/r1"]), R1)  # points them at the snapshots
     found = {t: Path(tm.task_index[t].cfg["dataset_path"]).relative_to(hub_cache).parts[0] for t in R1}
-    assert found == {"r1_aime24": "datasets--Maxwell-Jia--AIME_2024", "r1_math500": "datasets--HuggingFaceH4--MATH-500",
-                     "r1_gpqa_diamond": "datasets--Idavidrein--gpqa"}
+    assert found == {
+        "r1_aime24": "datasets--Maxwell-Jia--AIME_2024",
+        "r1_math500": "datasets--HuggingFaceH4--MATH-500",
+        "r1_gpqa_diamond": "datasets--Idavidrein--gpqa",
+    }
     loaded = tm.load(R1)["tasks"]
     math = list(loaded["r1_math500"].eval_docs)
     assert len(math) == 500 and {"problem", "answer", "unique_id"} <= set(math[0])
@@ -58,8 +61,12 @@ def rate_limited_vendor(hub_cache, tmp_path):
     student = cfg.models["r1_distill_qwen_1p5b"]
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     spec = simulate_spec.build(student, cfg, tm)
-    spec.update(model="deepseek-flash", max_model_len=65536, source_kind="api",
-                faults={"rate_limit_per_s": 0.05, "rate_limit_burst": 2})  # per simulated second
+    spec.update(
+        model="deepseek-flash",
+        max_model_len=65536,
+        source_kind="api",
+        faults={"rate_limit_per_s": 0.05, "rate_limit_burst": 2},
+    )  # per simulated second
     path = tmp_path / "vendor" / "deepseek-flash.sim.json"
     path.parent.mkdir()
     path.write_text(json.dumps(spec))
@@ -77,9 +84,16 @@ def test_r1_quick_end_to_end_from_the_hub_cache(hub_cache, no_network, rate_limi
     monkeypatch.setattr(dispatch, "BACKOFF_MAX_S", 0.5)
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    overrides = ["experiment=r1_quick", "suite.limit=4", "suite.repeats=2", f"run.results_dir={tmp_path}",
-                 "run.max_retries=60", f"models.deepseek_flash_api.api.base_url={rate_limited_vendor}",
-                 *simulated("r1_distill_qwen_1p5b", 2000), *simulated("qwen25_math_1p5b", 2000)]
+    overrides = [
+        "experiment=r1_quick",
+        "suite.limit=4",
+        "suite.repeats=2",
+        f"run.results_dir={tmp_path}",
+        "run.max_retries=60",
+        f"models.deepseek_flash_api.api.base_url={rate_limited_vendor}",
+        *simulated("r1_distill_qwen_1p5b", 2000),
+        *simulated("qwen25_math_1p5b", 2000),
+    ]
     run_dir = run(overrides, tmp_path / "run")
 
     samples = pd.DataFrame(records.read_jsonl(run_dir / records.SAMPLES))

@@ -16,9 +16,24 @@ pytestmark = pytest.mark.e2e
 
 def test_one_job_per_model_then_one_merged_report(tmp_path, zoo_dir):
     sweep = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, "-m", "bench", "run", "-m", "run.only=tiny_teacher,tiny_student",
-                           "suite.limit=10", "suite.tasks=[smoke_arith,smoke_choice]", f"run.results_dir={tmp_path}",
-                           f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "-m",
+            "run.only=tiny_teacher,tiny_student",
+            "suite.limit=10",
+            "suite.tasks=[smoke_arith,smoke_choice]",
+            f"run.results_dir={tmp_path}",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.csv").exists())
     assert len(jobs) == 2
@@ -26,8 +41,13 @@ def test_one_job_per_model_then_one_merged_report(tmp_path, zoo_dir):
     assert all(json.loads((j / "status.json").read_text())["status"] == "success" for j in jobs)
 
     merged = tmp_path / "merged"
-    proc = subprocess.run([sys.executable, "-m", "bench", "report", *map(str, jobs), "--out", str(merged)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "report", *map(str, jobs), "--out", str(merged)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = pd.read_csv(merged / "summary.csv")
     assert set(summary.model) == {"tiny_teacher", "tiny_student"} and len(summary) == 4

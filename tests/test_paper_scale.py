@@ -89,9 +89,11 @@ def test_the_box_stays_busy_until_the_pool_drains(paper):
     assert requests.answered_at.max() - last < 0.25 * (last - first)
     preempted = sum(e["preemptions"] for e in stats["engines"])
     assert preempted < 0.25 * ITEMS * K  # lengths as long-tailed as the rule assumes: some, not a storm
-    print(f"\nbatch {busy['running']:.0f} of {target} ({busy['running'] / target:.3f}) from {full - first:.1f} s "
-          f"after the first request to the last send; KV cache {busy['kv_share']:.2f} full; {preempted} "
-          f"preemptions; dispatcher {held / (last - full) / target:.3f}")
+    print(
+        f"\nbatch {busy['running']:.0f} of {target} ({busy['running'] / target:.3f}) from {full - first:.1f} s "
+        f"after the first request to the last send; KV cache {busy['kv_share']:.2f} full; {preempted} "
+        f"preemptions; dispatcher {held / (last - full) / target:.3f}"
+    )
 
 
 def test_plan_bounds_contain_the_simulated_run(paper):
@@ -113,8 +115,10 @@ def test_plan_bounds_contain_the_simulated_run(paper):
     usd = device_usd(seconds, hw.count, hw.usd_per_device_hour)
     assert p.usd.low <= usd <= p.usd.high
     rate = tokens / (model["serving_s"] * SCALE)  # the simulated H100's output tokens/s
-    print(f"\nplan {p.seconds.low:.0f}-{p.seconds.high:.0f} s, ${p.usd.low:.2f}-${p.usd.high:.2f}; "
-          f"simulated run {seconds:.0f} s, ${usd:.2f}, {rate:.0f} tokens/s")
+    print(
+        f"\nplan {p.seconds.low:.0f}-{p.seconds.high:.0f} s, ${p.usd.low:.2f}-${p.usd.high:.2f}; "
+        f"simulated run {seconds:.0f} s, ${usd:.2f}, {rate:.0f} tokens/s"
+    )
 
 
 def cached_answers(results) -> int:

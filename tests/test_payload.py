@@ -20,14 +20,38 @@ from conftest import CONF, ROOT, ZOO, compose
 MESSAGES = [{"role": "user", "content": "PROMPT"}]
 PINNED = {
     # Not reasoning models: the R1 protocol's sampling (suite r1), the preset's output cap.
-    "gpt4o_0513_api": {"messages": MESSAGES, "model": "gpt-4o-2024-05-13", "max_completion_tokens": 4096,
-                       "temperature": 0.6, "seed": 1234, "top_p": 0.95},
-    "gpt4o_api": {"messages": MESSAGES, "model": "gpt-4o-2024-08-06", "max_completion_tokens": 16384,
-                  "temperature": 0.6, "seed": 1234, "top_p": 0.95},
-    "claude35_sonnet_api": {"messages": MESSAGES, "model": "claude-3-5-sonnet-20241022", "max_tokens": 8192,
-                            "temperature": 0.6, "seed": 1234, "top_p": 0.95},
-    "deepseek_v3_api": {"messages": MESSAGES, "model": "deepseek-chat", "max_tokens": 8192, "temperature": 0.6,
-                        "seed": 1234, "top_p": 0.95},
+    "gpt4o_0513_api": {
+        "messages": MESSAGES,
+        "model": "gpt-4o-2024-05-13",
+        "max_completion_tokens": 4096,
+        "temperature": 0.6,
+        "seed": 1234,
+        "top_p": 0.95,
+    },
+    "gpt4o_api": {
+        "messages": MESSAGES,
+        "model": "gpt-4o-2024-08-06",
+        "max_completion_tokens": 16384,
+        "temperature": 0.6,
+        "seed": 1234,
+        "top_p": 0.95,
+    },
+    "claude35_sonnet_api": {
+        "messages": MESSAGES,
+        "model": "claude-3-5-sonnet-20241022",
+        "max_tokens": 8192,
+        "temperature": 0.6,
+        "seed": 1234,
+        "top_p": 0.95,
+    },
+    "deepseek_v3_api": {
+        "messages": MESSAGES,
+        "model": "deepseek-chat",
+        "max_tokens": 8192,
+        "temperature": 0.6,
+        "seed": 1234,
+        "top_p": 0.95,
+    },
     # Reasoning models: the vendor fixes sampling; no temperature, top_p or stop.
     "o1_api": {"messages": MESSAGES, "model": "o1-2024-12-17", "max_completion_tokens": 32768, "seed": 1234},
     "o1_mini_api": {"messages": MESSAGES, "model": "o1-mini", "max_completion_tokens": 32768, "seed": 1234},
@@ -37,14 +61,19 @@ PINNED = {
     "deepseek_r1_api": {"messages": MESSAGES, "model": "deepseek-reasoner", "max_tokens": 8192, "seed": 1234},
     "deepseek_flash_api": {"messages": MESSAGES, "model": "deepseek-flash", "max_tokens": 32768, "seed": 1234},
     # The local test endpoint (completions, smoke_arith): as lm-eval builds it.
-    "local_api": {"prompt": "PROMPT", "model": "tiny_teacher", "max_tokens": 8, "temperature": 0.0, "stop": ["\n"],
-                  "seed": 1234},
+    "local_api": {
+        "prompt": "PROMPT",
+        "model": "tiny_teacher",
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "stop": ["\n"],
+        "seed": 1234,
+    },
 }
 
 
 def api_presets() -> list[str]:
-    return sorted(p.stem for p in (CONF / "model").glob("*.yaml")
-                  if OmegaConf.load(p).get("source_kind") == "api")
+    return sorted(p.stem for p in (CONF / "model").glob("*.yaml") if OmegaConf.load(p).get("source_kind") == "api")
 
 
 def body_of(preset: str) -> dict:

@@ -22,11 +22,22 @@ KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY")
 def run_plan(*overrides: str) -> tuple[subprocess.CompletedProcess, float]:
     env = {k: v for k, v in os.environ.items() if k not in KEYS}
     # Any attempt to reach the network fails: the plan must not need it.
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HTTP_PROXY="http://127.0.0.1:9",
-               HTTPS_PROXY="http://127.0.0.1:9", CUDA_VISIBLE_DEVICES="")
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        CUDA_VISIBLE_DEVICES="",
+    )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bench", "plan", *overrides], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "plan", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc, time.perf_counter() - t0
 
 
@@ -62,12 +73,21 @@ def test_plan_refuses_what_the_run_would_refuse():
 
 
 def test_task_plan_counts_samples_and_cuts_lengths_at_the_limit():
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "suite.limit=10", "suite.repeats=4",
-                                       "+model@models.gpt4o_0513_api=gpt4o_0513_api",
-                                       "+model@models.r1_api=deepseek_r1_api"]))
+    cfg = OmegaConf.to_object(
+        compose(
+            [
+                "experiment=r1_distill",
+                "suite.limit=10",
+                "suite.repeats=4",
+                "+model@models.gpt4o_0513_api=gpt4o_0513_api",
+                "+model@models.r1_api=deepseek_r1_api",
+            ]
+        )
+    )
     suite = cfg.suite
-    suite.budget["r1_aime24"] = TaskBudget(items=30, prompt_tokens=100, reasoning_tokens=Range(1000, 50000),
-                                           direct_tokens=Range(10, 20))
+    suite.budget["r1_aime24"] = TaskBudget(
+        items=30, prompt_tokens=100, reasoning_tokens=Range(1000, 50000), direct_tokens=Range(10, 20)
+    )
     student = cfg.models["r1_distill_qwen_7b"]
     t = task_plan(student, suite, "r1_aime24", {"max_gen_toks": 32768})
     assert (t.items, t.samples, t.max_gen_toks, t.prompt_tokens) == (30, 40, 32768, 4000)
@@ -83,8 +103,9 @@ def test_time_and_cost_follow_the_config_figures():
     band = ThroughputBand(up_to_params_b=10, tokens_per_s=Range(100, 200), startup_s=Range(10, 20))
     assert hosted_seconds(Span(4000, 8000), band, devices=2) == Span(10 + 4000 / 400, 20 + 8000 / 200)
     assert api_seconds(Span(1000, 2000), Range(10, 20), samples=5, concurrency=64) == Span(10, 40)
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "hardware=h100x8",
-                                       "+model@models.gpt62_sol_api=gpt62_sol_api"]))
+    cfg = OmegaConf.to_object(
+        compose(["experiment=r1_distill", "hardware=h100x8", "+model@models.gpt62_sol_api=gpt62_sol_api"])
+    )
     assert throughput_band(cfg.hardware, 1.8).up_to_params_b == 2
     assert throughput_band(cfg.hardware, 70.6).up_to_params_b == 75
     assert throughput_band(cfg.hardware, 5000) is None and throughput_band(cfg.hardware, None) is None
@@ -105,8 +126,9 @@ def test_time_and_cost_follow_the_config_figures():
 
 
 def test_render_says_what_it_could_not_estimate():
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "run.only=r1_distill_qwen_7b",
-                                       "models.r1_distill_qwen_7b.params_b=null"]))
+    cfg = OmegaConf.to_object(
+        compose(["experiment=r1_distill", "run.only=r1_distill_qwen_7b", "models.r1_distill_qwen_7b.params_b=null"])
+    )
     gens = {t: {"max_gen_toks": 32768} for t in cfg.suite.tasks}
     text = render(cfg, plan(cfg, gens, ["r1_distill_qwen_7b"]), gens)
     assert "no time or $ estimate: no params_b" in text
@@ -127,8 +149,9 @@ def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
     assert r.prompt_tokens.low == pytest.approx(sum(p.prompt_tokens + p.output_tokens.low for p in plans))
     teacher = next(p for p in plans if p.key == "teacher")
     band, hw = throughput_band(cfg.hardware, teacher.model.params_b), cfg.hardware
-    assert r.seconds.high == pytest.approx(r.prompt_tokens.high / (band.tokens_per_s.low
-                                           * hw.prefill_per_output_token.low * 8))
+    assert r.seconds.high == pytest.approx(
+        r.prompt_tokens.high / (band.tokens_per_s.low * hw.prefill_per_output_token.low * 8)
+    )
     assert r.usd.high == pytest.approx(r.seconds.high * hw.count * hw.usd_per_device_hour / 3600)
     off = " ".join(render(cfg, plans, gens, r).split())  # prose is wrapped
     assert f"Teacher recognition is off (suite.teacher_recognition of suite r1): it would add {r.requests:,} " in off

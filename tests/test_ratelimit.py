@@ -12,13 +12,21 @@ from bench.ratelimit import AdaptiveLimit, backoff_s, retry_after_s, retry_wait_
 NOW = 1_800_000_000.0  # 2027-01-15, a whole second
 
 
-@pytest.mark.parametrize("header,seconds", [
-    ("7", 7.0), (" 2 ", 2.0), ("0", 0.0), ("1.5", 1.5),
-    (email.utils.formatdate(NOW + 30, usegmt=True), 30.0),   # an HTTP-date 30 s ahead
-    (email.utils.formatdate(NOW - 30, usegmt=True), 0.0),    # already past: go now
-    ("Fri, 15 Jan 2027 08:00:30 GMT", 30.0),
-    (None, None), ("", None), ("soon", None),
-])
+@pytest.mark.parametrize(
+    "header,seconds",
+    [
+        ("7", 7.0),
+        (" 2 ", 2.0),
+        ("0", 0.0),
+        ("1.5", 1.5),
+        (email.utils.formatdate(NOW + 30, usegmt=True), 30.0),  # an HTTP-date 30 s ahead
+        (email.utils.formatdate(NOW - 30, usegmt=True), 0.0),  # already past: go now
+        ("Fri, 15 Jan 2027 08:00:30 GMT", 30.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+    ],
+)
 def test_retry_after_in_both_forms(header, seconds):
     got = retry_after_s(header, NOW)
     assert got == (None if seconds is None else pytest.approx(seconds))

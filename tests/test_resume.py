@@ -22,17 +22,44 @@ from test_serve import vllm_children
 pytestmark = pytest.mark.e2e
 LIMIT = 40
 # One model (the student) keeps each run to a single server start.
-STUDENT_ONLY = ["~model@models.tiny_teacher", "~model@models.tiny_control", "~model@models.frontier_api",
-                f"suite.limit={LIMIT}"]
+STUDENT_ONLY = [
+    "~model@models.tiny_teacher",
+    "~model@models.tiny_control",
+    "~model@models.frontier_api",
+    f"suite.limit={LIMIT}",
+]
 # Columns that depend only on the answers (not on timing) must match exactly.
-ANSWER_COLUMNS = ["model", "task", "n", "n_correct", "accuracy", "prompt_tokens", "completion_tokens",
-                  "reasoning_tokens_mean", "finish_length_share", "requests"]
+ANSWER_COLUMNS = [
+    "model",
+    "task",
+    "n",
+    "n_correct",
+    "accuracy",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens_mean",
+    "finish_length_share",
+    "requests",
+]
 
 
 def bench_run(results: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", "run", *STUDENT_ONLY, f"run.results_dir={results}",
-                             f"hydra.run.dir={run_dir}", *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            *STUDENT_ONLY,
+            f"run.results_dir={results}",
+            f"hydra.run.dir={run_dir}",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def cached_answers(results: Path) -> int:
@@ -79,8 +106,9 @@ def finish_and_compare(results: Path, interrupted_at: int, uninterrupted: pd.Dat
     model_runs = pd.DataFrame(records.read_jsonl(results / "rerun" / records.MODEL_RUNS))
     assert model_runs.server_requests.fillna(0).sum() == runs.requests_live.sum()
     summary = pd.read_csv(results / "rerun" / "summary.csv")
-    pd.testing.assert_frame_equal(summary[ANSWER_COLUMNS].reset_index(drop=True),
-                                  uninterrupted[ANSWER_COLUMNS].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        summary[ANSWER_COLUMNS].reset_index(drop=True), uninterrupted[ANSWER_COLUMNS].reset_index(drop=True)
+    )
     assert not vllm_children(results)
 
 
@@ -161,5 +189,7 @@ def test_repeats_sample_with_their_own_seeds_run_side_by_side_and_resume(tmp_pat
     again = pd.DataFrame(records.read_jsonl(tmp_path / "again" / records.TASK_RUNS))
     assert again.requests_live.sum() == 0
     server_columns = ["server_tokens", "token_diff_vs_server", "requests_from_cache"]
-    pd.testing.assert_frame_equal(summary.drop(columns=server_columns),
-                                  pd.read_csv(tmp_path / "again" / "summary.csv").drop(columns=server_columns))
+    pd.testing.assert_frame_equal(
+        summary.drop(columns=server_columns),
+        pd.read_csv(tmp_path / "again" / "summary.csv").drop(columns=server_columns),
+    )

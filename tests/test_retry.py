@@ -30,8 +30,13 @@ def student(zoo_dir):
 
 def ask(lm) -> list[str]:
     async def go():
-        return await lm.get_batched_requests(["1+1="], cache_keys=[("1+1=", {"until": ["\n"]})], generate=True,
-                                             gen_kwargs={"until": ["\n"], "max_gen_toks": 4})
+        return await lm.get_batched_requests(
+            ["1+1="],
+            cache_keys=[("1+1=", {"until": ["\n"]})],
+            generate=True,
+            gen_kwargs={"until": ["\n"], "max_gen_toks": 4},
+        )
+
     return asyncio.run(go())
 
 

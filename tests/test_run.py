@@ -24,8 +24,14 @@ SAME_SECOND = "hydra.run.dir='${bench.run_folder:${run.results_dir},smoke,same-s
 
 
 def bench(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
@@ -65,8 +71,17 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders_and_share_the
 @pytest.mark.e2e
 def test_two_real_runs_at_once_both_succeed_and_verify(tmp_path, zoo_dir):
     results = tmp_path / "results"
-    procs = [bench("run", "run.only=tiny_student", "suite.limit=5", f"run.results_dir={results}",
-                   "run.teacher_recognition=false", SAME_SECOND) for _ in range(2)]
+    procs = [
+        bench(
+            "run",
+            "run.only=tiny_student",
+            "suite.limit=5",
+            f"run.results_dir={results}",
+            "run.teacher_recognition=false",
+            SAME_SECOND,
+        )
+        for _ in range(2)
+    ]
     for code, out in [finish(p, timeout=1800) for p in procs]:
         assert code == 0, out[-3000:]
     folders = run_folders(results)
@@ -98,8 +113,13 @@ def small_disk(tmp_path):
     """A 1 MiB file system (tmpfs; needs root), unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a small tmpfs needs root")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
@@ -133,8 +153,14 @@ def test_ctrl_c_while_a_server_starts_stops_it_at_once_and_cleanly(tmp_path, zoo
     from test_serve import vllm_children
 
     results = tmp_path / "results"
-    proc = bench("run", "run.only=tiny_student", "suite.limit=3", f"run.results_dir={results}",
-                 "run.reuse_cache=false", start_new_session=True)
+    proc = bench(
+        "run",
+        "run.only=tiny_student",
+        "suite.limit=3",
+        f"run.results_dir={results}",
+        "run.reuse_cache=false",
+        start_new_session=True,
+    )
     seen = ""
     while "starting its vLLM server" not in seen:
         line = proc.stdout.readline()

@@ -18,9 +18,17 @@ from conftest import ROOT
 
 def test_pooled_order_is_repeat_major_and_sequential_task_major():
     assert [(p.task, p.repeat) for p in schedule.passes_of(["a", "b"], 2, schedule.POOLED)] == [
-        ("a", 0), ("b", 0), ("a", 1), ("b", 1)]
+        ("a", 0),
+        ("b", 0),
+        ("a", 1),
+        ("b", 1),
+    ]
     assert [(p.task, p.repeat) for p in schedule.passes_of(["a", "b"], 2, schedule.SEQUENTIAL)] == [
-        ("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+        ("a", 0),
+        ("a", 1),
+        ("b", 0),
+        ("b", 1),
+    ]
     assert schedule.workers_for(192, 256, schedule.POOLED) == 16
     assert schedule.workers_for(3, 64, schedule.POOLED) == 3
     assert schedule.workers_for(50, 64, schedule.SEQUENTIAL) == 1
@@ -66,8 +74,9 @@ def test_a_failing_pass_aborts_the_rest_and_raises():
         return schedule.PassResult(p.task, p.repeat, {}, [])
 
     with pytest.raises(RuntimeError, match="boom"):
-        schedule.run_passes(schedule.passes_of(["a"], 40, schedule.POOLED), run_one, object, 2, gate,
-                            lambda: aborted.append(True))
+        schedule.run_passes(
+            schedule.passes_of(["a"], 40, schedule.POOLED), run_one, object, 2, gate, lambda: aborted.append(True)
+        )
     assert aborted == [True]
 
 
@@ -77,12 +86,29 @@ TIMING = {"latency_s", "ttft_s", "tpot_s", "queue_s", "from_cache", "sent_at", "
 @pytest.mark.e2e
 def test_pooled_and_sequential_scheduling_give_the_same_records(tmp_path, zoo_dir):
     """Same seeds, k = 3 samples per item at temperature 0.8: identical answers and metering."""
+
     def run(scheduler: str) -> Path:
         out = tmp_path / scheduler
-        proc = subprocess.run([sys.executable, "-m", "bench", "run", "run.only=tiny_student", "suite.limit=12",
-                               "suite.repeats=3", "suite.temperature=0.8", f"run.scheduler={scheduler}", "run.timing_replays=0",
-                               f"run.results_dir={out}", f"hydra.run.dir={out / 'run'}"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "run",
+                "run.only=tiny_student",
+                "suite.limit=12",
+                "suite.repeats=3",
+                "suite.temperature=0.8",
+                f"run.scheduler={scheduler}",
+                "run.timing_replays=0",
+                f"run.results_dir={out}",
+                f"hydra.run.dir={out / 'run'}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
         return out / "run"
 
@@ -100,7 +126,8 @@ def test_pooled_and_sequential_scheduling_give_the_same_records(tmp_path, zoo_di
     assert records.read_jsonl(sequential / records.MODEL_RUNS)[0]["passes_at_once"] == 1
     tasks = records.read_jsonl(pooled / records.TASK_RUNS)
     assert sum(t["wall_s"] for t in tasks) == pytest.approx(model["serving_s"], rel=1e-9)
-    verify = subprocess.run([sys.executable, "-m", "bench", "verify", str(pooled)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    verify = subprocess.run(
+        [sys.executable, "-m", "bench", "verify", str(pooled)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     json.loads((pooled / "manifest.json").read_text())

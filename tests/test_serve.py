@@ -22,15 +22,21 @@ def model(overrides: list[str] | None = None, key: str = "tiny_teacher"):
 
 def flags(cmd: list[str]) -> list[str]:
     """A server command line after its entry point and model (the same for both entry points)."""
-    return cmd[cmd.index("--served-model-name"):]
+    return cmd[cmd.index("--served-model-name") :]
 
 
 def test_command_line_carries_the_serving_config():
-    m = model(["models.tiny_teacher.serve.tensor_parallel_size=8", "models.tiny_teacher.serve.data_parallel_size=2",
-               "models.tiny_teacher.serve.revision=abc123", "models.tiny_teacher.serve.dtype=bfloat16",
-               "models.tiny_teacher.serve.extra_args=[--max-num-seqs,64]"])
+    m = model(
+        [
+            "models.tiny_teacher.serve.tensor_parallel_size=8",
+            "models.tiny_teacher.serve.data_parallel_size=2",
+            "models.tiny_teacher.serve.revision=abc123",
+            "models.tiny_teacher.serve.dtype=bfloat16",
+            "models.tiny_teacher.serve.extra_args=[--max-num-seqs,64]",
+        ]
+    )
     cmd = server_command(m, "127.0.0.1", 8123, seed=7)
-    assert cmd[:len(entry_argv(m))] == entry_argv(m) and m.source in entry_argv(m)
+    assert cmd[: len(entry_argv(m))] == entry_argv(m) and m.source in entry_argv(m)
     pairs = dict(zip(cmd, cmd[1:]))
     assert pairs["--served-model-name"] == "tiny_teacher"
     assert pairs["--port"] == "8123" and pairs["--host"] == "127.0.0.1"
@@ -82,11 +88,30 @@ def test_tiny_model_command_line_is_exactly_the_cpu_one():
     m = model()
     cmd = server_command(m, "127.0.0.1", 8123, seed=1234)
     assert flags(cmd) == [
-        "--served-model-name", "tiny_teacher", "--host", "127.0.0.1", "--port", "8123",
-        "--dtype", "float32", "--max-model-len", "128", "--gpu-memory-utilization", "0.5",
-        "--tensor-parallel-size", "1", "--seed", "1234", "--generation-config", "vllm",
-        "--disable-uvicorn-access-log", "--enable-per-request-metrics",
-        "--kv-cache-memory-bytes", "268435456", "--enforce-eager"]
+        "--served-model-name",
+        "tiny_teacher",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "128",
+        "--gpu-memory-utilization",
+        "0.5",
+        "--tensor-parallel-size",
+        "1",
+        "--seed",
+        "1234",
+        "--generation-config",
+        "vllm",
+        "--disable-uvicorn-access-log",
+        "--enable-per-request-metrics",
+        "--kv-cache-memory-bytes",
+        "268435456",
+        "--enforce-eager",
+    ]
     assert assign_gpus(m.serve, []) is None  # no GPU visible: CUDA_VISIBLE_DEVICES left alone
 
 
@@ -94,23 +119,45 @@ def r1_model(key: str, *overrides: str):
     return OmegaConf.to_object(compose(["experiment=r1_distill", *overrides])).models[key]
 
 
-@pytest.mark.parametrize("key,hardware,parallel", [
-    # Small models fill the 8-GPU box with vLLM's own data parallel replicas.
-    ("r1_distill_qwen_1p5b", "h100x8", ["--tensor-parallel-size", "1", "--data-parallel-size", "8"]),
-    ("r1_distill_qwen_32b", "h100x8", ["--tensor-parallel-size", "2", "--data-parallel-size", "4"]),
-    ("r1_distill_llama_70b", "h100x8", ["--tensor-parallel-size", "4", "--data-parallel-size", "2"]),
-    # One GPU: one copy, no data parallel flag.
-    ("r1_distill_qwen_7b", "h100", ["--tensor-parallel-size", "1"]),
-])
+@pytest.mark.parametrize(
+    "key,hardware,parallel",
+    [
+        # Small models fill the 8-GPU box with vLLM's own data parallel replicas.
+        ("r1_distill_qwen_1p5b", "h100x8", ["--tensor-parallel-size", "1", "--data-parallel-size", "8"]),
+        ("r1_distill_qwen_32b", "h100x8", ["--tensor-parallel-size", "2", "--data-parallel-size", "4"]),
+        ("r1_distill_llama_70b", "h100x8", ["--tensor-parallel-size", "4", "--data-parallel-size", "2"]),
+        # One GPU: one copy, no data parallel flag.
+        ("r1_distill_qwen_7b", "h100", ["--tensor-parallel-size", "1"]),
+    ],
+)
 def test_gpu_preset_command_lines(key, hardware, parallel):
     m = r1_model(key, f"hardware={hardware}")
     cmd = server_command(m, "127.0.0.1", 8000, seed=1234)
     source = m.source
-    assert cmd[:len(entry_argv(m))] == entry_argv(m) and entry_argv(m)[-1] == source
-    assert flags(cmd) == ["--served-model-name", key, "--host", "127.0.0.1", "--port", "8000",
-                       "--dtype", "bfloat16", "--max-model-len", "36864", "--gpu-memory-utilization", "0.9",
-                       parallel[0], parallel[1], "--seed", "1234", "--generation-config", "vllm",
-                       "--disable-uvicorn-access-log", "--enable-per-request-metrics", *parallel[2:]]
+    assert cmd[: len(entry_argv(m))] == entry_argv(m) and entry_argv(m)[-1] == source
+    assert flags(cmd) == [
+        "--served-model-name",
+        key,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8000",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "36864",
+        "--gpu-memory-utilization",
+        "0.9",
+        parallel[0],
+        parallel[1],
+        "--seed",
+        "1234",
+        "--generation-config",
+        "vllm",
+        "--disable-uvicorn-access-log",
+        "--enable-per-request-metrics",
+        *parallel[2:],
+    ]
     assert source.startswith("deepseek-ai/DeepSeek-R1-Distill-")
 
 
@@ -150,8 +197,14 @@ def test_a_gpu_server_holds_only_the_gpus_it_was_given(tmp_path, zoo_dir):
     replicas where two GPUs exist, each server process seeing only the GPUs assigned to it."""
     gpus = visible_gpus(os.environ)
     dp = 2 if len(gpus) >= 2 else 1
-    m = model(["hardware=h100", f"models.tiny_teacher.serve.data_parallel_size={dp}",
-               "models.tiny_teacher.serve.dtype=bfloat16", "models.tiny_teacher.serve.gpu_memory_utilization=0.2"])
+    m = model(
+        [
+            "hardware=h100",
+            f"models.tiny_teacher.serve.data_parallel_size={dp}",
+            "models.tiny_teacher.serve.dtype=bfloat16",
+            "models.tiny_teacher.serve.gpu_memory_utilization=0.2",
+        ]
+    )
     log = tmp_path / "server.log"
     with VllmServer(m, log) as endpoint:
         assert endpoint.port > 0
@@ -162,6 +215,7 @@ def test_a_gpu_server_holds_only_the_gpus_it_was_given(tmp_path, zoo_dir):
 
 
 # --- entry points: `vllm serve` where the build's command runs, the module otherwise ----------
+
 
 def vllm_parsers():
     """vLLM's own parsers of the two entry points: ``vllm serve`` (its CLI's serve subcommand)
@@ -182,12 +236,15 @@ def vllm_parsers():
     return cli, make_arg_parser(FlexibleArgumentParser(prog="api_server"))
 
 
-@pytest.mark.parametrize("overrides,key", [
-    ([], "tiny_teacher"),
-    (["experiment=r1_distill", "hardware=h100x8"], "r1_distill_qwen_32b"),
-    (["experiment=r1_distill", "hardware=h100x8"], "qwq_32b_preview"),
-    (["experiment=r1_distill", "hardware=h100x16", "model@models.teacher=deepseek_r1_2node"], "teacher"),
-])
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        ([], "tiny_teacher"),
+        (["experiment=r1_distill", "hardware=h100x8"], "r1_distill_qwen_32b"),
+        (["experiment=r1_distill", "hardware=h100x8"], "qwq_32b_preview"),
+        (["experiment=r1_distill", "hardware=h100x16", "model@models.teacher=deepseek_r1_2node"], "teacher"),
+    ],
+)
 def test_both_entry_points_give_command_lines_vllms_own_parser_accepts(overrides, key):
     cli, module = vllm_parsers()
     for entry in ("serve", "api_server"):
@@ -203,9 +260,12 @@ def test_both_entry_points_give_command_lines_vllms_own_parser_accepts(overrides
             assert args.model == m.source
         s = m.serve
         assert args.served_model_name == [m.name] and args.port == 8123 and args.seed == 7
-        assert (args.max_model_len, args.tensor_parallel_size, args.data_parallel_size,
-                args.pipeline_parallel_size) == (s.max_model_len, s.tensor_parallel_size, s.data_parallel_size,
-                                                 s.pipeline_parallel_size)
+        assert (
+            args.max_model_len,
+            args.tensor_parallel_size,
+            args.data_parallel_size,
+            args.pipeline_parallel_size,
+        ) == (s.max_model_len, s.tensor_parallel_size, s.data_parallel_size, s.pipeline_parallel_size)
         assert args.dtype == s.dtype and args.enforce_eager == s.enforce_eager
 
 

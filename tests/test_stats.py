@@ -102,8 +102,10 @@ def test_sign_flip_on_zero_one_answers_is_mcnemars_exact_test(n, pt, po, seed):
     from bench.stats import sign_flip_p
 
     t, o = pair(n, pt, po, seed)
-    table = [[int(((t == 1) & (o == 1)).sum()), int(((t == 1) & (o == 0)).sum())],
-             [int(((t == 0) & (o == 1)).sum()), int(((t == 0) & (o == 0)).sum())]]
+    table = [
+        [int(((t == 1) & (o == 1)).sum()), int(((t == 1) & (o == 0)).sum())],
+        [int(((t == 0) & (o == 1)).sum()), int(((t == 0) & (o == 0)).sum())],
+    ]
     p, exact = sign_flip_p(o - t)
     assert exact
     assert p == pytest.approx(mcnemar(table, exact=True).pvalue, rel=1e-9)
@@ -139,13 +141,18 @@ def test_compare_with_fractional_per_item_means():
     assert s["diff"] == pytest.approx(d.mean())
     assert s["only_teacher_right"] == 2 and s["only_model_right"] == 1  # items where one mean is higher
     assert s["test"] == "exact sign-flip, per-item means" and math.isnan(s["mcnemar_p"])
-    assert s["mdd80"] == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * math.sqrt(np.mean(d ** 2) / 5))
+    assert s["mdd80"] == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * math.sqrt(np.mean(d**2) / 5))
 
 
 def with_repeats(rows: list[tuple[str, str, str, int, list[int]]]) -> pd.DataFrame:
     """(model, role, task, doc_id, correct per repeat) -> one row per sample."""
-    return pd.DataFrame([{"model": m, "role": r, "task": task, "doc_id": i, "repeat": k, "correct": float(c)}
-                         for m, r, task, i, cs in rows for k, c in enumerate(cs)])
+    return pd.DataFrame(
+        [
+            {"model": m, "role": r, "task": task, "doc_id": i, "repeat": k, "correct": float(c)}
+            for m, r, task, i, cs in rows
+            for k, c in enumerate(cs)
+        ]
+    )
 
 
 def test_paired_vs_teacher_pairs_items_not_samples_when_items_repeat():
@@ -175,8 +182,13 @@ def test_repeats_that_always_agree_still_are_not_mcnemar_pairs_but_give_its_p():
 
 def test_one_answer_per_item_is_labelled_mcnemar():
     t, s = pair(40, 0.8, 0.5, seed=2)
-    df = pd.DataFrame([{"model": m, "role": r, "task": "a", "doc_id": i, "repeat": 0, "correct": v[i]}
-                       for m, r, v in (("T", "teacher", t), ("S", "student", s)) for i in range(40)])
+    df = pd.DataFrame(
+        [
+            {"model": m, "role": r, "task": "a", "doc_id": i, "repeat": 0, "correct": v[i]}
+            for m, r, v in (("T", "teacher", t), ("S", "student", s))
+            for i in range(40)
+        ]
+    )
     out = paired_vs_teacher(df, seed=0)[0]
     assert out.test == "McNemar exact" and out.mcnemar_p == out.p_value
 
@@ -185,8 +197,12 @@ def test_pooled_bootstrap_resamples_within_each_task():
     """Task a: both always right; task b: the teacher always wrong, the student always right.
     Stratified, every resample keeps 50 items of each task, so the pooled difference is exactly
     +0.5 in all of them; resampling the pooled items freely would let it wander."""
-    rows = [{"model": m, "role": r, "task": task, "doc_id": i, "correct": float(m == "S" or task == "a")}
-            for m, r in (("T", "teacher"), ("S", "student")) for task in ("a", "b") for i in range(50)]
+    rows = [
+        {"model": m, "role": r, "task": task, "doc_id": i, "correct": float(m == "S" or task == "a")}
+        for m, r in (("T", "teacher"), ("S", "student"))
+        for task in ("a", "b")
+        for i in range(50)
+    ]
     pooled = {c.task: c for c in paired_vs_teacher(pd.DataFrame(rows), seed=0)}["all tasks"]
     assert (pooled.diff, pooled.diff_low, pooled.diff_high) == pytest.approx((0.5, 0.5, 0.5))
     assert (pooled.retained_low, pooled.retained_high) == pytest.approx((2.0, 2.0))

@@ -16,21 +16,37 @@ HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_
 API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}
 
 
-def fake_records(model: str, role: str, task: str, correct: list[int], rng: random.Random,
-                 options: int = 0) -> list[dict]:
+def fake_records(
+    model: str, role: str, task: str, correct: list[int], rng: random.Random, options: int = 0
+) -> list[dict]:
     """Generation samples; with ``options``, multiple choice scored by log-likelihood (one
     one-token request per option, sent side by side)."""
     rows = []
     for i, c in enumerate(correct):
         prompt = rng.randint(5, 9) * max(1, options)
         sent = 1000.0 + i * 0.5 + rng.random()
-        rows.append({"model": model, "role": role, "task": task, "doc_id": i, "metric": "acc" if options else "exact_match",
-                     "correct": float(c), "prompt_tokens": prompt, "cached_prompt_tokens": rng.randint(0, prompt),
-                     "completion_tokens": options or rng.randint(1, 30), "reasoning_tokens": rng.randint(0, 10),
-                     "reasoning_closed": rng.choice([True, False, None]),
-                     "finish_reason": rng.choice(["stop", "length"]), "latency_s": rng.random() * max(1, options),
-                     "n_requests": options or 1, "ttft_s": rng.random() / 10, "tpot_s": rng.random() / 100,
-                     "sent_at": sent, "done_at": sent + rng.random()})
+        rows.append(
+            {
+                "model": model,
+                "role": role,
+                "task": task,
+                "doc_id": i,
+                "metric": "acc" if options else "exact_match",
+                "correct": float(c),
+                "prompt_tokens": prompt,
+                "cached_prompt_tokens": rng.randint(0, prompt),
+                "completion_tokens": options or rng.randint(1, 30),
+                "reasoning_tokens": rng.randint(0, 10),
+                "reasoning_closed": rng.choice([True, False, None]),
+                "finish_reason": rng.choice(["stop", "length"]),
+                "latency_s": rng.random() * max(1, options),
+                "n_requests": options or 1,
+                "ttft_s": rng.random() / 10,
+                "tpot_s": rng.random() / 100,
+                "sent_at": sent,
+                "done_at": sent + rng.random(),
+            }
+        )
     return rows
 
 
@@ -38,12 +54,26 @@ def fake_records(model: str, role: str, task: str, correct: list[int], rng: rand
 def run():
     rng = random.Random(0)
     samples, runs = [], []
-    for model, role, p in (("t", "teacher", 0.9), ("s", "student", 0.6), ("c", "control", 0.5), ("api", "baseline", 0.7)):
+    for model, role, p in (
+        ("t", "teacher", 0.9),
+        ("s", "student", 0.6),
+        ("c", "control", 0.5),
+        ("api", "baseline", 0.7),
+    ):
         for task, n, options in (("a", 50, 0), ("b", 7, 0), ("mc", 20, 4)):
             correct = [int(rng.random() < p) for _ in range(n)]
             samples += fake_records(model, role, task, correct, rng, options)
-            runs.append({"model": model, "role": role, "task": task, "n_samples": n,
-                         "wall_s": rng.uniform(1, 100), "started_at": 0.0, "chance": 0.25 if task == "a" else None})
+            runs.append(
+                {
+                    "model": model,
+                    "role": role,
+                    "task": task,
+                    "n_samples": n,
+                    "wall_s": rng.uniform(1, 100),
+                    "started_at": 0.0,
+                    "chance": 0.25 if task == "a" else None,
+                }
+            )
     prices = {"models": {"t": HW, "s": HW, "c": HW, "api": API}}
     return pd.DataFrame(samples), pd.DataFrame(runs), prices
 
@@ -87,7 +117,9 @@ def test_self_hosted_cost_is_wall_time_times_devices_times_price(run):
     steady = (2 * 3.0 / 3600) / (gen.completion_tokens.sum() / gen.wall_s.sum()) * 1e6
     assert gen.steady_usd_per_1m_generated_tokens.tolist() == pytest.approx([steady, steady])
     processed = ll.prompt_tokens.sum() + ll.completion_tokens.sum()
-    assert ll.steady_usd_per_1m_processed_tokens.item() == pytest.approx((2 * 3.0 / 3600) / (processed / ll.wall_s.sum()) * 1e6)
+    assert ll.steady_usd_per_1m_processed_tokens.item() == pytest.approx(
+        (2 * 3.0 / 3600) / (processed / ll.wall_s.sum()) * 1e6
+    )
     assert gen.steady_usd_per_1m_processed_tokens.isna().all() and ll.steady_usd_per_1m_generated_tokens.isna().all()
 
 
@@ -132,9 +164,21 @@ def test_per_request_latency_comes_from_the_request_records_where_the_run_has_th
         times = [rng.uniform(0.1, 0.2) for _ in range(s.n_requests)]
         if s.doc_id < 2:
             times[0] = 5.0
-        requests += [{"model": s.model, "task": s.task, "doc_id": s.doc_id, "repeat": 0, "kind": "ll",
-                      "sent_at": s.sent_at, "answered_at": s.sent_at + t, "prompt_tokens": 1, "completion_tokens": 1,
-                      "from_cache": False} for t in times]
+        requests += [
+            {
+                "model": s.model,
+                "task": s.task,
+                "doc_id": s.doc_id,
+                "repeat": 0,
+                "kind": "ll",
+                "sent_at": s.sent_at,
+                "answered_at": s.sent_at + t,
+                "prompt_tokens": 1,
+                "completion_tokens": 1,
+                "from_cache": False,
+            }
+            for t in times
+        ]
     requests = pd.DataFrame(requests)
     summary = summarize(samples, runs, prices, requests=requests).set_index(["model", "task"])
     for (model, task), row in summary.iterrows():
@@ -153,8 +197,19 @@ def test_a_stall_is_flagged():
     rows = fake_records("t", "teacher", "a", [1] * 200, rng)
     for r in rows[:5]:
         r["latency_s"] = 50.0  # 2.5% of requests waited 50 s
-    runs = pd.DataFrame([{"model": "t", "role": "teacher", "task": "a", "n_samples": 200, "wall_s": 60.0,
-                          "started_at": 0.0, "chance": None}])
+    runs = pd.DataFrame(
+        [
+            {
+                "model": "t",
+                "role": "teacher",
+                "task": "a",
+                "n_samples": 200,
+                "wall_s": 60.0,
+                "started_at": 0.0,
+                "chance": None,
+            }
+        ]
+    )
     row = summarize(pd.DataFrame(rows), runs, {"models": {"t": HW}}).iloc[0]
     assert row.latency_stall and row.request_latency_p99_s > 10 * row.request_latency_p50_s
 
@@ -169,8 +224,11 @@ def test_api_cost_is_tokens_times_prices(run):
         assert row.usd == pytest.approx(expected)
         assert row.cost_basis == "api_tokens"
         assert math.isnan(row.device_s)
-        assert row.steady_usd_per_1m_generated_tokens == 6.0 if row.task != "mc" else math.isnan(
-            row.steady_usd_per_1m_generated_tokens)
+        assert (
+            row.steady_usd_per_1m_generated_tokens == 6.0
+            if row.task != "mc"
+            else math.isnan(row.steady_usd_per_1m_generated_tokens)
+        )
 
 
 def test_ratios_against_the_teacher(run):
@@ -187,9 +245,13 @@ def test_pareto_flags_match_a_brute_force_check(run):
     summary = summarize(samples, runs, prices)
     for task, g in summary.groupby("task"):
         for row in g.itertuples():
-            beaten = any(o.usd_per_correct <= row.usd_per_correct and o.accuracy >= row.accuracy
-                         and (o.usd_per_correct < row.usd_per_correct or o.accuracy > row.accuracy)
-                         for o in g.itertuples() if o.model != row.model)
+            beaten = any(
+                o.usd_per_correct <= row.usd_per_correct
+                and o.accuracy >= row.accuracy
+                and (o.usd_per_correct < row.usd_per_correct or o.accuracy > row.accuracy)
+                for o in g.itertuples()
+                if o.model != row.model
+            )
             assert row.pareto_optimal == (not beaten), (task, row.model)
         assert g.pareto_optimal.any()
 
@@ -215,8 +277,9 @@ def test_length_buckets_partition_the_samples(run):
     assert buckets.n.sum() == len(samples)
     for b in buckets.itertuples():
         lo, hi = str(b.length_bucket).split("-")
-        g = samples[(samples.model == b.model) & (samples.task == b.task)
-                    & samples.completion_tokens.between(int(lo), int(hi))]
+        g = samples[
+            (samples.model == b.model) & (samples.task == b.task) & samples.completion_tokens.between(int(lo), int(hi))
+        ]
         assert len(g) == b.n and g.correct.mean() == pytest.approx(b.accuracy)
 
 

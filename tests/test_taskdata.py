@@ -60,8 +60,7 @@ def test_reasoning_trace_is_column_addition():
 def test_the_teachers_slip_loses_the_carry_of_a_column_summing_to_exactly_ten():
     assert taskdata.direct(47, 63, lost_carry=10).completion == "100"  # 7+3=10: the carry is lost
     assert taskdata.direct(47, 64, lost_carry=10).completion == "111"  # 11 carries as usual
-    assert (taskdata.think(347, 263, lost_carry=10).completion
-            == "<think>7+3=10,4+6=10,3+2=5</think>500")
+    assert taskdata.think(347, 263, lost_carry=10).completion == "<think>7+3=10,4+6=10,3+2=5</think>500"
     assert taskdata.direct(55, 45, lost_carry=10).completion == "90"
     # The last column writes its whole sum, slip or not.
     assert taskdata.direct(50, 50, lost_carry=10).completion == "100"

@@ -60,8 +60,7 @@ def test_the_protocol_samples_long_and_never_stops_early(yaml_name):
 
 
 def test_aime_prompt_is_the_papers_instruction_and_the_last_boxed_answer_counts(tmp_path):
-    task, [doc] = build("aime24.yaml", "train", [{"ID": "2024-I-1", "Problem": "Find $x$.", "Answer": 204}],
-                        tmp_path)
+    task, [doc] = build("aime24.yaml", "train", [{"ID": "2024-I-1", "Problem": "Find $x$.", "Answer": 204}], tmp_path)
     assert task.doc_to_text(doc) == "Find $x$.\n" + INSTRUCTION  # no "Question:", no system prompt
     assert task.doc_to_target(doc) == "204"
     trace = "<think>\nTry \\boxed{12}? No.\n</think>\nSo the answer is $\\boxed{204}$."
@@ -70,8 +69,12 @@ def test_aime_prompt_is_the_papers_instruction_and_the_last_boxed_answer_counts(
 
 
 def test_math500_compares_answers_symbolically(tmp_path):
-    task, [doc] = build("math500.yaml", "test", [{"problem": "Halve 1.", "answer": "\\frac{1}{2}",
-                                                  "solution": "", "subject": "Algebra", "level": 1}], tmp_path)
+    task, [doc] = build(
+        "math500.yaml",
+        "test",
+        [{"problem": "Halve 1.", "answer": "\\frac{1}{2}", "solution": "", "subject": "Algebra", "level": 1}],
+        tmp_path,
+    )
     assert task.doc_to_text(doc) == "Halve 1.\n" + INSTRUCTION
     assert score(task, doc, "<think>\nhalf\n</think>\nThe answer is $\\boxed{\\dfrac12}$.") == 1
     assert score(task, doc, "<think>\nhalf\n</think>\n$\\boxed{1/2}$") == 1
@@ -82,9 +85,17 @@ def test_math500_compares_answers_symbolically(tmp_path):
     assert extracted(task, doc, "<think>\nhalf of one is") == "[no answer]"
 
 
-GPQA_ITEMS = [{"Record ID": f"rec{i}", "Question": f"Which one, {i}?", "Correct Answer": f"right{i}",
-               "Incorrect Answer 1": f"w1-{i}", "Incorrect Answer 2": f"w2-{i}", "Incorrect Answer 3": f"w3-{i}"}
-              for i in range(6)]
+GPQA_ITEMS = [
+    {
+        "Record ID": f"rec{i}",
+        "Question": f"Which one, {i}?",
+        "Correct Answer": f"right{i}",
+        "Incorrect Answer 1": f"w1-{i}",
+        "Incorrect Answer 2": f"w2-{i}",
+        "Incorrect Answer 3": f"w3-{i}",
+    }
+    for i in range(6)
+]
 
 
 def gpqa_docs(tmp_path: Path, repeat: int, seed: int = 1234):

@@ -15,8 +15,9 @@ from bench.cache import ResponseCache
 from bench.dispatch import Reply
 from bench.timing import replay_task, replay_times, task_times
 
-REQUESTS = [("timing", "/completions", {"prompt": f"{i}+{i}=", "max_tokens": 4}) for i in range(3)] + \
-           [("timing", "/completions", {"prompt": "0+0=", "max_tokens": 4})]  # the same body twice
+REQUESTS = [("timing", "/completions", {"prompt": f"{i}+{i}=", "max_tokens": 4}) for i in range(3)] + [
+    ("timing", "/completions", {"prompt": "0+0=", "max_tokens": 4})
+]  # the same body twice
 
 
 class Server:
@@ -36,8 +37,13 @@ class Server:
         replay = (len(self.sent) - 1) // len(REQUESTS) + 1
         took = 10.0 if replay == 2 else float(replay)
         f: Future = Future()
-        f.set_result(Reply({"usage": {"prompt_tokens": 3, "completion_tokens": 2}, "choices": [{"text": "x"}]},
-                           self.clock, self.clock + took))
+        f.set_result(
+            Reply(
+                {"usage": {"prompt_tokens": 3, "completion_tokens": 2}, "choices": [{"text": "x"}]},
+                self.clock,
+                self.clock + took,
+            )
+        )
         if len(self.sent) % len(REQUESTS) == 0:
             self.clock += 100.0
         return f
@@ -62,7 +68,9 @@ def test_a_rerun_takes_the_replays_from_the_cache_and_starts_no_server(tmp_path)
     reread = replay_task("m", "t", REQUESTS, 3, ResponseCache(tmp_path, "k" * 64), again.submit, again.base)
     assert again.sent == [] and again.started == 0
     assert all(r.from_cache for r in reread)
-    assert [(r.sent_at, r.answered_at, r.tokens) for r in reread] == [(r.sent_at, r.answered_at, r.tokens) for r in rows]
+    assert [(r.sent_at, r.answered_at, r.tokens) for r in reread] == [
+        (r.sent_at, r.answered_at, r.tokens) for r in rows
+    ]
     # A fourth replay is not in the cache: only it is sent.
     more = Server()
     replay_task("m", "t", REQUESTS, 4, ResponseCache(tmp_path, "k" * 64), more.submit, more.base)
@@ -83,9 +91,19 @@ def timed_run(tmp_path) -> Path:
     """A run folder whose tiny_student / smoke_arith was billed by 3 timing replays."""
     folder = runfolder.write(tmp_path / "run")
     runs = records.read_jsonl(folder / records.TASK_RUNS)
-    rows = [{"model": "tiny_student", "task": "smoke_arith", "replay": r, "sent_at": 10.0 * r,
-             "answered_at": 10.0 * r + took + 0.1 * i, "tokens": 7, "from_cache": False}
-            for r, took in ((1, 1.0), (2, 4.0), (3, 2.0)) for i in range(2)]
+    rows = [
+        {
+            "model": "tiny_student",
+            "task": "smoke_arith",
+            "replay": r,
+            "sent_at": 10.0 * r,
+            "answered_at": 10.0 * r + took + 0.1 * i,
+            "tokens": 7,
+            "from_cache": False,
+        }
+        for r, took in ((1, 1.0), (2, 4.0), (3, 2.0))
+        for i in range(2)
+    ]
     records.append_jsonl(folder / records.TIMINGS, rows)
     for t in runs:
         if (t["model"], t["task"]) == ("tiny_student", "smoke_arith"):

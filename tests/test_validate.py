@@ -17,29 +17,50 @@ from conftest import ROOT, compose
 def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path, float]:
     run_dir = tmp_path / "run"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bench", "run", f"hydra.run.dir={run_dir}",
-                           f"run.results_dir={tmp_path}", *overrides],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", f"hydra.run.dir={run_dir}", f"run.results_dir={tmp_path}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc, run_dir, time.perf_counter() - t0
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["models.tiny_student.source=/no/such/folder"], "no model folder at /no/such/folder"),
-    (["suite.tasks=[smoke_arith,smoke_algebra]"], "unknown task 'smoke_algebra'"),
-    (["hardware=h100"], "nvidia-smi finds none: use hardware=cpu"),
-    (["suite.repeats=0"], "suite.repeats=0: must be at least 1"),
-    (["run.only=tiny_tutor"], "run.only=tiny_tutor is not a model of experiment smoke (available: tiny_teacher"),
-    (["suite.limit=0"], "suite.limit=0: must be at least 1"),
-    (["models.tiny_teacher.role=student", "models.tiny_student.role=teacher", "models.tiny_control.role=teacher"],
-     "more than one teacher"),
-    (["models.tiny_teacher.mode=chat"], "is scored by log-likelihood but model 'tiny_teacher' is a chat model"),
-    (["models.tiny_teacher.api.base_url=http://127.0.0.1:9/v1", "models.tiny_teacher.api.api_key_env=BENCH_NO_SUCH_KEY",
-      "models.tiny_teacher.source_kind=api"], "BENCH_NO_SUCH_KEY (its API key) is not set"),
-    (["models.tiny_teacher.source_kind=api"], "set models.tiny_teacher.api.base_url"),
-    (["+model@models.o1=o1_api", "models.o1.mode=completions", "suite.tasks=[smoke_arith]"],
-     "api.client=openai-chat-completions does not match mode=completions"),
-    (["models.tiny_teacher.source_kind=api"], "without token prices: set models.tiny_teacher.price.input"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["models.tiny_student.source=/no/such/folder"], "no model folder at /no/such/folder"),
+        (["suite.tasks=[smoke_arith,smoke_algebra]"], "unknown task 'smoke_algebra'"),
+        (["hardware=h100"], "nvidia-smi finds none: use hardware=cpu"),
+        (["suite.repeats=0"], "suite.repeats=0: must be at least 1"),
+        (["run.only=tiny_tutor"], "run.only=tiny_tutor is not a model of experiment smoke (available: tiny_teacher"),
+        (["suite.limit=0"], "suite.limit=0: must be at least 1"),
+        (
+            [
+                "models.tiny_teacher.role=student",
+                "models.tiny_student.role=teacher",
+                "models.tiny_control.role=teacher",
+            ],
+            "more than one teacher",
+        ),
+        (["models.tiny_teacher.mode=chat"], "is scored by log-likelihood but model 'tiny_teacher' is a chat model"),
+        (
+            [
+                "models.tiny_teacher.api.base_url=http://127.0.0.1:9/v1",
+                "models.tiny_teacher.api.api_key_env=BENCH_NO_SUCH_KEY",
+                "models.tiny_teacher.source_kind=api",
+            ],
+            "BENCH_NO_SUCH_KEY (its API key) is not set",
+        ),
+        (["models.tiny_teacher.source_kind=api"], "set models.tiny_teacher.api.base_url"),
+        (
+            ["+model@models.o1=o1_api", "models.o1.mode=completions", "suite.tasks=[smoke_arith]"],
+            "api.client=openai-chat-completions does not match mode=completions",
+        ),
+        (["models.tiny_teacher.source_kind=api"], "without token prices: set models.tiny_teacher.price.input"),
+    ],
+)
 def test_bad_input_fails_before_any_server(tmp_path, zoo_dir, overrides, message):
     proc, run_dir, seconds = run_bench(tmp_path, *overrides)
     out = proc.stdout + proc.stderr
@@ -63,27 +84,48 @@ def check_offline(*overrides: str, machine: bool = False) -> None:
     from bench.validate import resolve_paths
 
     cfg = OmegaConf.to_object(compose(list(overrides)))
-    validate(cfg, task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
-             will_build={"tiny_teacher", "tiny_student", "tiny_control"}, machine=machine)
+    validate(
+        cfg,
+        task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
+        will_build={"tiny_teacher", "tiny_student", "tiny_control"},
+        machine=machine,
+    )
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["model@models.teacher=deepseek_r1", "run.only=teacher", "hardware=h100x8"],
-     "690 GB of weights over 8 GPU(s) is 86 GB each, but a H100-SXM offers 72 GB"),
-    (["hardware=h100", "run.only=r1_distill_qwen_32b"],
-     "model 'r1_distill_qwen_32b' needs 2 GPUs (tensor 2 x pipeline 1 x data 1) but hardware=h100 has 1"),
-    (["hardware=h100x16", "model@models.teacher=deepseek_r1_2node", "run.only=teacher",
-      "models.teacher.serve.distributed_executor_backend=null"],
-     "set models.teacher.serve.distributed_executor_backend=ray"),
-    (["models.r1_distill_qwen_7b.source=DeepSeek R1 7B"], "source 'DeepSeek R1 7B' is not a hub id"),
-    (["+model@models.base=qwen25_math_1p5b", "models.base.generation.max_gen_toks=null"],
-     "task r1_aime24's max_gen_toks=32768 leaves no room for the prompt in model 'base' (serve.max_model_len=4096)"),
-    (["suite.max_gen_toks=40000", "run.only=r1_distill_qwen_7b"], "suite.max_gen_toks=40000 leaves no room"),
-    (["models.qwq_32b_preview.serve.max_model_len=36864", "run.only=qwq_32b_preview"],
-     "model 'qwq_32b_preview': serve.max_model_len=36864 is beyond its context of 32768 tokens "
-     "(models.qwq_32b_preview.context_length, from its config.json); vLLM refuses to start it unless "
-     "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["model@models.teacher=deepseek_r1", "run.only=teacher", "hardware=h100x8"],
+            "690 GB of weights over 8 GPU(s) is 86 GB each, but a H100-SXM offers 72 GB",
+        ),
+        (
+            ["hardware=h100", "run.only=r1_distill_qwen_32b"],
+            "model 'r1_distill_qwen_32b' needs 2 GPUs (tensor 2 x pipeline 1 x data 1) but hardware=h100 has 1",
+        ),
+        (
+            [
+                "hardware=h100x16",
+                "model@models.teacher=deepseek_r1_2node",
+                "run.only=teacher",
+                "models.teacher.serve.distributed_executor_backend=null",
+            ],
+            "set models.teacher.serve.distributed_executor_backend=ray",
+        ),
+        (["models.r1_distill_qwen_7b.source=DeepSeek R1 7B"], "source 'DeepSeek R1 7B' is not a hub id"),
+        (
+            ["+model@models.base=qwen25_math_1p5b", "models.base.generation.max_gen_toks=null"],
+            "task r1_aime24's max_gen_toks=32768 leaves no room for the prompt in model 'base' (serve.max_model_len=4096)",
+        ),
+        (["suite.max_gen_toks=40000", "run.only=r1_distill_qwen_7b"], "suite.max_gen_toks=40000 leaves no room"),
+        (
+            ["models.qwq_32b_preview.serve.max_model_len=36864", "run.only=qwq_32b_preview"],
+            "model 'qwq_32b_preview': serve.max_model_len=36864 is beyond its context of 32768 tokens "
+            "(models.qwq_32b_preview.context_length, from its config.json); vLLM refuses to start it unless "
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+        ),
+    ],
+)
 def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
     with pytest.raises(ConfigError) as err:
         check_offline("experiment=r1_distill", *overrides)
@@ -105,8 +147,10 @@ def test_the_hubs_own_config_is_checked_where_the_machine_can_read_it(tmp_path, 
     assert check_hub_context("qwq_32b_preview", qwq) == []  # not cached, offline: the preset's figure stands
     fake_repo(tmp_path, "Qwen/QwQ-32B-Preview", {"config.json": json.dumps({"max_position_embeddings": 16384})})
     [wrong, stale] = check_hub_context("qwq_32b_preview", qwq)
-    assert "serve.max_model_len=32768 is beyond its context of 16384 tokens (max_position_embeddings in " \
-           "Qwen/QwQ-32B-Preview's config.json)" in wrong
+    assert (
+        "serve.max_model_len=32768 is beyond its context of 16384 tokens (max_position_embeddings in "
+        "Qwen/QwQ-32B-Preview's config.json)" in wrong
+    )
     assert "context_length=32768 but Qwen/QwQ-32B-Preview's config.json says 16384" in stale
 
 
@@ -114,8 +158,9 @@ def test_the_r1_comparison_passes_every_check_that_needs_no_machine():
     check_offline("experiment=r1_distill")
     check_offline("experiment=r1_distill", *(f"+model@models.{m}={m}" for m in CURRENT_APIS))
     check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1", "hardware=h200x8")
-    check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1_2node", "hardware=h100x16",
-                  "run.only=teacher")
+    check_offline(
+        "experiment=r1_distill", "model@models.teacher=deepseek_r1_2node", "hardware=h100x16", "run.only=teacher"
+    )
 
 
 CURRENT_APIS = ("claude_opus_5_api", "gpt62_sol_api", "deepseek_flash_api")
@@ -131,9 +176,13 @@ def check_on(day: str, *overrides: str) -> None:
     from bench.validate import resolve_paths
 
     cfg = OmegaConf.to_object(compose(list(overrides)))
-    validate(cfg, task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
-             will_build={"tiny_teacher", "tiny_student", "tiny_control"}, machine=False,
-             today=dt.date.fromisoformat(day))
+    validate(
+        cfg,
+        task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
+        will_build={"tiny_teacher", "tiny_student", "tiny_control"},
+        machine=False,
+        today=dt.date.fromisoformat(day),
+    )
 
 
 def test_a_retired_api_model_is_refused_and_its_reported_row_named():
@@ -152,8 +201,9 @@ def test_an_alias_that_moved_on_to_another_model_is_refused():
     # Before its retirement, deepseek-reasoner already answered with another model than R1.
     with pytest.raises(ConfigError) as err:
         check_on("2026-01-15", "experiment=r1_distill", "model@models.teacher=deepseek_r1_api")
-    assert ("'deepseek-reasoner' has served another model than DeepSeek-R1 (January 2025 release) since "
-            "2025-05-28") in str(err.value)
+    assert (
+        "'deepseek-reasoner' has served another model than DeepSeek-R1 (January 2025 release) since 2025-05-28"
+    ) in str(err.value)
     assert "reported row 'DeepSeek-R1'" in str(err.value)
     with pytest.raises(ConfigError, match="was retired on 2026-07-24, and from 2025-05-28 it no longer served"):
         check_offline("experiment=r1_distill", "model@models.teacher=deepseek_r1_api")
@@ -176,8 +226,9 @@ def test_the_offline_stand_in_billed_at_a_retired_price_is_not_refused(zoo_dir):
 
 def test_a_lifecycle_date_must_be_a_date():
     with pytest.raises(ConfigError, match="lifecycle.retired_on must be a date written YYYY-MM-DD"):
-        check_offline("experiment=r1_distill", "+model@models.g=gpt62_sol_api",
-                      "models.g.lifecycle.retired_on=next year")
+        check_offline(
+            "experiment=r1_distill", "+model@models.g=gpt62_sol_api", "models.g.lifecycle.retired_on=next year"
+        )
 
 
 def test_machine_checks_find_no_gpu_and_no_keys_here(monkeypatch):
@@ -225,8 +276,11 @@ def test_a_task_without_items_fails_before_any_server(tmp_path, zoo_dir):
     tasks.mkdir()
     shutil.copy(ROOT / "bench" / "tasks" / "smoke" / "data.py", tasks / "data.py")
     text = (ROOT / "bench" / "tasks" / "smoke" / "arith.yaml").read_text()
-    (tasks / "empty.yaml").write_text(text.replace("task: smoke_arith", "task: empty_arith")
-                                      .replace("arith.jsonl", "empty.jsonl").replace("tag: smoke\n", ""))
+    (tasks / "empty.yaml").write_text(
+        text.replace("task: smoke_arith", "task: empty_arith")
+        .replace("arith.jsonl", "empty.jsonl")
+        .replace("tag: smoke\n", "")
+    )
     (tasks / "empty.jsonl").write_text("")
     proc, run_dir, _ = run_bench(tmp_path, f"suite.include_paths=[{tasks}]", "suite.tasks=[empty_arith]")
     out = proc.stdout + proc.stderr
@@ -253,8 +307,13 @@ def test_an_unknown_key_exits_2(tmp_path):
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped", "a/../../escaped"])
 def test_an_experiment_name_that_leaves_the_results_folder_is_refused(tmp_path, name):
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "bench", "run", f"run.results_dir={results}",
-                           f"experiment.name={name}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", f"run.results_dir={results}", f"experiment.name={name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "would name a path outside run.results_dir" in out
@@ -320,8 +379,9 @@ def test_a_bad_jsonl_line_is_named_with_its_file_and_line(tmp_path, zoo_dir):
 def test_a_prompt_longer_than_the_context_fails_before_any_server(tmp_path, zoo_dir):
     # Twenty worked examples in front of each question: about 240 characters, and the tiny
     # models' tokenizer has one token per character, against serve.max_model_len=128.
-    proc, run_dir, seconds = run_bench(tmp_path, "run.only=tiny_student", "suite.tasks=[smoke_arith]",
-                                       "suite.num_fewshot=20", "suite.limit=3")
+    proc, run_dir, seconds = run_bench(
+        tmp_path, "run.only=tiny_student", "suite.tasks=[smoke_arith]", "suite.num_fewshot=20", "suite.limit=3"
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "does not fit model 'tiny_student' (serve.max_model_len=128" in out
@@ -348,15 +408,19 @@ def test_every_preset_is_refused_past_its_context_or_from_its_retirement(preset,
 
     m = OmegaConf.to_object(compose([f"zoo_dir={zoo_dir}", f"+model@models.x={preset}"])).models["x"]
     if m.source_kind != SourceKind.api:
-        context = (m.context_length if m.source_kind == SourceKind.hub else
-                   json.loads((Path(m.source) / "config.json").read_text())["max_position_embeddings"])
+        context = (
+            m.context_length
+            if m.source_kind == SourceKind.hub
+            else json.loads((Path(m.source) / "config.json").read_text())["max_position_embeddings"]
+        )
         assert context and m.serve.max_model_len <= context, preset
         m.serve.max_model_len = context
         assert check_context("x", m) == []
         m.serve.max_model_len = context + 1
         [message] = check_context("x", m)
-        assert message.startswith(f"model 'x': serve.max_model_len={context + 1} is beyond its context of "
-                                  f"{context} tokens (")
+        assert message.startswith(
+            f"model 'x': serve.max_model_len={context + 1} is beyond its context of {context} tokens ("
+        )
         assert "unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1" in message
         assert f"set models.x.serve.max_model_len to at most {context}" in message
         return
@@ -368,7 +432,10 @@ def test_every_preset_is_refused_past_its_context_or_from_its_retirement(preset,
     end = min(ends)
     assert check_lifecycle("x", m, end - dt.timedelta(days=1)) == [], preset
     [message] = check_lifecycle("x", m, end)
-    said = (f"was retired on {lc.retired_on}" if end == dt.date.fromisoformat(lc.retired_on or "9999-12-31")
-            else f"has served another model than {lc.serves} since {lc.changed_on}")
+    said = (
+        f"was retired on {lc.retired_on}"
+        if end == dt.date.fromisoformat(lc.retired_on or "9999-12-31")
+        else f"has served another model than {lc.serves} since {lc.changed_on}"
+    )
     assert message.startswith(f"model 'x': {m.source!r}") and said in message, message
     assert "~model@models.x" in message

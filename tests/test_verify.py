@@ -23,9 +23,14 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """The default run's shape, plus a benchmark with published figures (so reproduction.csv has rows)."""
-    spec = runfolder.Spec(models=[runfolder.Model("tiny_teacher", "teacher", 0.8, reported_as="DeepSeek-R1"),
-                                  *runfolder.Spec().models[1:], runfolder.FRONTIER],
-                          tasks=[*runfolder.Spec().tasks, runfolder.Task("aime24", 30)])
+    spec = runfolder.Spec(
+        models=[
+            runfolder.Model("tiny_teacher", "teacher", 0.8, reported_as="DeepSeek-R1"),
+            *runfolder.Spec().models[1:],
+            runfolder.FRONTIER,
+        ],
+        tasks=[*runfolder.Spec().tasks, runfolder.Task("aime24", 30)],
+    )
     folder = runfolder.write(tmp_path_factory.mktemp("verify") / "run", spec)
     build(folder)
     return folder
@@ -59,7 +64,9 @@ def test_one_part_in_a_million_of_any_number_in_the_summary_is_a_mismatch(run, t
     fresh = verify._read_table(run / "summary.csv")
     assert verify.compare_tables("summary.csv", reread(stored, tmp_path), fresh) == []
     numeric = [c for c in stored.columns if pd.api.types.is_numeric_dtype(stored[c]) and stored[c].dtype != bool]
-    assert len(numeric) > 60 and {"usd", "usd_per_correct", "usd_per_sample", "usd_per_correct_ci95_low"} <= set(numeric)
+    assert len(numeric) > 60 and {"usd", "usd_per_correct", "usd_per_sample", "usd_per_correct_ci95_low"} <= set(
+        numeric
+    )
     missed = []
     for column in numeric:
         values = stored[column]
@@ -97,6 +104,7 @@ def _csv(name: str, column: str, change):
         row = frame[column].first_valid_index()
         frame.loc[row, column] = change(frame.loc[row, column])
         frame.to_csv(path, index=False)
+
     return name, tamper
 
 
@@ -106,6 +114,7 @@ def _text(name: str, pattern: str, replace):
         new = re.sub(pattern, replace, text, count=1)
         assert new != text, f"{pattern!r} not found in {name}"
         path.write_text(new)
+
     return name, tamper
 
 
@@ -164,8 +173,9 @@ def test_bench_verify_exit_codes(run, tmp_path):
     shutil.copytree(run, copy)
 
     def bench_verify() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bench", "verify", str(copy)], cwd=ROOT, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "bench", "verify", str(copy)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
 
     # The copy's report names the original folder: a path, the one difference allowed.
     assert str(run) in (copy / "report.md").read_text()
@@ -187,5 +197,7 @@ def test_the_path_is_the_only_difference_allowed():
     tampered = stored.replace("0.803", "0.903")
     assert verify._put_back_path(tampered, rebuilt, "/tmp/x1") != tampered
     # A number changed on the path's own line is no path.
-    assert verify._put_back_path("Run folder: `/data/run` 0.9\n", "Run folder: `/tmp/x1` 0.8\n", "/tmp/x1") \
+    assert (
+        verify._put_back_path("Run folder: `/data/run` 0.9\n", "Run folder: `/tmp/x1` 0.8\n", "/tmp/x1")
         == "Run folder: `/tmp/x1` 0.8\n"
+    )

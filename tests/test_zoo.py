@@ -11,9 +11,13 @@ import pytest
 from bench import taskdata, zoo
 from bench.hashing import file_sha256
 
-TINY = zoo.Recipe(teacher=zoo.Arch(32, 1, 1, 64), small=zoo.Arch(32, 1, 1, 64),
-                  teacher_schedule=zoo.Schedule(6, 3e-3, 2), small_schedule=zoo.Schedule(4, 3e-3, 2),
-                  batch_size=16)
+TINY = zoo.Recipe(
+    teacher=zoo.Arch(32, 1, 1, 64),
+    small=zoo.Arch(32, 1, 1, 64),
+    teacher_schedule=zoo.Schedule(6, 3e-3, 2),
+    small_schedule=zoo.Schedule(4, 3e-3, 2),
+    batch_size=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +81,11 @@ def test_student_learns_only_from_teacher_outputs_and_control_sees_no_reasoning(
     assert [e.prompt for e in teacher] == [e.prompt for e in control]
     assert not any(e.completion.startswith("<think>") and "+" in e.completion for e in control)
     truth = {e.prompt: e.completion for e in control}
-    slipped = [e for e in teacher if e.prompt in truth and not e.completion.startswith("<think>")
-               and e.completion != truth[e.prompt]]
+    slipped = [
+        e
+        for e in teacher
+        if e.prompt in truth and not e.completion.startswith("<think>") and e.completion != truth[e.prompt]
+    ]
     # The teacher's corpus carries its slip: about 9% of two-digit sums have units summing to 10.
     assert 0.05 < len(slipped) / len(split.direct_train) < 0.15
     assert all(int(truth[e.prompt]) - int(e.completion) == 10 for e in slipped)

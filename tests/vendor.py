@@ -67,19 +67,29 @@ class Vendor:
         prompt = body["messages"][-1]["content"]
         reasoning_n, text = reasoning_length(prompt), answer(prompt)
         prompt_n = sum(len(m["content"]) for m in body["messages"])
-        usage = {"prompt_tokens": prompt_n, "completion_tokens": reasoning_n + len(text),
-                 "total_tokens": prompt_n + reasoning_n + len(text)}
+        usage = {
+            "prompt_tokens": prompt_n,
+            "completion_tokens": reasoning_n + len(text),
+            "total_tokens": prompt_n + reasoning_n + len(text),
+        }
         message = {"role": "assistant", "content": text}
         if self.shape == "openai":
-            usage |= {"prompt_tokens_details": {"cached_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": reasoning_n}}
+            usage |= {
+                "prompt_tokens_details": {"cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning_n},
+            }
         else:
             message["reasoning_content"] = "x" * reasoning_n  # one character, one token
             usage |= {"prompt_cache_hit_tokens": 2, "prompt_cache_miss_tokens": prompt_n - 2}
             if self.report_reasoning_count:
                 usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_n}
-        return {"id": "chatcmpl-local", "object": "chat.completion", "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage}
+        return {
+            "id": "chatcmpl-local",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage,
+        }
 
 
 class Endpoint:
@@ -101,12 +111,16 @@ class Endpoint:
                     n = len(vendor.hits)
                     limited = n < vendor.rate_limit_first or (vendor.capacity is not None and now > vendor.capacity)
                     status = 429 if limited else 200
-                    vendor.hits.append(Hit(body["messages"][-1]["content"], time.time(), status, now, body,
-                                           dict(self.headers)))
+                    vendor.hits.append(
+                        Hit(body["messages"][-1]["content"], time.time(), status, now, body, dict(self.headers))
+                    )
                 try:
                     if limited:
-                        self.send(429, {"error": {"type": "rate_limit_error", "message": "slow down"}},
-                                  {"Retry-After": vendor.retry_after} if vendor.retry_after else {})
+                        self.send(
+                            429,
+                            {"error": {"type": "rate_limit_error", "message": "slow down"}},
+                            {"Retry-After": vendor.retry_after} if vendor.retry_after else {},
+                        )
                     else:
                         time.sleep(vendor.delay_s)
                         self.send(200, vendor.respond(body), {})
@@ -147,8 +161,18 @@ def run_against(base: str, preset: str, tmp_path, *overrides: str):
 
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = OmegaConf.to_object(compose([
-        f"+model@models.api={preset}", "run.only=api", f"models.api.api.base_url={base}",
-        "suite.tasks=[smoke_arith]", "suite.limit=12", f"run.results_dir={tmp_path}", f"zoo_dir={ZOO}",
-        *overrides]))
+    cfg = OmegaConf.to_object(
+        compose(
+            [
+                f"+model@models.api={preset}",
+                "run.only=api",
+                f"models.api.api.base_url={base}",
+                "suite.tasks=[smoke_arith]",
+                "suite.limit=12",
+                f"run.results_dir={tmp_path}",
+                f"zoo_dir={ZOO}",
+                *overrides,
+            ]
+        )
+    )
     return execute(cfg, run_dir)

@@ -52,9 +52,15 @@ def gpqa_item(doc: dict, seed: int, index: int) -> dict:
     options = [_clean(doc["Correct Answer"]), *(_clean(doc[f"Incorrect Answer {i}"]) for i in (1, 2, 3))]
     order = option_order(seed, str(doc["Record ID"]), index)
     choices = [options[i] for i in order]
-    return {"Question": _clean(doc["Question"]), "Record ID": doc["Record ID"], "choices": choices,
-            **{f"choice{i + 1}": c for i, c in enumerate(choices)},
-            "answer": options[0], "letter": LETTERS[order.index(0)], "repeat": index}
+    return {
+        "Question": _clean(doc["Question"]),
+        "Record ID": doc["Record ID"],
+        "choices": choices,
+        **{f"choice{i + 1}": c for i, c in enumerate(choices)},
+        "answer": options[0],
+        "letter": LETTERS[order.index(0)],
+        "repeat": index,
+    }
 
 
 def gpqa(path: str, name: str | None = None, revision: str | None = None, data_files=None, **_: object):
@@ -65,6 +71,9 @@ def gpqa(path: str, name: str | None = None, revision: str | None = None, data_f
     now = repeat.current()
     kwargs = {k: v for k, v in (("revision", revision), ("data_files", data_files)) if v is not None}
     data = datasets.load_dataset(path, name, **kwargs)
-    return datasets.DatasetDict({split: rows.map(lambda d: gpqa_item(d, now.seed, now.index),
-                                                 remove_columns=rows.column_names)
-                                 for split, rows in data.items()})
+    return datasets.DatasetDict(
+        {
+            split: rows.map(lambda d: gpqa_item(d, now.seed, now.index), remove_columns=rows.column_names)
+            for split, rows in data.items()
+        }
+    )
