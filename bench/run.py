@@ -129,6 +129,8 @@ def time_tasks(
 ) -> dict[str, tuple[float, int]]:
     """Timing replays of each task's requests (``bench.timing``), written to timings.jsonl;
     returns each task's serving time (the median) and the number of replays behind it."""
+    import gc
+
     from bench.timing import replay_task, task_times
 
     t0 = time.perf_counter()
@@ -137,9 +139,18 @@ def time_tasks(
         requests = [("timing", route, body) for t, route, bodies in capture if t == task for _, body in bodies]
         if not requests:
             continue
-        rows = replay_task(
-            model.name, task, requests, replays, cache, lambda url, body: dispatcher.submit(url, body, {}), base
-        )
+        # No garbage collection while a replay is timed: a full one walks the ~500k objects the
+        # evaluation left (lm-eval's results, datasets) and stalls every request in flight.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            rows = replay_task(
+                model.name, task, requests, replays, cache, lambda url, body: dispatcher.submit(url, body, {}), base
+            )
+        finally:
+            gc.enable()
+            gc.unfreeze()
         records.append_jsonl(run_dir / records.TIMINGS, rows)
         out[task] = (task_times(rows)[task], replays)
         log.info(
