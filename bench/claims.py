@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import records
+from bench.rundir import records
 
 TEACHER_RANGE = (0.60, 0.95)
 
@@ -43,7 +43,7 @@ def _models(summary: pd.DataFrame) -> tuple[str, str, str]:
 
 def check_claims(run_dir: Path, seed: int | None = None) -> list[dict]:
     """Every claim as {claim, holds, value} (value: the figures, as text)."""
-    from bench.evidence import paired_difference
+    from bench.analysis.evidence import paired_difference
 
     run_dir = Path(run_dir)
     summary = pd.read_csv(run_dir / "summary.csv")

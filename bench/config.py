@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from bench import cost_bases
+from bench.analysis import cost_bases
 
 
 class Role(str, Enum):
@@ -32,7 +32,7 @@ class SourceKind(str, Enum):
     api = "api"  # an OpenAI-compatible endpoint someone else serves
 
 
-# The cost bases registered in bench/cost_bases.py (one class each, with how it bills): a
+# The cost bases registered in bench/analysis/cost_bases.py (one class each, with how it bills): a
 # basis added there can be named in a model's YAML, and any other name fails at composition.
 # mypy cannot see the members of an Enum built at import time.
 Billing = Enum("Billing", {name: name for name in cost_bases.names()}, type=str, module=__name__)  # type: ignore[misc]
@@ -61,7 +61,7 @@ class Mode(str, Enum):
 
 @dataclass
 class FaultsConfig:
-    """Failures a simulated server produces on cue (``bench/simulate_http.py``)."""
+    """Failures a simulated server produces on cue (``bench/serving/simulate_http.py``)."""
 
     rate_limit_per_s: float | None = None
     """Requests admitted per simulated second (a token bucket); the rest get HTTP 429."""
@@ -74,7 +74,7 @@ class FaultsConfig:
 
 @dataclass
 class SimulateConfig:
-    """A simulated GPU server in place of vLLM (``bench/simulate.py``): for tests and ``make perf``.
+    """A simulated GPU server in place of vLLM (``bench/serving/simulate.py``): for tests and ``make perf``.
 
     Its engine is a roofline model of the hardware preset's device serving this model, run on a
     clock ``time_scale`` times faster than the wall clock. Every time in such a run's records is
@@ -97,14 +97,14 @@ class SimulateConfig:
     per_sequence_us: float = 10.0
     """Cost per sequence in the batch per step: its sampling and detokenisation (assumption)."""
     kv_cache_tokens: int | None = None
-    """KV-cache tokens per replica; None: ``bench/concurrency.py``'s estimate for the hardware."""
+    """KV-cache tokens per replica; None: ``bench/serving/concurrency.py``'s estimate for the hardware."""
     max_num_seqs: int | None = None
     """None: ``hardware.max_in_flight_per_replica`` (vLLM's default for the device)."""
     output_tokens: float | None = None
     """Mean completion length; None: the middle of the suite's budget for the item's task."""
     length_sigma: float = 0.83
     """Log-normal shape of completion lengths, half from the item and half from the sample.
-    0.83 gives a coefficient of variation of 1, an exponential's (what ``bench/concurrency.py``
+    0.83 gives a coefficient of variation of 1, an exponential's (what ``bench/serving/concurrency.py``
     assumes); heavier tails (1.2: CV 1.8) overfill the KV cache at that target, and vLLM preempts."""
     accuracy: float | None = None
     """Probability a response is right; None: the paper's pass@1 for ``reported_as`` on the
@@ -211,7 +211,7 @@ class TokenPrice:
 
 @dataclass
 class Lifecycle:
-    """What an API model id serves and when, as its vendor documents it (``bench.lifecycle``).
+    """What an API model id serves and when, as its vendor documents it (``bench.data.lifecycle``).
     Dates are ISO (YYYY-MM-DD); never guessed: a date no vendor page gives stays null."""
 
     serves: str | None = None
@@ -261,7 +261,7 @@ class ModelConfig:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     """For API models: what the id serves and from when to when; a retired id is refused."""
     billing: Billing | None = None
-    """A cost basis of ``bench/cost_bases.py``; None: the one that is the default for the
+    """A cost basis of ``bench/analysis/cost_bases.py``; None: the one that is the default for the
     model's ``source_kind`` (api_tokens for API models, device_time for self-hosted ones). A
     self-hosted model billed as api_tokens stands in for an API model (``stands_in_for``): its
     answers are its own, its bill is the API's list price for the same tokens."""
@@ -282,11 +282,11 @@ class ModelConfig:
     kv_bytes_per_token: int | None = None
     """KV-cache bytes per token, from the model's config.json: 2 x layers x KV heads x head dim
     x bytes per value (bf16: 2); MLA models store layers x (KV latent rank + RoPE dim) x bytes.
-    Sizes the requests in flight per replica (``bench/concurrency.py``); None: the hardware's cap."""
+    Sizes the requests in flight per replica (``bench/serving/concurrency.py``); None: the hardware's cap."""
     reasoning: bool = False
     """Writes (or is billed for) a long reasoning trace before answering: ``bench plan``
     budgets its completions with the suite's reasoning lengths. For an API model it also
-    decides the request body (``bench.payload``): its vendor fixes sampling, so no
+    decides the request body (``bench.evaluation.payload``): its vendor fixes sampling, so no
     temperature, top-p or stop sequences are sent."""
 
 
@@ -372,7 +372,7 @@ class HardwareConfig:
     (see ``serve.deprioritize_engine``); GPU boxes leave it unset."""
     throughput_source: str = ""
     max_in_flight_per_replica: int = 256
-    """The most requests one model replica is given at once (``bench/concurrency.py``): vLLM's
+    """The most requests one model replica is given at once (``bench/serving/concurrency.py``): vLLM's
     own default ``max_num_seqs`` for the device (vllm/engine/arg_utils.py: 1024 on H100/H200-class
     GPUs, 256 on others), or what ``make perf`` measured best on a small CPU box."""
     sequence_tokens_per_s: Range | None = None
@@ -395,7 +395,7 @@ class RunConfig:
     seed: int = 1234
     num_concurrent: int | None = None
     """Requests in flight per model, for every model; None: each model's own target
-    (``bench/concurrency.py``: a server's KV-cache capacity per replica, an API's
+    (``bench/serving/concurrency.py``: a server's KV-cache capacity per replica, an API's
     ``api.max_in_flight``)."""
     request_timeout_s: float = 600.0
     max_retries: int = 3
@@ -423,11 +423,11 @@ class RunConfig:
     timing_replays: int = 0
     """Self-hosted models: after the evaluation, send each task's requests again this many
     times, one task at a time on the idle server, and bill the median of their serving times
-    (``bench/timing.py``); 0: bill each task's share of the pooled evaluation. Costs that much
+    (``bench/evaluation/timing.py``); 0: bill each task's share of the pooled evaluation. Costs that much
     more serving time; worth it where tasks serve for seconds and a hiccup moves the cost."""
     unavailable: Unavailable = Unavailable.error
     """An API model whose key is not in the environment, or a task whose data set is gated on
-    the Hub and neither cached nor reachable with a token (``bench/availability.py``):
+    the Hub and neither cached nor reachable with a token (``bench/serving/availability.py``):
     ``error`` stops before anything starts; ``skip`` leaves it out and the report says so."""
 
 

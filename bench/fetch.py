@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import hub
+from bench.data import hub
 
 GB = 1e9
 
@@ -139,7 +139,7 @@ def main(argv: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from bench.compose import compose
-    from bench.evaluate import task_manager
+    from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths
 
     try:

@@ -6,7 +6,7 @@
 
 One vLLM server (its start-up and warm-up are reported, not counted), the smoke suite's
 generation tasks (``smoke_arith``, ``smoke_think``), the model's target in flight
-(``bench/concurrency.py``; ``run.num_concurrent=N`` overrides it).
+(``bench/serving/concurrency.py``; ``run.num_concurrent=N`` overrides it).
 Three workloads, each measured side by side in the same round, in alternating order:
 
 - **single** (repeats = 1, the tasks' own greedy decoding) and **long_tail** (repeats = 8 at
@@ -53,9 +53,9 @@ TARGETS = {"single": 1.05, "long_tail": 1.10, "peer_k1": 1.0, "peer_k8": 1.0}
 
 def harness_pass(model, cfg, tm, dispatcher, base: str) -> dict:
     """Every pass of the suite through the harness's pooled path, cache off; the bodies sent."""
-    from bench.metering import Interval, serving_time, utilisation
-    from bench.samples import to_records
-    from bench.schedule import run_model_passes
+    from bench.evaluation.metering import Interval, serving_time, utilisation
+    from bench.evaluation.samples import to_records
+    from bench.evaluation.schedule import run_model_passes
 
     capture: list = []
     t0 = time.perf_counter()
@@ -180,7 +180,7 @@ def _rates(r: dict) -> dict:
 
 def measure_round(i: int, which: str, model, cfgs: dict, tm, dispatcher, base: str) -> dict:
     """One round of one workload: its sides in alternating order; the ratios."""
-    from bench.evaluate import gen_overrides
+    from bench.evaluation.evaluate import gen_overrides
 
     if which in ("single", "long_tail"):
         cfg = cfgs[which]
@@ -236,7 +236,7 @@ def simulation_ready(folder: Path, model, cfg, tm) -> Path:
     """``folder``, holding the simulated engine's spec when ``serve.simulate`` is on (the harness
     against a server that costs nothing: its own overhead alone)."""
     if model.serve.simulate.enabled:
-        from bench.simulate_spec import write
+        from bench.serving.simulate_spec import write
 
         write(folder, model, cfg, tm)
     return folder
@@ -262,12 +262,12 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
 
-    from bench import evaluate
-    from bench.client import make_lm
-    from bench.concurrency import target_for
-    from bench.dispatch import Dispatcher
-    from bench.endpoint import ModelEndpoint
-    from bench.logs import quiet_lm_eval
+    from bench.evaluation import evaluate
+    from bench.evaluation.client import make_lm
+    from bench.evaluation.logs import quiet_lm_eval
+    from bench.serving.concurrency import target_for
+    from bench.serving.dispatch import Dispatcher
+    from bench.serving.endpoint import ModelEndpoint
 
     quiet_lm_eval()
     common = list(args.overrides) + [f"suite.tasks=[{','.join(GENERATION_TASKS)}]", "suite.repeats=1"]

@@ -5,7 +5,7 @@
 
 It composes and validates the config (every check but those that need the run's own machine:
 its GPUs and its API keys), then prints the models, their servers and GPUs, the tasks and their
-sizes, and a low-high estimate of tokens, time and $. The estimate is ``bench/estimate.py``'s
+sizes, and a low-high estimate of tokens, time and $. The estimate is ``bench/analysis/estimate.py``'s
 (pure: typed records from the config); this module renders it as text.
 """
 
@@ -18,11 +18,11 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench.analysis.estimate import ZERO, ModelPlan, RecognitionPlan, Span, plan, recognition_plan, total
 from bench.compose import compose
 from bench.config import BenchConfig, HardwareConfig, SourceKind, SuiteConfig
-from bench.estimate import ZERO, ModelPlan, RecognitionPlan, Span, plan, recognition_plan, total
-from bench.formatting import duration, tokens, usd_sig
-from bench.serve import devices_needed
+from bench.reporting.formatting import duration, tokens, usd_sig
+from bench.serving.serve import devices_needed
 
 
 def span(s: Span | None, fmt: Callable[[float], str]) -> str:
@@ -247,7 +247,7 @@ def assumptions(cfg: BenchConfig, plans: list[ModelPlan]) -> list[str]:
             + "; prompt processing is left out (decoding dominates)"
         )
         out.append(
-            f"  - requests in flight (bench/concurrency.py): min(hardware.max_in_flight_per_replica="
+            f"  - requests in flight (bench/serving/concurrency.py): min(hardware.max_in_flight_per_replica="
             f"{hw.max_in_flight_per_replica}, KV-cache tokens of a replica / mean tokens per request) "
             f"x replicas, with {hw.reserve_gb:g} GB per GPU reserved beside weights and KV cache"
         )
@@ -323,8 +323,8 @@ def main(argv: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from bench.evaluate import request_kinds, task_manager
-    from bench.schedule import ordered_models
+    from bench.evaluation.evaluate import request_kinds, task_manager
+    from bench.evaluation.schedule import ordered_models
     from bench.validate import ConfigError, resolve_paths, task_generation, validate
     from bench.zoo import zoo_models
 
@@ -341,7 +341,7 @@ def main(argv: list[str]) -> None:
     keys = {id(m): k for k, m in cfg.models.items()}
     order = [keys[id(m)] for m in ordered_models(cfg)]
     task_gens = {t: task_generation(tm, t) for t in cfg.suite.tasks}
-    from bench.availability import gated_dataset
+    from bench.serving.availability import gated_dataset
 
     gated = [t for t in cfg.suite.tasks if gated_dataset(tm, t)]
     plans = plan(cfg, task_gens, order)

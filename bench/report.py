@@ -6,8 +6,8 @@
 Reads only run folders (``samples.jsonl``, ``task_runs.jsonl``, ``servers.jsonl``,
 ``recognition.jsonl``, ``config.json``, ``prices.json``, ``versions.json``, ``lm_eval/``) and the
 reported figures in ``bench/reference/``. Never imports vLLM, torch or lm-eval. The tables are
-computed in ``bench/tables.py``, rendered in ``bench/document.py`` and written by the format
-writers of ``bench/writers.py``.
+computed in ``bench/reporting/tables.py``, rendered in ``bench/reporting/document.py`` and written by the format
+writers of ``bench/reporting/writers.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import document, manifest, records, reported, runs, tables, writers
+from bench.analysis import published
+from bench.reporting import document, tables, writers
+from bench.rundir import manifest, records, run_folders
 
 
 def build(run_dir: Path, partial: bool = False) -> pd.DataFrame:
@@ -26,7 +28,7 @@ def build(run_dir: Path, partial: bool = False) -> pd.DataFrame:
 
     ``partial`` labels the report PARTIAL (records of an unfinished run); the caller decides.
     """
-    return write_report(runs.load(run_dir), run_dir, partial=partial)
+    return write_report(run_folders.load(run_dir), run_dir, partial=partial)
 
 
 def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
@@ -34,7 +36,7 @@ def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
 
     Refuses runs whose status is not ``success`` unless ``partial``; then labels the report.
     """
-    loaded = [runs.load(d.resolve()) for d in run_dirs]
+    loaded = [run_folders.load(d.resolve()) for d in run_dirs]
     unfinished = [f"{r.folders[0]} (status: {r.status})" for r in loaded if r.status != "success"]
     if unfinished and not partial:
         raise SystemExit(
@@ -45,22 +47,24 @@ def rebuild(run_dirs: list[Path], out_dir: Path | None, partial: bool) -> Path:
         write_report(loaded[0], loaded[0].folders[0], partial=bool(unfinished))
         return loaded[0].folders[0]
     try:
-        merged = runs.merge(loaded)
-    except runs.MergeError as e:
+        merged = run_folders.merge(loaded)
+    except run_folders.MergeError as e:
         raise SystemExit(f"cannot merge these runs: {e}") from None
     assert out_dir is not None, "several runs are merged into out_dir (bench report names one)"
     out_dir = out_dir.resolve()
     if out_dir in {r.folders[0] for r in loaded}:
         raise SystemExit(f"--out {out_dir} is one of the runs being merged; name a new folder")
-    write_report(runs.write_records(merged, out_dir), out_dir, partial=bool(unfinished))
+    write_report(run_folders.write_records(merged, out_dir), out_dir, partial=bool(unfinished))
     return out_dir
 
 
-def write_report(run: runs.Run, out: Path, partial: bool = False, formats: Iterable[str] | None = None) -> pd.DataFrame:
+def write_report(
+    run: run_folders.Run, out: Path, partial: bool = False, formats: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Compute every table of ``run``, write them into ``out`` in ``formats`` (None: all
     registered writers) and hash the outputs into the manifest; returns the summary."""
     formats = writers.select(formats)  # an unknown format fails before anything is computed
-    t = tables.compute(run, reported.load(), partial)
+    t = tables.compute(run, published.load(), partial)
     writers.write(t, out, formats)
     manifest.record_outputs(out)
     return t.summary

@@ -23,11 +23,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from bench import cost_bases, records, status
+from bench.analysis import cost_bases
 from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain
-from bench.logs import quiet_lm_eval
-from bench.records import RequestRecord, SampleRecord
-from bench.schedule import ordered_models, run_model_passes
+from bench.evaluation.logs import quiet_lm_eval
+from bench.evaluation.schedule import ordered_models, run_model_passes
+from bench.rundir import records, status
+from bench.rundir.records import RequestRecord, SampleRecord
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 from bench.zoo import zoo_models
 
@@ -39,14 +40,14 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
     """Every pass of the suite against one model through one request pool, then, for the
     teacher, recognition. Answers come from the response cache where it has them; the server
     starts (on this, the main thread) at the first request it cannot answer."""
-    from bench import evaluate
-    from bench.cache import ResponseCache, model_key
-    from bench.client import make_lm
-    from bench.concurrency import target_for
-    from bench.dispatch import Dispatcher
-    from bench.endpoint import ModelEndpoint
-    from bench.energy import EnergyMeter
-    from bench.serve import counters_after, kv_cache_tokens, scrape_counters
+    from bench.evaluation import evaluate
+    from bench.evaluation.cache import ResponseCache, model_key
+    from bench.evaluation.client import make_lm
+    from bench.serving.concurrency import target_for
+    from bench.serving.dispatch import Dispatcher
+    from bench.serving.endpoint import ModelEndpoint
+    from bench.serving.energy import EnergyMeter
+    from bench.serving.serve import counters_after, kv_cache_tokens, scrape_counters
 
     energy = EnergyMeter()
     cache = ResponseCache(Path(cfg.run.cache_dir), model_key(identity), reuse=cfg.run.reuse_cache)
@@ -127,11 +128,11 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
 def time_tasks(
     model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: list, replays: int, cache, dispatcher, base
 ) -> dict[str, tuple[float, int]]:
-    """Timing replays of each task's requests (``bench.timing``), written to timings.jsonl;
+    """Timing replays of each task's requests (``bench.evaluation.timing``), written to timings.jsonl;
     returns each task's serving time (the median) and the number of replays behind it."""
     import gc
 
-    from bench.timing import replay_task, task_times
+    from bench.evaluation.timing import replay_task, task_times
 
     t0 = time.perf_counter()
     out: dict[str, tuple[float, int]] = {}
@@ -185,8 +186,8 @@ def write_model_records(
     timing replays, where given, else its share of the pooled serving time) and the model's
     record, from the passes' lm-eval results and meters (and, from the ``throttled``
     dispatcher, how often the endpoint rate-limited)."""
-    from bench.metering import Interval, serving_time, task_shares, utilisation
-    from bench.samples import to_records
+    from bench.evaluation.metering import Interval, serving_time, task_shares, utilisation
+    from bench.evaluation.samples import to_records
 
     meters = [m for r in results for m in r.meter]
     intervals = [Interval(m.task, m.sent_at, m.answered_at, m.prompt_tokens + m.completion_tokens) for m in meters]
@@ -288,7 +289,7 @@ def recognize_generations(
     ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache, in_flight: int
 ) -> None:
     """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
-    from bench.recognize import score_generations
+    from bench.evaluation.recognize import score_generations
 
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
     chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
@@ -321,11 +322,13 @@ def ensure_zoo(cfg: BenchConfig) -> None:
 
 def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     """Everything after composition; returns the run folder. Raises on any failure."""
-    from bench import hub, manifest, report
-    from bench.cache import model_identity
-    from bench.cost import prices_used
-    from bench.evaluate import task_manager
-    from bench.paper import software_versions
+    from bench import report
+    from bench.analysis.cost import prices_used
+    from bench.data import hub
+    from bench.evaluation.cache import model_identity
+    from bench.evaluation.evaluate import task_manager
+    from bench.reporting.paper import software_versions
+    from bench.rundir import manifest
 
     include_paths = resolve_paths(cfg.suite.include_paths)
     tm = task_manager(include_paths, cfg.suite.tasks)
@@ -369,9 +372,9 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
 
 def leave_out_unavailable(cfg: BenchConfig, tm) -> list[str]:
     """``run.unavailable=skip``: drop the API models without keys and the gated tasks without
-    access (``bench/availability.py``); ``error``: stop on a gated task that cannot load."""
-    from bench import availability
+    access (``bench/serving/availability.py``); ``error``: stop on a gated task that cannot load."""
     from bench.config import Unavailable
+    from bench.serving import availability
 
     if cfg.run.unavailable == Unavailable.skip:
         notes = availability.skip_missing(cfg, tm)
@@ -388,7 +391,7 @@ def leave_out_unavailable(cfg: BenchConfig, tm) -> list[str]:
 
 def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:
     """The spec of every model served by the simulated engine (``serve.simulate``)."""
-    from bench import simulate_spec
+    from bench.serving import simulate_spec
 
     for model in cfg.models.values():
         if simulate_spec.simulated(model):

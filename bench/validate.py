@@ -14,8 +14,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, cast
 
-from bench import cost_bases, hub, lifecycle
-from bench.client_kinds import KINDS as CLIENTS
+from bench.analysis import cost_bases
 from bench.config import (
     PROJECT_ROOT,
     BenchConfig,
@@ -27,7 +26,9 @@ from bench.config import (
     SuiteConfig,
     name_problem,
 )
-from bench.serve import devices_needed, gpu_count, visible_gpus
+from bench.data import hub, lifecycle
+from bench.evaluation.client_kinds import KINDS as CLIENTS
+from bench.serving.serve import devices_needed, gpu_count, visible_gpus
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

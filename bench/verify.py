@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import manifest, records, writers
-from bench.status import read as read_status
-from bench.writers import BINARY, TABLE, TEXT, Compare
+from bench.reporting import writers
+from bench.reporting.writers import BINARY, TABLE, TEXT, Compare
+from bench.rundir import manifest, records
+from bench.rundir.status import read as read_status
 
 COPIED = ("config.json", records.PRICES, records.VERSIONS, records.STATUS, "sources.json", *manifest.RECORD_FILES)
 EVIDENCE_MD = "evidence.md"
@@ -74,7 +75,7 @@ def derived_files() -> dict[str, Compare]:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    """A table as its writer wrote it (read back in ``bench/writers.py``, next to the writer)."""
+    """A table as its writer wrote it (read back in ``bench/reporting/writers.py``, next to the writer)."""
     return writers.read_table(path)
 
 
@@ -303,9 +304,9 @@ def check(run_dir: Path) -> tuple[list[str], list[str]]:
 
 def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
     """Each task's serving time and each model's serving time and utilisation, recomputed from
-    ``requests.jsonl`` (``bench.metering``); runs written before it existed are skipped."""
-    from bench.metering import Interval, serving_time, task_shares, utilisation
-    from bench.timing import replay_times
+    ``requests.jsonl`` (``bench.evaluation.metering``); runs written before it existed are skipped."""
+    from bench.evaluation.metering import Interval, serving_time, task_shares, utilisation
+    from bench.evaluation.timing import replay_times
 
     if not (run_dir / records.REQUESTS).exists():
         return []
@@ -344,7 +345,7 @@ def check_serving_times(run_dir: Path, task_runs: list[dict]) -> list[str]:
 
 def _check_task_time(t: dict, share: float, replays: list[float]) -> list[str]:
     """A task record's serving time against its request intervals: the median of its timing
-    replays (``bench.timing``) where it has them, else its share of the pooled serving time."""
+    replays (``bench.evaluation.timing``) where it has them, else its share of the pooled serving time."""
     import statistics
 
     where = f"{t['model']} / {t['task']}"

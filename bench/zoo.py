@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import taskdata
-from bench.hashing import file_sha256, folder_sha256
-from bench.taskdata import Example
+from bench.data import taskdata
+from bench.data.taskdata import Example
+from bench.rundir.hashing import file_sha256, folder_sha256
 
 if TYPE_CHECKING:
     from bench.config import BenchConfig

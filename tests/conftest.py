@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` are skipped, with the reason, where no NVIDIA GPU is visible."""
     if not any(item.get_closest_marker("gpu") for item in items):
         return
-    from bench.serve import visible_gpus
+    from bench.serving.serve import visible_gpus
 
     if visible_gpus(os.environ):
         return

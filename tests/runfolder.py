@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import manifest, records
-from bench.cost import prices_used
-from bench.metering import Interval, serving_time, task_shares, utilisation
+from bench.analysis.cost import prices_used
+from bench.evaluation.metering import Interval, serving_time, task_shares, utilisation
+from bench.rundir import manifest, records
 
 HARDWARE = {
     "name": "cpu",
@@ -208,7 +208,7 @@ def _timed(spec: Spec, rows: list[records.SampleRecord]) -> tuple[list[records.S
 
 def _metered(spec: Spec, requests: list) -> tuple[dict, list[records.ModelRun]]:
     """Each model x task's serving time and each model's record, as the runner derives them
-    from the request intervals (``bench.metering``)."""
+    from the request intervals (``bench.evaluation.metering``)."""
     shares, model_runs = {}, []
     for m in spec.models:
         intervals = [

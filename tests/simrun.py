@@ -25,7 +25,7 @@ def config(overrides: list[str]):
 
 def run(overrides: list[str], run_dir: Path) -> Path:
     """``bench run OVERRIDES`` with ``run_dir`` as its folder, in this process."""
-    from bench.logs import quiet_lm_eval
+    from bench.evaluation.logs import quiet_lm_eval
     from bench.run import execute
 
     quiet_lm_eval()

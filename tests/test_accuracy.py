@@ -15,7 +15,7 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.proportion import proportion_confint
 
-from bench.accuracy import accuracy_stats, cluster_se, majority_correct, pass_at_k, variance_components, wilson
+from bench.analysis.accuracy import accuracy_stats, cluster_se, majority_correct, pass_at_k, variance_components, wilson
 
 
 @pytest.mark.parametrize("k,n", [(0, 1), (1, 1), (0, 30), (30, 30), (17, 30), (2.5, 7.25), (99.9, 100.0)])

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from bench import records
-from bench.serve import VllmServer
+from bench.rundir import records
+from bench.serving.serve import VllmServer
 from conftest import ROOT, compose
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from omegaconf import OmegaConf
 
-from bench.cache import ResponseCache, folder_fingerprint, load_entries, model_identity, model_key
 from bench.config import BenchConfig
+from bench.evaluation.cache import ResponseCache, folder_fingerprint, load_entries, model_identity, model_key
 from conftest import compose
 
 BODY = {"model": "x", "prompt": "12+34=", "max_tokens": 8, "temperature": 0, "seed": 1234, "stop": ["\n"]}
@@ -168,7 +168,7 @@ def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_pa
     c.close()
     with open(c.path, "a") as f:
         f.write('{"foo": 1}\n[1, 2]\n"text"\n{"k": "x", "body": "not a dict"}\n{"k": "torn", "bo')
-    with caplog.at_level("WARNING", logger="bench.cache"):
+    with caplog.at_level("WARNING", logger="bench.evaluation.cache"):
         again = ResponseCache(tmp_path, "f" * 64)
         again.put(again.request_key("gen", {**BODY, "prompt": "other"}), {"body": {"i": 2}})
         again.close()
@@ -182,7 +182,7 @@ def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_pa
 
 WRITER = """
 import sys
-from bench.cache import ResponseCache
+from bench.evaluation.cache import ResponseCache
 cache = ResponseCache(sys.argv[1], "w" * 64)
 print("ready", flush=True)
 sys.stdin.readline()

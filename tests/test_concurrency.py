@@ -1,4 +1,4 @@
-"""Requests in flight per model: one rule for `bench run` and `bench plan` (bench/concurrency.py)."""
+"""Requests in flight per model: one rule for `bench run` and `bench plan` (bench/serving/concurrency.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from bench.analysis.estimate import plan
 from bench.compose import compose
-from bench.concurrency import kv_tokens_per_replica, server_kv_tokens, target_for, tokens_per_request
-from bench.estimate import plan
+from bench.serving.concurrency import kv_tokens_per_replica, server_kv_tokens, target_for, tokens_per_request
 
 
 def test_override_applies_to_every_model():

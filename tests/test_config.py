@@ -98,7 +98,7 @@ def test_zoo_models_point_into_the_zoo_dir():
 
 def validate_offline(cfg: BenchConfig) -> None:
     """Every check that needs neither a GPU nor the network (what `bench plan` runs)."""
-    from bench.evaluate import task_manager
+    from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths, validate
     from bench.zoo import zoo_models
 
@@ -136,7 +136,7 @@ MODEL_CONTEXT = {
 
 
 # API presets whose id no longer serves what the preset measures: validation refuses them
-# (bench/lifecycle.py), and says what stands in for them. Kept as the record of those baselines.
+# (bench/data/lifecycle.py), and says what stands in for them. Kept as the record of those baselines.
 RETIRED = {
     "claude35_sonnet_api": "retired on 2025-10-28",
     "gpt4o_0513_api": "retired on 2026-10-23",
@@ -231,12 +231,12 @@ def test_r1_suite_is_the_papers_protocol():
 def test_the_r1_report_shows_the_retired_api_baselines_as_reported_rows():
     """GPT-4o-0513, Claude 3.5 Sonnet and o1-mini are retired, so the R1 comparison measures none
     of them; its report shows the paper's figures for them on every benchmark it measures."""
-    from bench import reported
+    from bench.analysis import published
     from bench.config import SourceKind
 
     cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
     assert not any(m.source_kind == SourceKind.api for m in cfg.models.values())
-    rows = reported.reported_rows(cfg.suite.tasks, reported.load())
+    rows = published.reported_rows(cfg.suite.tasks, published.load())
     for name in ("GPT-4o-0513", "Claude-3.5-Sonnet-1022", "o1-mini"):
         assert set(rows[rows["model"] == name]["task"]) == set(cfg.suite.tasks), name
 

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from bench.cost import api_usd, device_usd, pareto_optimal, prices_used
+from bench.analysis.cost import api_usd, device_usd, pareto_optimal, prices_used
 
 
 def test_device_cost():
@@ -91,7 +91,7 @@ def test_price_overrides_from_the_command_line_reach_prices_json():
 
 
 def test_models_table_shows_reported_training_cost():
-    from bench.sections import models_section as _models_section
+    from bench.reporting.sections import models_section as _models_section
 
     cfg = {"models": {"r1": {"name": "r1", "role": "teacher", "source": "deepseek-reasoner", "description": ""}}}
     prices = {
@@ -114,7 +114,7 @@ def test_models_table_shows_reported_training_cost():
 
 
 def test_overall_interval_is_for_the_mean_over_tasks_not_the_mean_half_width():
-    from bench.cost import overall_by_model
+    from bench.analysis.cost import overall_by_model
 
     summary = pd.DataFrame(
         [

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from bench import cost_bases, cost_intervals, sections
+from bench.analysis import cost_bases, cost_intervals
+from bench.analysis.summarize import summarize
 from bench.config import Billing, ModelConfig, Role, SourceKind
-from bench.paper import methods
-from bench.summarize import summarize
+from bench.reporting import sections
+from bench.reporting.paper import methods
 from bench.validate import check_billing
 from conftest import compose
 

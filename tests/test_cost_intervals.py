@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 import runfolder
-from bench import cost_intervals as ci, runs
-from bench.summarize import summarize
+from bench.analysis import cost_intervals as ci
+from bench.analysis.summarize import summarize
+from bench.rundir import run_folders
 
 
 def test_bins_keep_stalls_but_drop_idle_gaps():
@@ -36,7 +37,7 @@ def test_steady_throughput_gives_a_narrow_interval_and_a_stall_a_wide_one():
 
 
 def summary_and_reps(spec: runfolder.Spec, tmp_path, seed: int = 0):
-    run = runs.load(runfolder.write(tmp_path / "run", spec))
+    run = run_folders.load(runfolder.write(tmp_path / "run", spec))
     summary = summarize(run.samples, run.task_runs, run.prices)
     reps = ci.bootstrap(run.samples, summary, seed)
     return run, ci.attach(summary, reps), reps

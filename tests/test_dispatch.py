@@ -13,8 +13,9 @@ from concurrent.futures import wait
 import pandas as pd
 import pytest
 
-from bench import dispatch, records
-from bench.dispatch import Dispatcher, RequestFailed
+from bench.rundir import records
+from bench.serving import dispatch
+from bench.serving.dispatch import Dispatcher, RequestFailed
 from vendor import Endpoint, Vendor, run_against
 
 

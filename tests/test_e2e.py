@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import records
+from bench.rundir import records
 from conftest import ROOT
 from test_serve import vllm_children
 
@@ -121,7 +121,7 @@ def test_per_sample_metering_is_filled_in(smoke_run):
 
 
 def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
-    """Independently of bench.summarize: records + measured times + prices.json -> the $ columns."""
+    """Independently of bench.analysis.summarize: records + measured times + prices.json -> the $ columns."""
     summary = pd.read_csv(smoke_run / "summary.csv")
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
     runs = pd.DataFrame(records.read_jsonl(smoke_run / "task_runs.jsonl"))
@@ -302,7 +302,7 @@ def test_report_states_the_paired_teacher_student_difference(smoke_run):
 
 def test_distillation_evidence_student_shares_teacher_errors_more_than_control(smoke_run):
     """Issue 5's must-show on the real pipeline's records (greedy decoding, seeded bootstrap)."""
-    from bench.evidence import paired_difference
+    from bench.analysis.evidence import paired_difference
 
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
     pairs = pd.read_csv(smoke_run / "evidence.csv")
@@ -358,7 +358,7 @@ def test_fresh_run_shares_no_cached_answer_between_models(smoke_run):
 
 
 def test_manifest_records_what_produced_the_numbers(smoke_run):
-    from bench.manifest import config_hash, file_sha256
+    from bench.rundir.manifest import config_hash, file_sha256
 
     m = json.loads((smoke_run / "manifest.json").read_text())
     assert m["status"] == "success"
@@ -430,8 +430,8 @@ def test_each_model_ran_as_one_pool_at_its_target(smoke_run):
 
 def test_self_hosted_tasks_are_billed_the_median_of_their_timing_replays(smoke_run):
     """The smoke experiment times every self-hosted task again, 5 times alone on the idle server
-    (bench/timing.py): wall_s is the median; the stand-in (billed by tokens) is not replayed."""
-    from bench.timing import replay_times
+    (bench/evaluation/timing.py): wall_s is the median; the stand-in (billed by tokens) is not replayed."""
+    from bench.evaluation.timing import replay_times
 
     timed = records.read_jsonl(smoke_run / records.TIMINGS)
     samples = pd.DataFrame(records.read_jsonl(smoke_run / records.SAMPLES))

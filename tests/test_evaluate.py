@@ -7,10 +7,10 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from bench.answer import RequestMeter
-from bench.evaluate import gen_overrides
-from bench.reasoning import reasoning_span
-from bench.samples import to_records
+from bench.evaluation.answer import RequestMeter
+from bench.evaluation.evaluate import gen_overrides
+from bench.evaluation.reasoning import reasoning_span
+from bench.evaluation.samples import to_records
 from conftest import compose
 
 
@@ -150,7 +150,7 @@ def test_decoding_overrides_suite_before_model_and_none_by_default():
 
 
 def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
-    from bench.client import MeteredOpenAIChatCompletions, make_lm
+    from bench.evaluation.client import MeteredOpenAIChatCompletions, make_lm
 
     cfg = OmegaConf.to_object(compose(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"]))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
@@ -163,7 +163,7 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
         generate=True,
         gen_kwargs={"until": ["\\n"], "max_gen_toks": 64, "temperature": 0},
     )
-    # o1 reasons (its preset says so): its vendor fixes sampling, so none is sent (bench/payload.py).
+    # o1 reasons (its preset says so): its vendor fixes sampling, so none is sent (bench/evaluation/payload.py).
     assert payload["max_completion_tokens"] == 64 and "stop" not in payload and "temperature" not in payload
     claude = make_lm(cfg.models["claude"], cfg.models["claude"].api.base_url, cfg.suite, 8, 60, None)
     assert type(claude).__name__ == "MeteredChatCompletions"
@@ -173,8 +173,8 @@ def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
 def test_payloads_follow_the_preset_not_the_model_id():
     """lm-eval guesses from the id ("o1", any "5") whether a model reasons; the preset decides
     here (every preset's exact body: tests/test_payload.py)."""
-    from bench.client import MeteredOpenAIChatCompletions
-    from bench.payload import PayloadRules
+    from bench.evaluation.client import MeteredOpenAIChatCompletions
+    from bench.evaluation.payload import PayloadRules
 
     def payload(model: str, reasoning: bool) -> dict:
         lm = MeteredOpenAIChatCompletions.__new__(MeteredOpenAIChatCompletions)
@@ -194,7 +194,7 @@ def test_payloads_follow_the_preset_not_the_model_id():
 
 
 def test_cached_answers_keep_the_times_they_were_answered_at():
-    from bench.client import _cached_times
+    from bench.evaluation.client import _cached_times
 
     assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
     # Entries from before: the pass's start, the answer's offset in it, and its latency.
@@ -235,8 +235,8 @@ def test_an_endpoint_gets_only_the_key_its_config_names(tmp_path, zoo_dir):
 
 
 def test_the_harness_sends_its_own_servers_no_key(monkeypatch, zoo_dir):
-    from bench.client import make_lm
-    from bench.dispatch import Dispatcher
+    from bench.evaluation.client import make_lm
+    from bench.serving.dispatch import Dispatcher
     from fake_openai import fake_endpoint
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123")
@@ -270,7 +270,7 @@ def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset
 
     import pandas as pd
 
-    from bench import records
+    from bench.rundir import records
     from vendor import Endpoint, Vendor, reasoning_length, run_against
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
@@ -311,7 +311,7 @@ def test_reasoning_tokens_of_api_models_are_recorded_billed_and_diagnosed(preset
 
 
 def test_a_reasoning_model_cut_off_before_answering_is_an_empty_unclosed_answer():
-    from bench.reasoning import reasoning_of
+    from bench.evaluation.reasoning import reasoning_of
 
     model, _ = teacher()
     cut = RequestMeter(("gen", "q"), 10, 4096, "length", 1.0, reasoning_tokens=4096)

@@ -1,5 +1,5 @@
 """Distillation-evidence metrics on hand-computed cases, including the degenerate ones whose
-behaviour bench/evidence.py documents."""
+behaviour bench/analysis/evidence.py documents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.evidence import (
+from bench.analysis.evidence import (
     all_pairs,
     choices_per_task,
     cohen_kappa_choice,
@@ -77,7 +77,7 @@ def test_cohen_kappa_on_chosen_options_matches_statsmodels(seed):
 
 def test_a_teacher_without_errors_leaves_kappa_undefined_in_the_csv_and_the_tables():
     """Not 0.00 [0.00, 0.00]: undefined, with the reason, in evidence.csv, the matrix and the tables."""
-    from bench.evidence import kappa_matrix, value_text
+    from bench.analysis.evidence import kappa_matrix, value_text
 
     rng = np.random.default_rng(3)
     n = 40
@@ -222,7 +222,7 @@ def test_recognition_summary_is_mean_logprob_per_token():
 
 
 def test_kappa_matrix_is_symmetric_with_ones_on_the_diagonal():
-    from bench.evidence import kappa_matrix
+    from bench.analysis.evidence import kappa_matrix
 
     pairs = pd.DataFrame(
         [

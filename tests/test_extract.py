@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench import extract
+from bench.evaluation import extract
 from conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "answer_endings.jsonl"
@@ -60,19 +60,19 @@ def agreement(rows: list[dict], judge: Callable[[dict], object], key: str) -> tu
 
 
 MATH_EXTRACTORS = {
-    "bench.extract (math-verify)": lambda r: math_verify_pipeline(r["response"], r["gold"]),
+    "bench.evaluation.extract (math-verify)": lambda r: math_verify_pipeline(r["response"], r["gold"]),
     "lm-eval aime24 (last box, string normalisation)": lambda r: lm_eval_aime(r["response"], r["gold"]),
 }
 LETTER_EXTRACTORS = {
-    "bench.extract.letter_answer": lambda r: extract.letter_answer(r["response"]),
+    "bench.evaluation.extract.letter_answer": lambda r: extract.letter_answer(r["response"]),
     "previous r1_gpqa_diamond regex (last 'Answer: X')": lambda r: old_gpqa(r["response"]),
     "simple-evals ANSWER_PATTERN_MULTICHOICE (first)": lambda r: simple_evals(r["response"]),
 }
 # Agreement pinned: (agreeing items, items); the misses are listed in the report below.
 EXPECTED = {
-    "bench.extract (math-verify)": (35, 36),
+    "bench.evaluation.extract (math-verify)": (35, 36),
     "lm-eval aime24 (last box, string normalisation)": (26, 36),
-    "bench.extract.letter_answer": (20, 20),
+    "bench.evaluation.extract.letter_answer": (20, 20),
     "previous r1_gpqa_diamond regex (last 'Answer: X')": (10, 20),
     "simple-evals ANSWER_PATTERN_MULTICHOICE (first)": (6, 20),
 }
@@ -104,8 +104,8 @@ def test_agreement_of_every_extractor_with_the_fixture(capsys):
 def test_the_new_extractors_miss_only_the_documented_case():
     # m26 gives its answer with neither a box, nor a closed reasoning block, nor the word
     # "answer"; reading it would mean reading the last number of any unfinished trace (m12).
-    assert agreement(MATH, MATH_EXTRACTORS["bench.extract (math-verify)"], "correct")[1] == ["m26"]
-    assert agreement(LETTER, LETTER_EXTRACTORS["bench.extract.letter_answer"], "letter")[1] == []
+    assert agreement(MATH, MATH_EXTRACTORS["bench.evaluation.extract (math-verify)"], "correct")[1] == ["m26"]
+    assert agreement(LETTER, LETTER_EXTRACTORS["bench.evaluation.extract.letter_answer"], "letter")[1] == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bench import hub
+from bench.data import hub
 from conftest import ROOT
 from hubcache import fake_repo
 
@@ -88,9 +88,9 @@ def test_a_run_without_hub_sources_has_nothing_to_fetch(tmp_path, zoo_dir):
 
 
 def test_the_manifest_records_the_commit_each_hub_source_resolves_to(tmp_path, monkeypatch):
-    from bench import manifest
     from bench.compose import compose
-    from bench.evaluate import task_manager
+    from bench.evaluation.evaluate import task_manager
+    from bench.rundir import manifest
     from bench.validate import resolve_paths
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

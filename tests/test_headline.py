@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import runfolder
-from bench import cost_intervals, headline, runs
-from bench.headline import Estimate, Headline, frontier_baseline, sentence
-from bench.stats import paired_vs_teacher
-from bench.summarize import summarize
+from bench.analysis import cost_intervals, headline
+from bench.analysis.headline import Estimate, Headline, frontier_baseline, sentence
+from bench.analysis.stats import paired_vs_teacher
+from bench.analysis.summarize import summarize
+from bench.rundir import run_folders
 
 
 def test_the_frontier_baseline_is_billed_by_tokens_a_stand_in_first_then_the_most_accurate():
@@ -65,7 +66,7 @@ def test_sentence_words_the_direction_of_each_difference():
 
 def test_headline_numbers_are_the_summarys(tmp_path):
     spec = runfolder.Spec(models=[*runfolder.Spec().models, runfolder.FRONTIER])
-    run = runs.load(runfolder.write(tmp_path / "run", spec))
+    run = run_folders.load(runfolder.write(tmp_path / "run", spec))
     summary = summarize(run.samples, run.task_runs, run.prices)
     reps = cost_intervals.bootstrap(run.samples, summary, 0)
     paired = pd.DataFrame([vars(c) for c in paired_vs_teacher(run.samples, seed=0)])

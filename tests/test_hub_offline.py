@@ -1,7 +1,7 @@
 """Hub loading offline: the R1 tasks and hub model presets, end to end up to the engine (the
 simulated one), from a local directory laid out as the Hugging Face cache, without network.
 
-The data sets are read from their snapshots (bench.hub.use_cached_snapshots), the tokenizer by lm-eval and
+The data sets are read from their snapshots (bench.data.hub.use_cached_snapshots), the tokenizer by lm-eval and
 the model's config.json by the engine from the same cache, as on a GPU box after a download."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import records
-from bench.evaluate import task_manager
-from bench.hub import cached_commit, use_cached_snapshots
+from bench.data.hub import cached_commit, use_cached_snapshots
+from bench.evaluation.evaluate import task_manager
+from bench.rundir import records
 from bench.validate import resolve_paths
 from hubfixture import hub_cache, no_network  # noqa: F401  (fixtures)
 from simrun import config, run, simulated
@@ -54,8 +54,8 @@ def test_online_nothing_is_redirected(hub_cache, monkeypatch):
 def rate_limited_vendor(hub_cache, tmp_path):
     """DeepSeek's API as a simulated vendor that admits about 10 requests a second: the
     baseline's requests, sent 64 at a time, meet sustained HTTP 429s."""
-    from bench import simulate_spec
-    from bench.simulate_http import SimulatedServer
+    from bench.serving import simulate_spec
+    from bench.serving.simulate_http import SimulatedServer
 
     cfg = config(["experiment=r1_quick", "suite.limit=4", *simulated("r1_distill_qwen_1p5b", 200)])
     student = cfg.models["r1_distill_qwen_1p5b"]
@@ -78,7 +78,7 @@ def rate_limited_vendor(hub_cache, tmp_path):
 def test_r1_quick_end_to_end_from_the_hub_cache(hub_cache, no_network, rate_limited_vendor, tmp_path, monkeypatch):
     """What `make bench` runs on a GPU box, here with the simulated engine; DeepSeek's API
     behind a rate limit, the OpenAI baseline without its key."""
-    from bench import dispatch
+    from bench.serving import dispatch
 
     monkeypatch.setattr(dispatch, "BACKOFF_S", 0.05)
     monkeypatch.setattr(dispatch, "BACKOFF_MAX_S", 0.5)
@@ -120,7 +120,7 @@ def test_r1_quick_end_to_end_from_the_hub_cache(hub_cache, no_network, rate_limi
     assert set(summary.loc["deepseek_flash_api"].cost_basis) == {"api_tokens"}
     assert set(summary.loc["r1_distill_qwen_1p5b"].cost_basis) == {"device_time"}
     # The API model met sustained 429s and still answered each sample exactly once; the
-    # dispatcher lowered its limit (bench/ratelimit.py), so it was refused far less often than
+    # dispatcher lowered its limit (bench/serving/ratelimit.py), so it was refused far less often than
     # the 62 of the first 64 sends a fixed limit would meet at once, and the run says so.
     vendor = json.loads(urllib.request.urlopen(rate_limited_vendor.removesuffix("/v1") + "/sim/stats").read())
     api = samples[samples.model == "deepseek_flash_api"]
@@ -132,7 +132,8 @@ def test_r1_quick_end_to_end_from_the_hub_cache(hub_cache, no_network, rate_limi
 
 
 def test_a_gated_task_without_token_or_copy_is_skipped_or_refused(hub_cache, monkeypatch, tmp_path):
-    from bench import availability, hub
+    from bench.data import hub
+    from bench.serving import availability
 
     monkeypatch.setattr(hub, "cached_commit", lambda *a, **k: None)  # nothing in the cache
     cfg = config(["experiment=r1_quick"])

@@ -1,4 +1,4 @@
-"""Serving time, task shares and utilisation from request intervals (bench.metering)."""
+"""Serving time, task shares and utilisation from request intervals (bench.evaluation.metering)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench.metering import Interval, serving_time, task_shares, utilisation
+from bench.evaluation.metering import Interval, serving_time, task_shares, utilisation
 
 
 def test_serving_time_is_the_union_of_the_request_intervals():

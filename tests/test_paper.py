@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from bench.paper import methods, software_versions, table_tex
+from bench.reporting.paper import methods, software_versions, table_tex
 
 
 def summary() -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 experiment=r1_distill's 1.5B student, served as on one H100, answers a MATH-500-sized task 64
 times per item (32,000 requests, traces up to 32,768 tokens) through the harness's one pool.
-The simulated engine (bench/simulate.py) stands in for vLLM on the GPU and keeps its own
+The simulated engine (bench/serving/simulate.py) stands in for vLLM on the GPU and keeps its own
 account of its batch; the run's records are wall-clock times compressed by ``SCALE``.
 """
 
@@ -17,9 +17,9 @@ import time
 import pandas as pd
 import pytest
 
-from bench import records
-from bench.cost import device_usd
-from bench.simulate import filled_at, occupancy
+from bench.analysis.cost import device_usd
+from bench.rundir import records
+from bench.serving.simulate import filled_at, occupancy
 from hubfixture import hub_cache  # noqa: F401  (fixture)
 from simrun import config, run, run_apart, simulated
 from test_serve import vllm_children
@@ -97,8 +97,8 @@ def test_the_box_stays_busy_until_the_pool_drains(paper):
 
 
 def test_plan_bounds_contain_the_simulated_run(paper):
-    from bench.estimate import plan
-    from bench.evaluate import task_manager
+    from bench.analysis.estimate import plan
+    from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths, task_generation
 
     overrides, run_dir, model, stats, spec = paper

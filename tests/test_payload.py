@@ -1,4 +1,4 @@
-"""The exact request body of every API preset, and the rules that make it (bench/payload.py).
+"""The exact request body of every API preset, and the rules that make it (bench/evaluation/payload.py).
 
 Each body is built by the metered client the run would use (``make_lm``), from the R1 suite's
 decoding (or, for the local test endpoint, the smoke suite's), exactly as lm-eval hands it the
@@ -12,9 +12,9 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from bench import evaluate
-from bench.client import make_lm
-from bench.payload import PayloadRules, rules_for
+from bench.evaluation import evaluate
+from bench.evaluation.client import make_lm
+from bench.evaluation.payload import PayloadRules, rules_for
 from conftest import CONF, ROOT, ZOO, compose
 
 MESSAGES = [{"role": "user", "content": "PROMPT"}]
@@ -120,7 +120,7 @@ def test_self_hosted_bodies_are_lm_evals_own():
 
 
 def test_log_likelihood_bodies_are_never_adapted():
-    from bench.payload import ruled
+    from bench.evaluation.payload import ruled
 
     class Client:
         payload_rules = PayloadRules(fixed_sampling=True, completion_tokens_field=True, drop_empty_stop=True)

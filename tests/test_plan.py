@@ -10,10 +10,10 @@ import time
 import pytest
 from omegaconf import OmegaConf
 
+from bench.analysis.estimate import Span, api_seconds, hosted_seconds, plan, task_plan, throughput_band, total
 from bench.config import Range, TaskBudget, ThroughputBand
-from bench.estimate import Span, api_seconds, hosted_seconds, plan, task_plan, throughput_band, total
-from bench.formatting import sig, usd_sig as usd
 from bench.plan import render, span
+from bench.reporting.formatting import sig, usd_sig as usd
 from conftest import ROOT, compose
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY")
@@ -136,7 +136,7 @@ def test_render_says_what_it_could_not_estimate():
 
 
 def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
-    from bench.estimate import recognition_plan
+    from bench.analysis.estimate import recognition_plan
 
     cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "+model@models.gpt62_sol_api=gpt62_sol_api"]))
     assert cfg.teacher_recognition is False  # suite r1 turns it off: the estimate below dwarfs the rest

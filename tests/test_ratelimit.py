@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bench.ratelimit import AdaptiveLimit, backoff_s, retry_after_s, retry_wait_s
+from bench.serving.ratelimit import AdaptiveLimit, backoff_s, retry_after_s, retry_wait_s
 
 NOW = 1_800_000_000.0  # 2027-01-15, a whole second
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.cache import ResponseCache
-from bench.recognize import score_generations, scored_prompt
+from bench.evaluation.cache import ResponseCache
+from bench.evaluation.recognize import score_generations, scored_prompt
 
 TEMPLATE = (
     "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import records
+from bench.rundir import records
 
 
 def test_append_then_read_round_trips(tmp_path):

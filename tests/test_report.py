@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import runfolder
-from bench import records
 from bench.report import build
+from bench.rundir import records
 from conftest import ROOT
 
 OUTPUTS = (

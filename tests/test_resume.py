@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import records
+from bench.rundir import records
 from conftest import ROOT
 from test_serve import vllm_children
 

@@ -9,9 +9,10 @@ import asyncio
 import pytest
 from omegaconf import OmegaConf
 
-from bench import client, dispatch
-from bench.cache import ResponseCache
-from bench.dispatch import Dispatcher
+from bench.evaluation import client
+from bench.evaluation.cache import ResponseCache
+from bench.serving import dispatch
+from bench.serving.dispatch import Dispatcher
 from conftest import compose
 from fake_openai import fake_endpoint
 
@@ -123,7 +124,7 @@ def test_a_server_whose_engine_died_is_retried_once_then_every_request_stops(end
 
     dispatcher = Dispatcher(8, 30, 5, "tiny_student", lambda: True, healthy=healthy)
     DISPATCHERS.append(dispatcher)
-    with caplog.at_level("WARNING", logger="bench.dispatch"):
+    with caplog.at_level("WARNING", logger="bench.serving.dispatch"):
         futures = [dispatcher.submit(base + "/completions", {"prompt": str(i)}, {}) for i in range(40)]
         errors = [f.exception(timeout=60) for f in futures]
     assert all(isinstance(e, dispatch.RequestFailed) and "/health fails" in str(e) for e in errors)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import records, status
+from bench.rundir import records, status
 from conftest import ROOT
 from fake_openai import api_only_run, fake_endpoint
 from test_status import dead_pid

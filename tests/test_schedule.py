@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import records, schedule
+from bench.evaluation import schedule
+from bench.rundir import records
 from conftest import ROOT
 
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from omegaconf import OmegaConf
 
-from bench.serve import TAG_ENV, ServerError, VllmServer, assign_gpus, entry_argv, server_command, visible_gpus
+from bench.serving.serve import TAG_ENV, ServerError, VllmServer, assign_gpus, entry_argv, server_command, visible_gpus
 from conftest import compose
 
 
@@ -272,7 +272,7 @@ def test_both_entry_points_give_command_lines_vllms_own_parser_accepts(overrides
 def test_auto_picks_vllm_serve_only_where_the_vllm_command_runs(monkeypatch):
     import importlib.metadata
 
-    from bench import serve
+    from bench.serving import serve
 
     m = model()
 

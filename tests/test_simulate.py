@@ -1,4 +1,4 @@
-"""The simulated engine's model of a GPU (bench/simulate.py): step time, KV cache, queueing,
+"""The simulated engine's model of a GPU (bench/serving/simulate.py): step time, KV cache, queueing,
 preemption, output lengths and answers, without a clock or a socket."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from bench.simulate import Engine, Sequence, Timing, draw_length, is_correct, response_text, stable_rng
+from bench.serving.simulate import Engine, Sequence, Timing, draw_length, is_correct, response_text, stable_rng
 
 H100 = dict(bandwidth_bytes_s=3.35e12 * 0.7, flops=989e12 * 0.5, step_overhead_s=0.004, per_sequence_s=10e-6)
 

@@ -1,4 +1,4 @@
-"""The simulated server over HTTP (bench/simulate_http.py): the response shape the harness
+"""The simulated server over HTTP (bench/serving/simulate_http.py): the response shape the harness
 reads from vLLM, vLLM's /metrics names, start-up, errors, and faults on cue."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from bench import concurrency, serve
-from bench.simulate_http import SimulatedServer, make_app
+from bench.serving import concurrency, serve
+from bench.serving.simulate_http import SimulatedServer, make_app
 
 MATH = "Compute $12 \\times 34$.\nPlease reason step by step, and put your final answer within \\boxed{}."
 CHOICE = "Which is a noble gas?\n\nA) Iron\nB) Neon\nC) Tin\nD) Lead"
@@ -122,7 +122,7 @@ def test_completions_and_chat_answer_in_vllms_shape(sim):
     assert (
         usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] and usage["completion_tokens"] > 1
     )
-    m = out["metrics"]  # vLLM's PerRequestMetrics, as bench/evaluate.py reads them
+    m = out["metrics"]  # vLLM's PerRequestMetrics, as bench/evaluation/evaluate.py reads them
     assert {"time_to_first_token_ms", "queue_time_ms", "mean_itl_ms", "generation_time_ms"} <= set(m)
     assert m["mean_itl_ms"] > 0 and m["time_to_first_token_ms"] > 0 and m["queue_time_ms"] >= 0
     # A multiple-choice item whose options come in another order: the letter of the right text.

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest, bootstrap, norm
 
-from bench.stats import compare, mdd_paired, paired_vs_teacher
+from bench.analysis.stats import compare, mdd_paired, paired_vs_teacher
 
 
 def pair(n: int, p_teacher: float, p_other: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +99,7 @@ def test_paired_vs_teacher_aligns_items_by_doc_id_per_task_and_pools():
 def test_sign_flip_on_zero_one_answers_is_mcnemars_exact_test(n, pt, po, seed):
     from statsmodels.stats.contingency_tables import mcnemar
 
-    from bench.stats import sign_flip_p
+    from bench.analysis.stats import sign_flip_p
 
     t, o = pair(n, pt, po, seed)
     table = [
@@ -114,7 +114,7 @@ def test_sign_flip_on_zero_one_answers_is_mcnemars_exact_test(n, pt, po, seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sign_flip_is_exact_for_per_item_means(seed):
     """Against brute force: all 2^n sign assignments of the per-item differences (k = 3)."""
-    from bench.stats import sign_flip_p
+    from bench.analysis.stats import sign_flip_p
 
     rng = np.random.default_rng(seed)
     t, o = rng.integers(0, 4, 10) / 3, rng.integers(0, 4, 10) / 3
@@ -127,7 +127,7 @@ def test_sign_flip_is_exact_for_per_item_means(seed):
 
 
 def test_sign_flip_without_differences_and_for_non_grid_values():
-    from bench.stats import sign_flip_p
+    from bench.analysis.stats import sign_flip_p
 
     assert sign_flip_p(np.zeros(5)) == (1.0, True)
     p, exact = sign_flip_p(np.array([0.1234567891, -0.3, 0.55, 0.41]))

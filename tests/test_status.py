@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from bench import records, status
+from bench.rundir import records, status
 
 
 def dead_pid() -> int:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from bench.accuracy import wilson
-from bench.summarize import length_buckets, summarize
+from bench.analysis.accuracy import wilson
+from bench.analysis.summarize import length_buckets, summarize
 
 HW = {"basis": "device_time", "devices": 2, "usd_per_device_hour": 3.0, "device_kind": "X", "source": "s", "as_of": "d"}
 API = {"basis": "api_tokens", "input": 1.5, "cached_input": 0.5, "output": 6.0, "source": "s", "as_of": "d"}
@@ -306,7 +306,7 @@ def test_repeats_are_summarized_over_items(run):
 
 
 def test_quality_retained_is_undefined_not_infinite_when_the_teacher_scores_zero(run):
-    from bench.sections import f
+    from bench.reporting.sections import f
 
     samples, runs, prices = run
     samples = samples.copy()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import taskdata
+from bench.data import taskdata
 from bench.validate import resolve_paths
 
 TASKS = ["smoke_arith", "smoke_think", "smoke_choice"]
@@ -20,7 +20,7 @@ def shipped(task: str) -> list[dict]:
 def test_shipped_files_equal_a_fresh_generation():
     fresh = taskdata.test_docs()
     for task in TASKS:
-        assert shipped(task) == json.loads(json.dumps(fresh[task])), f"{task}: rerun python -m bench.taskdata"
+        assert shipped(task) == json.loads(json.dumps(fresh[task])), f"{task}: rerun python -m bench.data.taskdata"
 
 
 def test_test_items_are_disjoint_from_training_and_each_other():

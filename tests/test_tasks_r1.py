@@ -99,7 +99,7 @@ GPQA_ITEMS = [
 
 
 def gpqa_docs(tmp_path: Path, repeat: int, seed: int = 1234):
-    from bench.repeat import evaluating
+    from bench.evaluation.repeat import evaluating
 
     with evaluating(seed, repeat):
         return build("gpqa_diamond.yaml", "train", GPQA_ITEMS, tmp_path)

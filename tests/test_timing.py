@@ -1,4 +1,4 @@
-"""Timing replays (bench/timing.py): each task timed alone k times, billed the median, kept in
+"""Timing replays (bench/evaluation/timing.py): each task timed alone k times, billed the median, kept in
 the cache so a rerun starts no server for them, and re-derived by `bench verify`."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import runfolder
-from bench import records, verify
-from bench.cache import ResponseCache
-from bench.dispatch import Reply
-from bench.timing import replay_task, replay_times, task_times
+from bench import verify
+from bench.evaluation.cache import ResponseCache
+from bench.evaluation.timing import replay_task, replay_times, task_times
+from bench.rundir import records
+from bench.serving.dispatch import Reply
 
 REQUESTS = [("timing", "/completions", {"prompt": f"{i}+{i}=", "max_tokens": 4}) for i in range(3)] + [
     ("timing", "/completions", {"prompt": "0+0=", "max_tokens": 4})

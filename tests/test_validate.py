@@ -80,7 +80,7 @@ def check_offline(*overrides: str, machine: bool = False) -> None:
     """Validate in-process, as `bench plan` does (machine=False: no GPU or API key checks)."""
     from omegaconf import OmegaConf
 
-    from bench.evaluate import task_manager
+    from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths
 
     cfg = OmegaConf.to_object(compose(list(overrides)))
@@ -172,7 +172,7 @@ def check_on(day: str, *overrides: str) -> None:
 
     from omegaconf import OmegaConf
 
-    from bench.evaluate import task_manager
+    from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths
 
     cfg = OmegaConf.to_object(compose(list(overrides)))
@@ -232,7 +232,7 @@ def test_a_lifecycle_date_must_be_a_date():
 
 
 def test_machine_checks_find_no_gpu_and_no_keys_here(monkeypatch):
-    from bench.serve import visible_gpus
+    from bench.serving.serve import visible_gpus
 
     if visible_gpus(os.environ):
         pytest.skip("this machine has a GPU")

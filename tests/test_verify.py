@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 import runfolder
-from bench import manifest, verify
+from bench import verify
 from bench.report import build
+from bench.rundir import manifest
 from conftest import ROOT
 
 

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 
 import runfolder
-from bench import manifest, records, reported, runs, tables, verify, writers
+from bench import verify
+from bench.analysis import published
 from bench.report import write_report
+from bench.reporting import tables, writers
+from bench.rundir import manifest, records, run_folders
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def test_formats_run_in_registry_order():
 def test_unknown_format_fails_before_anything_is_written(run):
     before = sorted(p.name for p in run.iterdir())
     with pytest.raises(ValueError, match="unknown report format"):
-        write_report(runs.load(run), run, formats=["md", "pdf"])
+        write_report(run_folders.load(run), run, formats=["md", "pdf"])
     assert sorted(p.name for p in run.iterdir()) == before
 
 
@@ -45,7 +48,7 @@ def test_a_new_format_is_one_registered_function(run, monkeypatch):
     def summary_json(t: tables.RunTables, out: Path) -> None:
         records.write_atomic(out / "summary.json", t.summary.to_json(orient="records"))
 
-    t = tables.compute(runs.load(run), reported.load())
+    t = tables.compute(run_folders.load(run), published.load())
     writers.write(t, run, ["json", "csv"])
     rows = json.loads((run / "summary.json").read_text())
     assert len(rows) == len(t.summary) and (run / "summary.csv").is_file()
@@ -53,7 +56,7 @@ def test_a_new_format_is_one_registered_function(run, monkeypatch):
 
 
 def test_summary_json_round_trips_to_the_summary_table(run, tmp_path):
-    t = tables.compute(runs.load(run), reported.load())
+    t = tables.compute(run_folders.load(run), published.load())
     writers.write(t, tmp_path, ["json"])
     text = (tmp_path / "summary.json").read_text()
     rows = json.loads(text)  # strict JSON: NaN and inf would make the standard parser fail

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from bench import taskdata, zoo
-from bench.hashing import file_sha256
+from bench import zoo
+from bench.data import taskdata
+from bench.rundir.hashing import file_sha256
 
 TINY = zoo.Recipe(
     teacher=zoo.Arch(32, 1, 1, 64),

@@ -1,7 +1,7 @@
 """A local stand-in for a vendor's chat-completions API: it answers sums the way a reasoning model
 would, in OpenAI's or DeepSeek's response shape, and rate-limits on cue.
 
-The shapes follow the vendors' documentation (see bench/usage.py): OpenAI reports the hidden
+The shapes follow the vendors' documentation (see bench/evaluation/usage.py): OpenAI reports the hidden
 reasoning's length in ``usage.completion_tokens_details.reasoning_tokens``; DeepSeek's thinking
 mode returns the reasoning text in ``message.reasoning_content`` and (optionally here) the same
 count, with its cache counts in ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``.

@@ -1,4 +1,4 @@
-"""lm-eval hooks of the R1-protocol tasks: answer extraction and scoring (``bench.extract``),
+"""lm-eval hooks of the R1-protocol tasks: answer extraction and scoring (``bench.evaluation.extract``),
 and GPQA's items with their options shuffled per item and repeat.
 
 The YAMLs in this folder name these functions with ``!function hooks.NAME``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from bench import extract, repeat
+from bench.evaluation import extract, repeat
 
 LETTERS = "ABCD"
 
@@ -65,7 +65,7 @@ def gpqa_item(doc: dict, seed: int, index: int) -> dict:
 
 def gpqa(path: str, name: str | None = None, revision: str | None = None, data_files=None, **_: object):
     """Custom loader (lm-eval passes the task's dataset_kwargs and metadata): GPQA with the
-    options of each item in the order of the repeat being evaluated (``bench.repeat``)."""
+    options of each item in the order of the repeat being evaluated (``bench.evaluation.repeat``)."""
     import datasets
 
     now = repeat.current()
