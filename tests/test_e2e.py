@@ -18,6 +18,7 @@ import pytest
 
 from bench.rundir import records
 from conftest import ROOT
+from test_run import interruptible
 from test_serve import vllm_children
 
 pytestmark = pytest.mark.e2e
@@ -257,6 +258,7 @@ def start_run_until_first_server(tmp_path: Path) -> tuple[subprocess.Popen, Path
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=interruptible,
     )
     log = run_dir / "servers" / "tiny_teacher.log"
     deadline = time.time() + 300
