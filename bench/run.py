@@ -224,7 +224,7 @@ def write_model_records(
                     role=model.role.value,
                     task=task,
                     n_samples=len(rows),
-                    wall_s=serving,
+                    serving_s=serving,
                     started_at=min((m.sent_at for m in task_meters), default=time.time()),
                     chance=meta.get("chance"),
                     requests_live=n_live,

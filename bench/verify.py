@@ -228,7 +228,7 @@ def _hashes(run_dir: Path, man: dict) -> tuple[list[str], list[str]]:
 def _records(run_dir: Path) -> tuple[list[str], list[str]]:
     problems, checked = [], []
     samples = records.read_jsonl(run_dir / records.SAMPLES)
-    task_runs = records.read_jsonl(run_dir / records.TASK_RUNS)
+    task_runs = records.read_task_runs(run_dir / records.TASK_RUNS)
     counts: dict[tuple, int] = {}
     seen: set[tuple] = set()
     for r in samples:
@@ -353,12 +353,14 @@ def _check_task_time(t: dict, share: float, replays: list[float]) -> list[str]:
     if len(replays) != n:
         return [f"{where}: timing_replays {n} but {records.TIMINGS} holds {len(replays)} replays of it"]
     problems = []
-    pooled = t["pooled_s"] if n else t["wall_s"]
+    pooled = t["pooled_s"] if n else t["serving_s"]
     if not math.isclose(pooled, share, rel_tol=1e-9, abs_tol=1e-12):
-        problems.append(f"{where}: {'pooled_s' if n else 'wall_s'} {pooled!r} but the request intervals give {share!r}")
-    if n and not math.isclose(t["wall_s"], statistics.median(replays), rel_tol=1e-9, abs_tol=1e-12):
         problems.append(
-            f"{where}: wall_s {t['wall_s']!r} but the median of its timing replays is {statistics.median(replays)!r}"
+            f"{where}: {'pooled_s' if n else 'serving_s'} {pooled!r} but the request intervals give {share!r}"
+        )
+    if n and not math.isclose(t["serving_s"], statistics.median(replays), rel_tol=1e-9, abs_tol=1e-12):
+        problems.append(
+            f"{where}: serving_s {t['serving_s']!r} but the median of its timing replays is {statistics.median(replays)!r}"
         )
     return problems
 

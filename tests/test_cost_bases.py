@@ -99,7 +99,7 @@ def test_a_new_basis_is_one_class_that_every_stage_asks(monkeypatch):
             "n_requests": [1, 1, 2],
         }
     )
-    task_runs = pd.DataFrame({"model": ["m"], "task": ["t"], "wall_s": [10.0]})
+    task_runs = pd.DataFrame({"model": ["m"], "task": ["t"], "serving_s": [10.0]})
     prices = {"models": {"m": PerRequest().price_entry({"price": {"input": 0.01}}, {})}}
     row = summarize(samples, task_runs, prices).iloc[0]
     assert row.cost_basis == "per_request" and row.usd == pytest.approx(4 * 0.01)

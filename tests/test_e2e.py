@@ -150,7 +150,7 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             continue
         assert p["basis"] == "device_time"
         per_second = p["devices"] * p["usd_per_device_hour"] / 3600
-        wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
+        wall = runs[(runs.model == row.model) & (runs.task == row.task)].serving_s.item()
         usd = wall * per_second
         assert row.usd == pytest.approx(usd, rel=1e-12)
         assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
@@ -165,13 +165,15 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             assert row.usd_per_1m_processed_tokens == pytest.approx(usd / tokens * 1e6, rel=1e-12)
             processed = model_samples.prompt_tokens.sum() + model_samples.completion_tokens.sum()
             assert row.steady_usd_per_1m_processed_tokens == pytest.approx(
-                per_second / (processed / mine.wall_s.sum()) * 1e6
+                per_second / (processed / mine.serving_s.sum()) * 1e6
             )
             assert pd.isna(row.usd_per_1m_generated_tokens) and pd.isna(row.steady_usd_per_1m_generated_tokens)
         else:
             assert row.usd_per_1m_generated_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
             out = model_samples.completion_tokens.sum()
-            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(per_second / (out / mine.wall_s.sum()) * 1e6)
+            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(
+                per_second / (out / mine.serving_s.sum()) * 1e6
+            )
             assert pd.isna(row.usd_per_1m_processed_tokens)
         teacher_usd = summary[(summary.role == "teacher") & (summary.task == row.task)].usd.item()
         assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)
@@ -432,7 +434,7 @@ def test_each_model_ran_as_one_pool_at_its_target(smoke_run):
 
 def test_self_hosted_tasks_are_billed_the_median_of_their_timing_replays(smoke_run):
     """The smoke experiment times every self-hosted task again, 5 times alone on the idle server
-    (bench/evaluation/timing.py): wall_s is the median; the stand-in (billed by tokens) is not replayed."""
+    (bench/evaluation/timing.py): serving_s is the median; the stand-in (billed by tokens) is not replayed."""
     from bench.evaluation.timing import replay_times
 
     timed = records.read_jsonl(smoke_run / records.TIMINGS)
@@ -444,7 +446,7 @@ def test_self_hosted_tasks_are_billed_the_median_of_their_timing_replays(smoke_r
             continue
         times = replay_times(mine)[t["task"]]
         assert t["timing_replays"] == len(times) == 5
-        assert t["wall_s"] == sorted(times)[2] and t["pooled_s"] > 0
+        assert t["serving_s"] == sorted(times)[2] and t["pooled_s"] > 0
         # Each replay sends each of the task's requests once, and the server counted the same tokens.
         g = samples[(samples.model == t["model"]) & (samples.task == t["task"])]
         assert all(sum(r["replay"] == k for r in mine) == g.n_requests.sum() for k in range(1, 6))

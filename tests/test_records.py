@@ -11,12 +11,33 @@ from bench.rundir import records
 
 def test_append_then_read_round_trips(tmp_path):
     path = tmp_path / "x.jsonl"
-    run = records.TaskRun(model="m", role="teacher", task="t", n_samples=3, wall_s=1.5, started_at=0.0, chance=None)
+    run = records.TaskRun(model="m", role="teacher", task="t", n_samples=3, serving_s=1.5, started_at=0.0, chance=None)
     records.append_jsonl(path, [run])
     records.append_jsonl(path, [{"model": "n"}])
     rows = records.read_jsonl(path)
-    assert rows[0]["wall_s"] == 1.5 and rows[0]["chance"] is None
+    assert rows[0]["serving_s"] == 1.5 and rows[0]["chance"] is None
     assert rows[1] == {"model": "n"}
+
+
+def test_task_runs_written_before_the_rename_read_wall_s_as_serving_s(tmp_path):
+    """Run folders from before ``TaskRun.wall_s`` became ``serving_s`` still load and verify."""
+    path = tmp_path / records.TASK_RUNS
+    old = {
+        "model": "m",
+        "role": "teacher",
+        "task": "t",
+        "n_samples": 3,
+        "wall_s": 1.5,
+        "started_at": 0.0,
+        "chance": None,
+    }
+    new = records.TaskRun(model="m", role="teacher", task="u", n_samples=2, serving_s=2.5, started_at=0.0, chance=0.25)
+    path.write_text(json.dumps(old) + "\n")
+    records.append_jsonl(path, [new])
+    rows = records.read_task_runs(path)
+    assert [r["serving_s"] for r in rows] == [1.5, 2.5] and all("wall_s" not in r for r in rows)
+    assert rows[0] == {**{k: v for k, v in old.items() if k != "wall_s"}, "serving_s": 1.5}
+    assert records.TaskRun(**rows[0]).serving_s == 1.5
 
 
 def test_a_torn_last_line_is_ignored_but_a_torn_middle_line_is_an_error(tmp_path):

@@ -69,7 +69,7 @@ def run():
                     "role": role,
                     "task": task,
                     "n_samples": n,
-                    "wall_s": rng.uniform(1, 100),
+                    "serving_s": rng.uniform(1, 100),
                     "started_at": 0.0,
                     "chance": 0.25 if task == "a" else None,
                 }
@@ -80,7 +80,7 @@ def run():
 
 def rows_of(samples, runs, row):
     g = samples[(samples.model == row.model) & (samples.task == row.task)]
-    wall = runs[(runs.model == row.model) & (runs.task == row.task)].wall_s.item()
+    wall = runs[(runs.model == row.model) & (runs.task == row.task)].serving_s.item()
     return g, wall
 
 
@@ -114,11 +114,11 @@ def test_self_hosted_cost_is_wall_time_times_devices_times_price(run):
     # Generated-token prices over generation tasks only; processed-token prices over scoring tasks only.
     teacher = summary[summary.model == "t"].set_index("task")
     gen, ll = teacher.loc[["a", "b"]], teacher.loc[["mc"]]
-    steady = (2 * 3.0 / 3600) / (gen.completion_tokens.sum() / gen.wall_s.sum()) * 1e6
+    steady = (2 * 3.0 / 3600) / (gen.completion_tokens.sum() / gen.serving_s.sum()) * 1e6
     assert gen.steady_usd_per_1m_generated_tokens.tolist() == pytest.approx([steady, steady])
     processed = ll.prompt_tokens.sum() + ll.completion_tokens.sum()
     assert ll.steady_usd_per_1m_processed_tokens.item() == pytest.approx(
-        (2 * 3.0 / 3600) / (processed / ll.wall_s.sum()) * 1e6
+        (2 * 3.0 / 3600) / (processed / ll.serving_s.sum()) * 1e6
     )
     assert gen.steady_usd_per_1m_processed_tokens.isna().all() and ll.steady_usd_per_1m_generated_tokens.isna().all()
 
@@ -204,7 +204,7 @@ def test_a_stall_is_flagged():
                 "role": "teacher",
                 "task": "a",
                 "n_samples": 200,
-                "wall_s": 60.0,
+                "serving_s": 60.0,
                 "started_at": 0.0,
                 "chance": None,
             }

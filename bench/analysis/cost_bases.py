@@ -25,12 +25,12 @@ class UnknownCostBasis(ValueError):
 @dataclass(frozen=True)
 class Usage:
     """What one model x task consumed: token and request counts from the records, serving time
-    from its task record (``bench plan`` passes its estimates; ``wall_s`` None when it has none)."""
+    from its task record (``bench plan`` passes its estimates; ``serving_s`` None when it has none)."""
 
     prompt_tokens: float
     cached_prompt_tokens: float
     completion_tokens: float
-    wall_s: float | None
+    serving_s: float | None
     requests: float = 0
 
 
@@ -41,7 +41,7 @@ class Work:
     tasks: int
     tokens: float
     """Generated tokens (generation) or processed, prompt + continuation, tokens (scoring)."""
-    wall_s: float
+    serving_s: float
     usd: float
 
 
@@ -87,8 +87,8 @@ class CostBasis(ABC):
         """$ of one model x task."""
         raise NotImplementedError
 
-    def device_seconds(self, price: Mapping[str, Any], wall_s: float) -> float:
-        """Device-seconds billed for ``wall_s`` of serving (NaN where time is not billed)."""
+    def device_seconds(self, price: Mapping[str, Any], serving_s: float) -> float:
+        """Device-seconds billed for ``serving_s`` seconds of serving (NaN where time is not billed)."""
         return math.nan
 
     @abstractmethod
@@ -98,7 +98,7 @@ class CostBasis(ABC):
 
     def plan_usd(self, price: Mapping[str, Any], usage: Usage) -> float | None:
         """One end of ``bench plan``'s $ estimate; None when it needs a figure the plan lacks."""
-        if self.billed_by_time and usage.wall_s is None:
+        if self.billed_by_time and usage.serving_s is None:
             return None
         return self.usd(price, usage)
 
@@ -193,16 +193,16 @@ class DeviceTime(CostBasis):
         }
 
     def usd(self, price: Mapping[str, Any], usage: Usage) -> float:
-        assert usage.wall_s is not None, "a time-billed task's $ needs its serving time (plan_usd checks)"
-        return device_usd(usage.wall_s, price["devices"], price["usd_per_device_hour"])
+        assert usage.serving_s is not None, "a time-billed task's $ needs its serving time (plan_usd checks)"
+        return device_usd(usage.serving_s, price["devices"], price["usd_per_device_hour"])
 
-    def device_seconds(self, price: Mapping[str, Any], wall_s: float) -> float:
-        return wall_s * price["devices"]
+    def device_seconds(self, price: Mapping[str, Any], serving_s: float) -> float:
+        return serving_s * price["devices"]
 
     def steady_usd_per_1m(self, price: Mapping[str, Any], work: Work, generated: bool) -> float:
         # The device's $ per second over the model's measured throughput on this kind of work.
         per_s = price["devices"] * price["usd_per_device_hour"] / 3600.0
-        return per_s / (work.tokens / work.wall_s) * 1e6 if work.tokens > 0 and work.wall_s > 0 else math.nan
+        return per_s / (work.tokens / work.serving_s) * 1e6 if work.tokens > 0 and work.serving_s > 0 else math.nan
 
     def priced_as(self, price: Mapping[str, Any]) -> str:
         return f"{price['devices']} x {price['device_kind']} at ${price['usd_per_device_hour']}/h"

@@ -61,11 +61,11 @@ def _live_tokens(g: pd.DataFrame) -> int:
 def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | None) -> dict:
     n = len(g)
     k = int(round(g["correct"].sum()))
-    wall = float(run["wall_s"])
+    serving = float(run["serving_s"])
     prompt, cached, out = (int(g[c].sum()) for c in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"))
     basis = cost_bases.get(price["basis"])
-    usage = cost_bases.Usage(prompt, cached, out, wall, int(g["n_requests"].sum()))
-    usd, device_s = basis.usd(price, usage), basis.device_seconds(price, wall)
+    usage = cost_bases.Usage(prompt, cached, out, serving, int(g["n_requests"].sum()))
+    usd, device_s = basis.usd(price, usage), basis.device_seconds(price, serving)
     server_tokens = _nan(run.get("server_prompt_tokens")) + _nan(run.get("server_generation_tokens"))
     closed = g["reasoning_closed"]
     kind = request_kind(g)
@@ -91,10 +91,10 @@ def _row(g: pd.DataFrame, run: pd.Series, price: dict, requests: pd.DataFrame | 
         "unclosed_reasoning_share": float((closed == False).sum() / n),  # noqa: E712 (None is not False)
         "requests": int(g["n_requests"].sum()),
         "requests_from_cache": int(np.nan_to_num(_nan(run.get("requests_cached")))),
-        "wall_s": wall,
+        "serving_s": serving,
         "device_s": device_s,
-        "output_tokens_per_s": out / wall if wall > 0 else math.nan,
-        "requests_per_s": g["n_requests"].sum() / wall if wall > 0 else math.nan,
+        "output_tokens_per_s": out / serving if serving > 0 else math.nan,
+        "requests_per_s": g["n_requests"].sum() / serving if serving > 0 else math.nan,
         "request_latency_p50_s": p50,
         "request_latency_p99_s": p99,
         "latency_stall": latency_stall(p50, p99),
@@ -175,7 +175,7 @@ def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.Data
         df.loc[rows, "server_tokens"] = server
         df.loc[rows, "token_diff_vs_server"] = live / server - 1 if server else math.nan
         if not pd.isna(run.energy_j):
-            share = df.loc[rows, "wall_s"] / df.loc[rows, "wall_s"].sum()
+            share = df.loc[rows, "serving_s"] / df.loc[rows, "serving_s"].sum()
             df.loc[rows, "energy_j_per_output_token"] = (
                 float(run.energy_j) * share / df.loc[rows, "completion_tokens"].replace(0, math.nan)
             )
@@ -183,7 +183,7 @@ def _model_counters(df: pd.DataFrame, samples: pd.DataFrame, model_runs: pd.Data
 
 
 def _work(rows: pd.DataFrame, tokens: pd.Series) -> cost_bases.Work:
-    return cost_bases.Work(len(rows), float(tokens.sum()), float(rows["wall_s"].sum()), float(rows["usd"].sum()))
+    return cost_bases.Work(len(rows), float(tokens.sum()), float(rows["serving_s"].sum()), float(rows["usd"].sum()))
 
 
 def _add_model_level(df: pd.DataFrame, prices: dict) -> pd.DataFrame:

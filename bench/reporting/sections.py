@@ -443,7 +443,7 @@ def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
         [
             "task",
             "model",
-            "wall s",
+            "serving s",
             "device s",
             "out tok/s",
             "req/s",
@@ -456,7 +456,7 @@ def speed_section(summary: pd.DataFrame, servers: pd.DataFrame) -> list[str]:
             [
                 r.task,
                 r.model,
-                f(r.wall_s, ".1f"),
+                f(r.serving_s, ".1f"),
                 f(r.device_s, ".1f"),
                 f(r.output_tokens_per_s, ".0f"),
                 f(r.requests_per_s, ".1f"),

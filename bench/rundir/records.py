@@ -94,7 +94,7 @@ class TaskRun:
     role: str
     task: str
     n_samples: int
-    wall_s: float
+    serving_s: float
     """Serving time, the one billed: with timing replays (``bench.evaluation.timing``), the median over
     them of the time the task's requests were in flight, alone on the server; without, the
     task's share of the time the model had requests in flight (``bench.evaluation.metering``: the whole
@@ -117,9 +117,9 @@ class TaskRun:
     """Whole lm-eval call(s) in this run (runs before pooled scheduling; see ``ModelRun``)."""
     pooled_s: float | None = None
     """With timing replays: the task's share of the evaluation's pooled serving time (what
-    ``wall_s`` would have been without them), for comparison; None without replays."""
+    ``serving_s`` would have been without them), for comparison; None without replays."""
     timing_replays: int = 0
-    """How many timing replays ``wall_s`` is the median of (0: it is ``pooled_s``'s measure)."""
+    """How many timing replays ``serving_s`` is the median of (0: it is ``pooled_s``'s measure)."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +278,17 @@ def read_jsonl(path: Path) -> list[dict]:
                 break
             raise
     return rows
+
+
+RENAMED_TASK_RUN_KEYS = {"wall_s": "serving_s"}
+"""Keys ``TaskRun`` rows were written under before a rename (old name: new name)."""
+
+
+def read_task_runs(path: Path) -> list[dict]:
+    """The ``TaskRun`` rows of a ``task_runs.jsonl``, under today's field names: rows written before
+    a rename (``wall_s``, now ``serving_s``) are read as if written today. Every reader of the
+    file goes through here."""
+    return [{RENAMED_TASK_RUN_KEYS.get(k, k): v for k, v in row.items()} for row in read_jsonl(path)]
 
 
 def _umask() -> int:

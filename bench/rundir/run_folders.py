@@ -111,7 +111,7 @@ def load(run_dir: Path) -> Run:
     return Run(
         folders=(run_dir,),
         samples=samples,
-        task_runs=_frame(run_dir / records.TASK_RUNS),
+        task_runs=pd.DataFrame(records.read_task_runs(run_dir / records.TASK_RUNS)),
         servers=_frame(run_dir / records.SERVERS),
         recognition=_frame(run_dir / records.RECOGNITION),
         cfg=json.loads((run_dir / "config.json").read_text()),
