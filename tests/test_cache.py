@@ -30,12 +30,12 @@ def test_two_models_with_identical_prompts_never_share_answers(zoo_dir, tmp_path
     assert len(set(keys.values())) == 3
     caches = {name: ResponseCache(tmp_path, k) for name, k in keys.items()}
     assert len({c.path for c in caches.values()}) == 3
-    request = {name: c.request_key("gen", BODY) for name, c in caches.items()}
+    request = {name: c.entry_key("gen", BODY) for name, c in caches.items()}
     assert len(set(request.values())) == 3
     caches["tiny_student"].put(request["tiny_student"], {"body": {"x": 1}})
     again = ResponseCache(tmp_path, keys["tiny_control"])
     again.new_pass()
-    assert again.get(again.request_key("gen", BODY)) is None
+    assert again.get(again.entry_key("gen", BODY)) is None
 
 
 def test_key_ignores_serving_knobs_but_not_output_settings(zoo_dir):
@@ -64,17 +64,17 @@ def test_key_ignores_serving_knobs_but_not_output_settings(zoo_dir):
     assert key_of(student, seed=1) != base
 
 
-def test_request_key_holds_body_and_occurrence_but_not_served_name(tmp_path):
+def test_entry_key_holds_body_and_occurrence_but_not_served_name(tmp_path):
     c = ResponseCache(tmp_path, "k" * 64)
-    first, second = c.request_key("gen", BODY), c.request_key("gen", BODY)
+    first, second = c.entry_key("gen", BODY), c.entry_key("gen", BODY)
     assert first != second  # the same prompt asked twice is two samples
     c.new_pass()
-    assert c.request_key("gen", {**BODY, "model": "renamed"}) == first
+    assert c.entry_key("gen", {**BODY, "model": "renamed"}) == first
     for change in ({"seed": 1235}, {"temperature": 0.6}, {"prompt": "12+35="}, {"max_tokens": 9}):
         c.new_pass()
-        assert c.request_key("gen", {**BODY, **change}) != first, change
+        assert c.entry_key("gen", {**BODY, **change}) != first, change
     c.new_pass()
-    assert c.request_key("ll", BODY) != first
+    assert c.entry_key("ll", BODY) != first
 
 
 def test_changed_weights_change_the_model_key(zoo_dir, tmp_path):
@@ -93,7 +93,7 @@ def test_changed_weights_change_the_model_key(zoo_dir, tmp_path):
 
 def test_answers_persist_per_line_and_a_torn_line_is_skipped(tmp_path):
     c = ResponseCache(tmp_path, "a" * 64)
-    keys = [c.request_key("gen", {**BODY, "prompt": str(i)}) for i in range(3)]
+    keys = [c.entry_key("gen", {**BODY, "prompt": str(i)}) for i in range(3)]
     for i, k in enumerate(keys[:2]):
         c.put(k, {"body": {"i": i}})
     # Another process reads the file while this one is still open: both answers are there.
@@ -111,11 +111,11 @@ def test_answers_persist_per_line_and_a_torn_line_is_skipped(tmp_path):
 
 def test_reuse_false_asks_again_but_still_records(tmp_path):
     c = ResponseCache(tmp_path, "b" * 64)
-    k = c.request_key("gen", BODY)
+    k = c.entry_key("gen", BODY)
     c.put(k, {"body": {}})
     c.close()
     fresh = ResponseCache(tmp_path, "b" * 64, reuse=False)
-    assert fresh.get(fresh.request_key("gen", BODY)) is None
+    assert fresh.get(fresh.entry_key("gen", BODY)) is None
     assert ResponseCache(tmp_path, "b" * 64).get(k) is not None
 
 
@@ -163,14 +163,14 @@ def test_an_aliases_answers_are_keyed_by_the_model_it_served_and_when():
 
 def test_foreign_and_torn_lines_are_skipped_counted_and_warned_about_once(tmp_path, caplog):
     c = ResponseCache(tmp_path, "f" * 64)
-    good = c.request_key("gen", BODY)
+    good = c.entry_key("gen", BODY)
     c.put(good, {"body": {"i": 1}})
     c.close()
     with open(c.path, "a") as f:
         f.write('{"foo": 1}\n[1, 2]\n"text"\n{"k": "x", "body": "not a dict"}\n{"k": "torn", "bo')
     with caplog.at_level("WARNING", logger="bench.evaluation.cache"):
         again = ResponseCache(tmp_path, "f" * 64)
-        again.put(again.request_key("gen", {**BODY, "prompt": "other"}), {"body": {"i": 2}})
+        again.put(again.entry_key("gen", {**BODY, "prompt": "other"}), {"body": {"i": 2}})
         again.close()
     assert again.get(good)["body"] == {"i": 1}
     assert (again.skipped.foreign, again.skipped.torn) == (4, 1)
@@ -187,7 +187,7 @@ cache = ResponseCache(sys.argv[1], "w" * 64)
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(300):
-    cache.put(cache.request_key("gen", {"prompt": str(i)}), {"body": {"i": i, "by": sys.argv[2]}, "pad": "x" * 5000})
+    cache.put(cache.entry_key("gen", {"prompt": str(i)}), {"body": {"i": i, "by": sys.argv[2]}, "pad": "x" * 5000})
     cache.new_pass()
 cache.close()
 """

@@ -86,7 +86,7 @@ def test_replays_do_not_answer_the_evaluation_from_the_cache(tmp_path):
     server = Server()
     replay_task("m", "t", REQUESTS, 1, cache, server.submit, server.base)
     for kind in ("gen", "ll"):
-        assert all(cache.get(cache.request_key(kind, body)) is None for _, _, body in REQUESTS)
+        assert all(cache.get(cache.entry_key(kind, body)) is None for _, _, body in REQUESTS)
 
 
 @pytest.fixture()

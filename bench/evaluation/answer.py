@@ -39,6 +39,7 @@ class RequestMeter:
     """What one HTTP request cost, as the server counted it, and when it was in flight."""
 
     key: tuple
+    """lm-eval's identity of the request (``bench.evaluation.client.lm_eval_request_id``)."""
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None

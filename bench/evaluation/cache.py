@@ -180,9 +180,12 @@ class ResponseCache:
         """Occurrence counts restart with each pass of a task (lm-eval builds its requests anew)."""
         self._occurrences.clear()
 
-    def request_key(self, kind: str, body: dict[str, Any], occurrences: Counter | None = None) -> str:
-        """The key of a request; ``occurrences`` counts identical bodies within one pass (the
-        cache's own counter unless a pass brings its own, as concurrent passes do)."""
+    def entry_key(self, kind: str, body: dict[str, Any], occurrences: Counter | None = None) -> str:
+        """The key of the cache entry that holds the answer to a request: a hash of the model's
+        identity, the request's kind and its body (the served name left out), and which
+        occurrence of that body in the pass it is. Each call counts one occurrence, in
+        ``occurrences`` (the cache's own counter unless a pass brings its own, as concurrent
+        passes do)."""
         body = {k: v for k, v in body.items() if k not in ("model", "stream")}
         h = json_sha256([self.key, kind, body])
         counter = self._occurrences if occurrences is None else occurrences

@@ -229,7 +229,7 @@ class _Metered:
         if self.capture is not None:
             self.capture.append((self.base_url, payload))
         key = (
-            self.cache.request_key("gen" if generate else "ll", payload, self.occurrences)
+            self.cache.entry_key("gen" if generate else "ll", payload, self.occurrences)
             if self.cache is not None
             else None
         )
@@ -258,9 +258,9 @@ class _Metered:
             self.cache.put(
                 key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at, "done": answered_at}
             )
-        keys = [request_key(generate, ck) for ck in (cache_keys or [None] * len(answers))]
+        ids = [lm_eval_request_id(generate, ck) for ck in (cache_keys or [None] * len(answers))]
         self.meter += [
-            RequestMeter.of(a, rkey, self.task, from_cache=hit is not None) for rkey, a in zip(keys, answers)
+            RequestMeter.of(a, request_id, self.task, from_cache=hit is not None) for request_id, a in zip(ids, answers)
         ]
         if self._bar is not None:
             self._bar.update(len(answers))
@@ -319,8 +319,11 @@ def _seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / 1000.0
 
 
-def request_key(generate: bool, cache_key: Any) -> tuple:
-    """Identity of a request as lm-eval logs it in a sample's ``arguments``."""
+def lm_eval_request_id(generate: bool, cache_key: Any) -> tuple:
+    """Identity of a request as lm-eval logs it in a sample's ``arguments``, from lm-eval's own
+    ``cache_key`` of it: ``("gen", context)`` or ``("ll", context, continuation)``. A meter carries
+    it (``RequestMeter.key``) so that ``bench.evaluation.samples`` can join meters to samples.
+    (Not the response cache's key: that is ``ResponseCache.entry_key``.)"""
     if generate:
         return ("gen", cache_key[0])
     return ("ll", cache_key[0], cache_key[1])

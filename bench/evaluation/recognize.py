@@ -78,7 +78,7 @@ def score_generations(
     prompts = [scored_prompt(r["prompt"], tokenizer, r["model"] in chat_models) for r in rows]
     bodies = [_body(served_name, p, r["response"]) for p, r in zip(prompts, rows)]
     cache.new_pass()
-    keys = [cache.request_key("recognize", b) for b in bodies]
+    keys = [cache.entry_key("recognize", b) for b in bodies]
     todo = [i for i, k in enumerate(keys) if cache.get(k) is None]
     if todo:
         base = endpoint.base  # started here, on the calling (main) thread

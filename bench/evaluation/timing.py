@@ -47,7 +47,7 @@ class TimedRequest:
 
 def replay_key(cache, replay: int, kind: str, payload: dict, occurrences: Counter) -> str:
     """The response-cache key of a request's ``replay``-th timing, apart from its answer's key."""
-    return cache.request_key(f"timing{replay}:{kind}", payload, occurrences)
+    return cache.entry_key(f"timing{replay}:{kind}", payload, occurrences)
 
 
 def replay_task(
