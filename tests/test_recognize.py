@@ -35,7 +35,9 @@ def test_a_chat_models_prompt_is_scored_through_the_teachers_chat_template(token
     assert scored_prompt(MESSAGES, tokenizer, chat=True) == "12+34=\n\n"
 
 
-class Endpoint:
+class StubModelEndpoint:
+    """Stands in for ``bench.serving.endpoint.ModelEndpoint``: a base URL, set by the test."""
+
     base = ""
 
 
@@ -58,7 +60,7 @@ def test_recognition_scores_the_response_after_the_templated_prompt(tokenizer, t
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = Endpoint()
+    endpoint = StubModelEndpoint()
     endpoint.base = f"http://127.0.0.1:{server.server_address[1]}/v1"
     rows = [
         {"model": "chatty", "task": "t", "doc_id": 0, "prompt": MESSAGES, "response": "46"},

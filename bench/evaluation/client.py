@@ -91,7 +91,7 @@ class _Metered:
         self.api_key_env: str | None = None
         self.cache: ResponseCache | None = None
         self.dispatcher: Dispatcher | None = None
-        self.start_endpoint: Callable[[], str] | None = None
+        self.start_server: Callable[[], str] | None = None
         """Called at the first request the cache cannot answer; returns the base URL ending in
         /v1 once the server is up (and warmed). None: ``base_url`` is already live."""
         self.task = ""
@@ -149,12 +149,12 @@ class _Metered:
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         return self._with_progress(super().loglikelihood, requests, "option", disable_tqdm=True)  # type: ignore[misc]
 
-    def _ensure_endpoint(self) -> None:
-        if self.start_endpoint is not None:
+    def _ensure_server(self) -> None:
+        if self.start_server is not None:
             # Blocks this pass (nothing can proceed without the server); the server itself is
             # started on the main thread, which its parent-death signal is tied to.
-            base = self.start_endpoint().rstrip("/")
-            self.start_endpoint = None
+            base = self.start_server().rstrip("/")
+            self.start_server = None
             self.base_url = base + self.route
 
     def warm_up(self, kinds: tuple[str, ...]) -> float:
@@ -238,7 +238,7 @@ class _Metered:
             outputs = hit["body"]
             sent_at, answered_at = _cached_times(hit)
         else:
-            self._ensure_endpoint()
+            self._ensure_server()
             reply = await self._send(payload)
             outputs, sent_at, answered_at = reply.body, reply.sent_at, reply.answered_at
         answers = self.parse_answer(outputs, generate=generate, sent_at=sent_at, answered_at=answered_at)
@@ -374,12 +374,12 @@ def make_lm(
     timeout_s: float,
     dispatcher: Dispatcher | None,
     cache: ResponseCache | None = None,
-    start_endpoint: Callable[[], str] | None = None,
+    start_server: Callable[[], str] | None = None,
 ) -> _Metered:
     """The lm-eval model object for one endpoint (``base_url`` ends in ``/v1``).
 
     Its requests go through ``dispatcher`` (shared by every client of the endpoint). With
-    ``base_url`` None, ``start_endpoint()`` is called at the first request that ``cache``
+    ``base_url`` None, ``start_server()`` is called at the first request that ``cache``
     cannot answer (a fully cached rerun starts no server).
     """
     chat = model.mode == Mode.chat
@@ -408,5 +408,5 @@ def make_lm(
     lm.cache = cache
     lm.dispatcher = dispatcher
     if base_url is None:
-        lm.start_endpoint = start_endpoint
+        lm.start_server = start_server
     return lm

@@ -197,7 +197,7 @@ def run_model_passes(
 
     def client():
         lm = make_lm(
-            model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher, cache=cache, start_endpoint=gate.base
+            model, base, cfg.suite, target, cfg.run.request_timeout_s, dispatcher, cache=cache, start_server=gate.base
         )
         if capture is not None:
             lm.capture = []

@@ -15,13 +15,14 @@ from bench.config import ModelConfig, SourceKind
 from bench.rundir import records
 
 if TYPE_CHECKING:
-    from bench.serving.serve import Endpoint, VllmServer
+    from bench.serving.serve import ServerAddress, VllmServer
 
 log = logging.getLogger("bench")
 
 
 class ModelEndpoint:
-    """``base`` starts the server on first use (call it from the main thread: the server's
+    """A model's endpoint: its API's URL, or the handle of the server it is served by, started
+    lazily. ``base`` starts the server on first use (call it from the main thread: the server's
     parent-death signal is tied to the thread that starts it); ``close`` stops it and records
     its start-up time and command line in ``servers.jsonl``."""
 
@@ -32,7 +33,8 @@ class ModelEndpoint:
         self.seed = seed
         self.engine_nice = engine_nice
         self.server: VllmServer | None = None
-        self.endpoint: Endpoint | None = None
+        self.address: ServerAddress | None = None
+        """Where the started server answers; None until ``base`` starts it (and after ``close``)."""
         self._held_from = 0.0
         self.warmup_s = 0.0
 
@@ -42,7 +44,7 @@ class ModelEndpoint:
 
     @property
     def started(self) -> bool:
-        return self.endpoint is not None
+        return self.address is not None
 
     @property
     def base(self) -> str:
@@ -50,7 +52,7 @@ class ModelEndpoint:
         if self.is_api:
             assert self.model.api.base_url is not None  # validate requires it of an API model
             return self.model.api.base_url.rstrip("/")
-        if self.endpoint is None:
+        if self.address is None:
             log_path = self.run_dir / "servers" / f"{self.model.name}.log"
             if self.model.serve.simulate.enabled:
                 from bench.serving.simulate_http import SimulatedServer
@@ -68,12 +70,12 @@ class ModelEndpoint:
                 )
                 what = "vLLM server"
             log.info("%s: starting its %s (the response cache cannot answer everything)", self.model.name, what)
-            self.endpoint = self.server.__enter__()
+            self.address = self.server.__enter__()
             self._held_from = time.perf_counter()
             log.info(
-                "%s: server ready on port %d after %.1fs", self.model.name, self.endpoint.port, self.endpoint.startup_s
+                "%s: server ready on port %d after %.1fs", self.model.name, self.address.port, self.address.startup_s
             )
-        return self.endpoint.base
+        return self.address.base
 
     def record_warm_up(self, seconds: float) -> None:
         """The warm-up requests' time (after start-up, before any metered request)."""
@@ -90,7 +92,7 @@ class ModelEndpoint:
         engine has died, while the API process may linger)."""
         from bench.serving.serve import health_ok
 
-        return self.alive() and (self.endpoint is None or health_ok(self.endpoint.base))
+        return self.alive() and (self.address is None or health_ok(self.address.base))
 
     def close(self) -> None:
         if self.server is None:
@@ -99,7 +101,7 @@ class ModelEndpoint:
         try:
             server.__exit__(None, None, None)
         finally:
-            if self.endpoint is not None:
+            if self.address is not None:
                 records.append_jsonl(
                     self.run_dir / records.SERVERS,
                     [
@@ -107,13 +109,13 @@ class ModelEndpoint:
                             model=self.model.name,
                             role=self.model.role.value,
                             command=server.command,
-                            startup_s=self.endpoint.startup_s,
+                            startup_s=self.address.startup_s,
                             held_s=time.perf_counter() - self._held_from,
                             warmup_s=self.warmup_s,
                         )
                     ],
                 )
-            self.endpoint = None
+            self.address = None
 
     def __enter__(self) -> ModelEndpoint:
         return self

@@ -44,8 +44,9 @@ class ServerError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where a started server answers."""
+class ServerAddress:
+    """Where a started server answers, and how long it took to become ready (what
+    ``VllmServer.__enter__`` returns; ``bench.serving.endpoint.ModelEndpoint`` holds it)."""
 
     model: str
     base: str  # e.g. http://127.0.0.1:8123/v1
@@ -309,7 +310,7 @@ class VllmServer:
         self.gpus: list[str] | None = None
         self.engine_nice = engine_nice
 
-    def __enter__(self) -> Endpoint:
+    def __enter__(self) -> ServerAddress:
         port = self.model.serve.port or free_port(self.host)
         self.command = self.build_command(port)
         self.gpus = self.devices()
@@ -342,7 +343,7 @@ class VllmServer:
         except BaseException:
             self.stop(STARTUP_GRACE_S)
             raise
-        return Endpoint(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
+        return ServerAddress(self.model.name, f"http://{self.host}:{port}/v1", port, time.perf_counter() - t0)
 
     def build_command(self, port: int) -> list[str]:
         return server_command(self.model, self.host, port, self.seed)
