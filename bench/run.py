@@ -24,7 +24,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench.analysis import cost_bases
-from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain
+from bench.compose import to_config
+from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain, resolve_model_paths
 from bench.evaluation.logs import quiet_lm_eval
 from bench.evaluation.schedule import ordered_models, run_model_passes
 from bench.rundir import records, status
@@ -333,6 +334,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     include_paths = resolve_paths(cfg.suite.include_paths)
     tm = task_manager(include_paths, cfg.suite.tasks)
     notes = leave_out_unavailable(cfg, tm)
+    cfg = resolve_model_paths(cfg)  # absolute local model paths: what config.json and the servers get
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     status.claim(run_dir)
@@ -466,7 +468,7 @@ def run_composed(dcfg: DictConfig) -> None:
     global _started
     _started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg = cast(BenchConfig, OmegaConf.to_object(dcfg))  # a structured config: its dataclass
+    cfg = to_config(dcfg)  # its dataclass, narrowed to run.only
     signal.signal(signal.SIGTERM, _sigterm)
     _drop_unwritable_log_files()
     quiet_lm_eval()
