@@ -9,7 +9,7 @@ from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config import CONF_DIR, BenchConfig
+from bench.config import CONF_DIR, BenchConfig, narrow_to_only
 
 
 def compose_dict(overrides: Sequence[str] = (), config_dir: Path = CONF_DIR) -> DictConfig:
@@ -21,6 +21,12 @@ def compose_dict(overrides: Sequence[str] = (), config_dir: Path = CONF_DIR) -> 
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 
+def to_config(dcfg: DictConfig) -> BenchConfig:
+    """A composed config as the ``BenchConfig`` a run gets: its dataclass, narrowed to
+    ``run.only`` (:func:`bench.config.narrow_to_only`)."""
+    return narrow_to_only(cast(BenchConfig, OmegaConf.to_object(dcfg)))  # a structured config: its dataclass
+
+
 def compose(overrides: Sequence[str] = (), config_dir: Path = CONF_DIR) -> BenchConfig:
     """The config ``bench run`` would get from the same overrides, as a ``BenchConfig``."""
-    return cast(BenchConfig, OmegaConf.to_object(compose_dict(overrides, config_dir)))  # a structured config
+    return to_config(compose_dict(overrides, config_dir))

@@ -4,7 +4,7 @@ so an unknown key or a wrong type fails when the config is composed, before any 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -406,7 +406,8 @@ class RunConfig:
     host: str = "127.0.0.1"
     only: str | None = None
     """Serve only this model of the experiment (its key under ``models``): one job per model
-    in a sweep, ``-m run.only=a,b,c``. Applied when the config becomes a BenchConfig."""
+    in a sweep, ``-m run.only=a,b,c``. Applied by :func:`narrow_to_only` where a run's config
+    is built (``bench.compose.to_config``)."""
     teacher_recognition: bool | None = None
     """Score every model's generations under the (self-hosted) teacher, distillation evidence;
     None: as the suite says (``suite.teacher_recognition``)."""
@@ -445,11 +446,27 @@ class BenchConfig:
         """Whether the teacher scores the generations: ``run.teacher_recognition``, else the suite's."""
         return self.suite.teacher_recognition if self.run.teacher_recognition is None else self.run.teacher_recognition
 
-    def __post_init__(self) -> None:
-        # run.only narrows the experiment to one model; an unknown key is left for validation
-        # to report with the available ones.
-        if self.run.only is not None and self.run.only in self.models:
-            self.models = {self.run.only: self.models[self.run.only]}
+
+def narrow_to_only(cfg: BenchConfig) -> BenchConfig:
+    """The config a run gets: ``run.only`` narrows the experiment to that one model (a new
+    config; ``cfg`` is left as it is). An unknown key is left for validation to report with
+    the available ones."""
+    if cfg.run.only is None or cfg.run.only not in cfg.models:
+        return cfg
+    return replace(cfg, models={cfg.run.only: cfg.models[cfg.run.only]})
+
+
+def resolve_model_paths(cfg: BenchConfig) -> BenchConfig:
+    """A copy of ``cfg`` whose local models' ``source`` (and ``tokenizer``, where that names a
+    path that exists) are absolute paths, resolved against the current folder: what the run
+    folder's config and manifest record and the servers are handed. ``cfg`` is left as it is."""
+    models = {}
+    for key, m in cfg.models.items():
+        if m.source_kind == SourceKind.local:
+            tokenizer = str(Path(m.tokenizer).resolve()) if m.tokenizer and Path(m.tokenizer).exists() else m.tokenizer
+            m = replace(m, source=str(Path(m.source).resolve()), tokenizer=tokenizer)
+        models[key] = m
+    return replace(cfg, models=models)
 
 
 def replicas(devices: int, nodes: int, tensor_parallel: int, pipeline_parallel: int = 1) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.analysis.estimate import ZERO, ModelPlan, RecognitionPlan, Span, plan, recognition_plan, total
 from bench.compose import compose
-from bench.config import BenchConfig, HardwareConfig, SourceKind, SuiteConfig
+from bench.config import BenchConfig, HardwareConfig, SourceKind, SuiteConfig, resolve_model_paths
 from bench.reporting.formatting import duration, tokens, usd_sig
 from bench.serving.serve import devices_needed
 
@@ -332,6 +332,7 @@ def main(argv: list[str]) -> None:
         cfg = compose(argv)
     except (HydraException, OmegaConfBaseException) as e:
         raise SystemExit(f"bench plan: {e}") from None
+    cfg = resolve_model_paths(cfg)
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     try:
         validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set(), machine=False)

@@ -16,27 +16,34 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bench.analysis import cost_bases
-from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain
+from bench.compose import to_config
+from bench.config import CONF_DIR, BenchConfig, Mode, ModelConfig, as_plain, resolve_model_paths
+from bench.evaluation.context import ModelRunContext
 from bench.evaluation.logs import quiet_lm_eval
-from bench.evaluation.schedule import ordered_models, run_model_passes
+from bench.evaluation.schedule import Passes, ordered_models, run_model_passes
 from bench.rundir import records, status
 from bench.rundir.records import RequestRecord, SampleRecord
 from bench.validate import ConfigError, resolve_paths, task_generation, validate
 from bench.zoo import zoo_models
 
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
+
 log = logging.getLogger("bench")
 _IMPORTED_AT = time.perf_counter()
 
 
-def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, identity: dict) -> None:
+def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm: TaskManager, identity: dict) -> None:
     """Every pass of the suite against one model through one request pool, then, for the
     teacher, recognition. Answers come from the response cache where it has them; the server
     starts (on this, the main thread) at the first request it cannot answer."""
@@ -70,6 +77,7 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
                 healthy=None if ep.is_api else ep.healthy,
             ) as dispatcher,
         ):
+            ctx = ModelRunContext(cfg, model, run_dir, tm, cache, ep, dispatcher, target)
 
             def start() -> str:
                 base = ep.base
@@ -91,52 +99,31 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm, iden
             # joules() answers again once it has answered (the library stays loaded).
             joules = cast(float, energy.joules()) - joules0 if joules0 is not None and live else None
             timed = (
-                time_tasks(
-                    model, cfg, run_dir, capture, replays, cache, dispatcher, lambda: ep.base if ep.started else start()
-                )
+                time_tasks(ctx, capture, replays, lambda: ep.base if ep.started else start())
                 if capture is not None
                 else None
             )
-            tok = done.tokenizer
-
-            def count_tokens(text: str) -> int | None:
-                # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
-                return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
-
-            write_model_records(
-                model,
-                cfg,
-                run_dir,
-                done.results,
-                count_tokens,
-                done.target,
-                done.workers,
-                done.harness_s,
-                server,
-                joules,
-                target_rule=target.rule,
-                server_kv_tokens=server_kv.get("tokens"),
-                throttled=dispatcher,
-                timed=timed,
-            )
+            write_model_records(ctx, done, server, joules, server_kv_tokens=server_kv.get("tokens"), timed=timed)
             if model.role.value == "teacher" and cfg.teacher_recognition and not ep.is_api:
-                recognize_generations(ep, model, tok, cfg, run_dir, cache, target.total)
+                recognize_generations(ctx, done.tokenizer)
     finally:
         cache.close()
 
 
 def time_tasks(
-    model: ModelConfig, cfg: BenchConfig, run_dir: Path, capture: list, replays: int, cache, dispatcher, base
+    ctx: ModelRunContext, capture: list, replays: int, base: Callable[[], str]
 ) -> dict[str, tuple[float, int]]:
     """Timing replays of each task's requests (``bench.evaluation.timing``), written to timings.jsonl;
-    returns each task's serving time (the median) and the number of replays behind it."""
+    returns each task's serving time (the median) and the number of replays behind it. ``base()``:
+    the live server's base URL, starting it if need be."""
     import gc
 
     from bench.evaluation.timing import replay_task, task_times
 
+    model, dispatcher = ctx.model, ctx.dispatcher
     t0 = time.perf_counter()
     out: dict[str, tuple[float, int]] = {}
-    for task in cfg.suite.tasks:
+    for task in ctx.cfg.suite.tasks:
         requests = [("timing", route, body) for t, route, bodies in capture if t == task for _, body in bodies]
         if not requests:
             continue
@@ -147,12 +134,18 @@ def time_tasks(
         gc.disable()
         try:
             rows = replay_task(
-                model.name, task, requests, replays, cache, lambda url, body: dispatcher.submit(url, body, {}), base
+                model.name,
+                task,
+                requests,
+                replays,
+                ctx.cache,
+                lambda url, body: dispatcher.submit(url, body, {}),
+                base,
             )
         finally:
             gc.enable()
             gc.unfreeze()
-        records.append_jsonl(run_dir / records.TIMINGS, rows)
+        records.append_jsonl(ctx.run_dir / records.TIMINGS, rows)
         out[task] = (task_times(rows)[task], replays)
         log.info(
             "%s %s: %.2fs of serving time, the median of %d timing replays (%d requests each)",
@@ -167,27 +160,27 @@ def time_tasks(
 
 
 def write_model_records(
-    model: ModelConfig,
-    cfg: BenchConfig,
-    run_dir: Path,
-    results: list,
-    count_tokens,
-    target: int,
-    workers: int,
-    harness_s: float,
-    server: dict,
+    ctx: ModelRunContext,
+    done: Passes,
+    server: dict[str, float],
     energy_j: float | None,
-    target_rule: str = "",
     server_kv_tokens: int | None = None,
-    throttled=None,
     timed: dict[str, tuple[float, int]] | None = None,
 ) -> None:
     """samples, requests, one task record per task (its serving time: from ``timed``, the
     timing replays, where given, else its share of the pooled serving time) and the model's
-    record, from the passes' lm-eval results and meters (and, from the ``throttled``
-    dispatcher, how often the endpoint rate-limited)."""
+    record, from the passes' lm-eval results and meters (and, from the model's dispatcher, how
+    often the endpoint rate-limited). Tokens are counted with the passes' tokenizer."""
     from bench.evaluation.metering import Interval, serving_time, task_shares, utilisation
     from bench.evaluation.samples import to_records
+
+    model, cfg, run_dir, results, target = ctx.model, ctx.cfg, ctx.run_dir, done.results, done.target
+    throttled = ctx.dispatcher
+    tok = done.tokenizer
+
+    def count_tokens(text: str) -> int | None:
+        # None without a tokenizer (an API model): reasoning is then counted from the API's figures.
+        return len(tok.encode(text, add_special_tokens=False)) if tok is not None else None
 
     meters = [m for r in results for m in r.meter]
     intervals = [Interval(m.task, m.sent_at, m.answered_at, m.prompt_tokens + m.completion_tokens) for m in meters]
@@ -257,12 +250,12 @@ def write_model_records(
                 role=model.role.value,
                 scheduler=cfg.run.scheduler.value,
                 target_in_flight=target,
-                target_rule=target_rule,
+                target_rule=ctx.target.rule,
                 server_kv_cache_tokens=server_kv_tokens,
-                passes_at_once=workers,
+                passes_at_once=done.workers,
                 serving_s=serving_time(intervals),
                 utilisation=utilisation(live, target) if live else None,
-                harness_s=harness_s,
+                harness_s=done.harness_s,
                 server_prompt_tokens=server.get("prompt_tokens"),
                 server_generation_tokens=server.get("generation_tokens"),
                 server_requests=server.get("requests"),
@@ -285,17 +278,17 @@ def write_model_records(
         )
 
 
-def recognize_generations(
-    ep, teacher: ModelConfig, tokenizer, cfg: BenchConfig, run_dir: Path, cache, in_flight: int
-) -> None:
-    """Score every model's generations (its own included) under the teacher: recognition.jsonl."""
+def recognize_generations(ctx: ModelRunContext, tokenizer: Any) -> None:
+    """Score every model's generations (its own included) under the teacher (``ctx.model``),
+    on its endpoint: recognition.jsonl."""
     from bench.evaluation.recognize import score_generations
 
+    teacher, cfg, run_dir = ctx.model, ctx.cfg, ctx.run_dir
     rows = [r for r in records.read_jsonl(run_dir / records.SAMPLES) if r["n_requests"] == 1]
     chat = {m.name for m in cfg.models.values() if m.mode == Mode.chat}
     t0 = time.perf_counter()
     scored, live = score_generations(
-        ep, teacher.name, tokenizer, rows, in_flight, cfg.run.request_timeout_s, cache, chat
+        ctx.endpoint, teacher.name, tokenizer, rows, ctx.target.total, cfg.run.request_timeout_s, ctx.cache, chat
     )
     records.append_jsonl(run_dir / records.RECOGNITION, scored)
     log.info(
@@ -333,6 +326,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     include_paths = resolve_paths(cfg.suite.include_paths)
     tm = task_manager(include_paths, cfg.suite.tasks)
     notes = leave_out_unavailable(cfg, tm)
+    cfg = resolve_model_paths(cfg)  # absolute local model paths: what config.json and the servers get
     # Everything is checked before the zoo is built or any server starts.
     validate(cfg, tm, will_build=set(zoo_models(cfg)) if cfg.run.build_zoo else set())
     status.claim(run_dir)
@@ -370,7 +364,7 @@ def execute(cfg: BenchConfig, run_dir: Path) -> Path:
     return run_dir
 
 
-def leave_out_unavailable(cfg: BenchConfig, tm) -> list[str]:
+def leave_out_unavailable(cfg: BenchConfig, tm: TaskManager) -> list[str]:
     """``run.unavailable=skip``: drop the API models without keys and the gated tasks without
     access (``bench/serving/availability.py``); ``error``: stop on a gated task that cannot load."""
     from bench.config import Unavailable
@@ -389,7 +383,7 @@ def leave_out_unavailable(cfg: BenchConfig, tm) -> list[str]:
     return []
 
 
-def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm) -> None:
+def write_simulation_specs(cfg: BenchConfig, run_dir: Path, tm: TaskManager) -> None:
     """The spec of every model served by the simulated engine (``serve.simulate``)."""
     from bench.serving import simulate_spec
 
@@ -426,7 +420,7 @@ def link_latest(run_dir: Path, results_dir: Path) -> None:
     os.replace(tmp, link)
 
 
-def _sigterm(signum, frame):
+def _sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -466,7 +460,7 @@ def run_composed(dcfg: DictConfig) -> None:
     global _started
     _started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg = cast(BenchConfig, OmegaConf.to_object(dcfg))  # a structured config: its dataclass
+    cfg = to_config(dcfg)  # its dataclass, narrowed to run.only
     signal.signal(signal.SIGTERM, _sigterm)
     _drop_unwritable_log_files()
     quiet_lm_eval()

@@ -518,18 +518,14 @@ def validate(
     machine: bool = True,
     today: dt.date | None = None,
 ) -> None:
-    """Raise one ConfigError listing every problem found; makes local model paths absolute.
+    """Raise one ConfigError listing every problem found; ``cfg`` is only read (a run resolves
+    local model paths first, with :func:`bench.config.resolve_model_paths`).
 
     ``will_build`` names local models the harness builds itself (the tiny zoo), whose folders
     may not exist yet. ``machine=False`` skips :func:`check_machine` (for planning elsewhere).
     ``today`` (default: today's UTC date) is the day API models' lifecycles are checked on.
     """
     today = today or dt.datetime.now(dt.UTC).date()
-    for m in cfg.models.values():
-        if m.source_kind == SourceKind.local:
-            m.source = str(Path(m.source).resolve())
-            if m.tokenizer and Path(m.tokenizer).exists():
-                m.tokenizer = str(Path(m.tokenizer).resolve())
     errors = check_models(cfg, will_build, today) + check_suite(cfg, task_manager) + check_hardware(cfg)
     if machine:
         errors += check_machine(cfg)

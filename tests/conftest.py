@@ -22,6 +22,14 @@ def compose(overrides: list[str] | None = None, config_dir: Path = CONF):
     return compose_dict(overrides or [], config_dir)
 
 
+def run_config(overrides: list[str] | None = None, config_dir: Path = CONF):
+    """The ``BenchConfig`` a run gets from the same overrides: its dataclass, narrowed to
+    ``run.only`` (``bench.compose.to_config``)."""
+    from bench.compose import to_config
+
+    return to_config(compose(overrides, config_dir))
+
+
 @pytest.fixture(scope="session")
 def zoo_dir() -> Path:
     from bench import zoo

@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from conftest import compose
+from conftest import run_config
 
 
 def simulated(key: str, time_scale: float, **settings) -> list[str]:
@@ -20,7 +18,7 @@ def simulated(key: str, time_scale: float, **settings) -> list[str]:
 
 
 def config(overrides: list[str]):
-    return OmegaConf.to_object(compose(overrides))
+    return run_config(overrides)
 
 
 def run(overrides: list[str], run_dir: Path) -> Path:

@@ -9,17 +9,16 @@ import sys
 
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from bench.rundir import records
 from bench.serving.serve import VllmServer
-from conftest import ROOT, compose
+from conftest import ROOT, run_config
 
 pytestmark = pytest.mark.e2e
 
 
 def test_api_model_is_evaluated_and_priced_by_tokens(tmp_path, zoo_dir):
-    teacher = OmegaConf.to_object(compose()).models["tiny_teacher"]
+    teacher = run_config().models["tiny_teacher"]
     teacher.source = str(zoo_dir / "tiny_teacher")
     run_dir = tmp_path / "run"
     with VllmServer(teacher, tmp_path / "vendor" / "server.log") as endpoint:

@@ -6,17 +6,15 @@ import json
 import shutil
 from dataclasses import replace
 
-from omegaconf import OmegaConf
-
 from bench.config import BenchConfig
 from bench.evaluation.cache import ResponseCache, folder_fingerprint, load_entries, model_identity, model_key
-from conftest import compose
+from conftest import run_config
 
 BODY = {"model": "x", "prompt": "12+34=", "max_tokens": 8, "temperature": 0, "seed": 1234, "stop": ["\n"]}
 
 
 def models(*overrides: str) -> dict:
-    cfg: BenchConfig = OmegaConf.to_object(compose(list(overrides)))
+    cfg: BenchConfig = run_config(list(overrides))
     return cfg.models
 
 

@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from bench.config import BenchConfig, Role
-from conftest import CONF, compose
+from conftest import CONF, compose, run_config
 
 
 def options(group: str) -> list[str]:
@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 
 def test_default_is_smoke_on_cpu():
-    cfg = OmegaConf.to_object(compose())
+    cfg = run_config()
     assert isinstance(cfg, BenchConfig)
     assert cfg.experiment.name == "smoke"
     assert cfg.hardware.device == "cpu"
@@ -27,9 +27,9 @@ def test_default_is_smoke_on_cpu():
 
 
 def test_the_frontier_stand_in_is_the_teacher_billed_at_the_presets_prices():
-    cfg = OmegaConf.to_object(compose())
+    cfg = run_config()
     standin, teacher = cfg.models["frontier_api"], cfg.models["tiny_teacher"]
-    o1 = OmegaConf.to_object(compose(["+model@models.extra=o1_api"])).models["extra"]
+    o1 = run_config(["+model@models.extra=o1_api"]).models["extra"]
     assert standin.source == teacher.source and standin.serve == teacher.serve
     assert standin.billing.value == "api_tokens" and standin.stands_in_for == o1.source
     assert standin.price == o1.price and standin.price.source and standin.price.as_of
@@ -37,32 +37,32 @@ def test_the_frontier_stand_in_is_the_teacher_billed_at_the_presets_prices():
 
 @pytest.mark.parametrize("hardware", options("hardware"))
 def test_every_hardware_composes(hardware):
-    cfg = OmegaConf.to_object(compose([f"hardware={hardware}"]))
+    cfg = run_config([f"hardware={hardware}"])
     assert cfg.hardware.name == hardware
     assert cfg.hardware.usd_per_device_hour > 0 and cfg.hardware.price_source and cfg.hardware.price_as_of
 
 
 @pytest.mark.parametrize("suite", options("suite"))
 def test_every_suite_composes(suite):
-    cfg = OmegaConf.to_object(compose([f"suite={suite}"]))
+    cfg = run_config([f"suite={suite}"])
     assert cfg.suite.tasks
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes(experiment):
-    cfg = OmegaConf.to_object(compose([f"experiment={experiment}"]))
+    cfg = run_config([f"experiment={experiment}"])
     assert sum(m.role == Role.teacher for m in cfg.models.values()) <= 1
 
 
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_composes_as_an_extra_model(model):
-    cfg = OmegaConf.to_object(compose([f"+model@models.extra={model}"]))
+    cfg = run_config([f"+model@models.extra={model}"])
     assert cfg.models["extra"].name
     assert cfg.models["extra"].serve.max_model_len > 0
 
 
 def test_command_line_overrides_reach_the_config():
-    cfg = OmegaConf.to_object(compose(["suite.limit=5", "hardware=h100", "models.tiny_student.serve.max_model_len=64"]))
+    cfg = run_config(["suite.limit=5", "hardware=h100", "models.tiny_student.serve.max_model_len=64"])
     assert cfg.suite.limit == 5
     assert cfg.hardware.device_kind == "H100-SXM"
     assert cfg.models["tiny_student"].serve.max_model_len == 64
@@ -92,32 +92,34 @@ def test_wrong_type_fails_at_composition():
 
 
 def test_zoo_models_point_into_the_zoo_dir():
-    cfg = OmegaConf.to_object(compose(["zoo_dir=/somewhere/else"]))
+    cfg = run_config(["zoo_dir=/somewhere/else"])
     assert cfg.models["tiny_teacher"].source == "/somewhere/else/tiny_teacher"
 
 
 def validate_offline(cfg: BenchConfig) -> None:
     """Every check that needs neither a GPU nor the network (what `bench plan` runs)."""
+    from bench.config import resolve_model_paths
     from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths, validate
     from bench.zoo import zoo_models
 
+    cfg = resolve_model_paths(cfg)
     tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
     validate(cfg, tm, will_build=set(zoo_models(cfg)), machine=False)
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_validates_offline(experiment):
-    validate_offline(OmegaConf.to_object(compose([f"experiment={experiment}"])))
+    validate_offline(run_config([f"experiment={experiment}"]))
 
 
 @pytest.mark.parametrize("hardware", options("hardware"))
 def test_every_hardware_validates_offline(hardware):
-    validate_offline(OmegaConf.to_object(compose([f"hardware={hardware}"])))
+    validate_offline(run_config([f"hardware={hardware}"]))
     if hardware.endswith(("x8", "x16")):
         # R1's 690 GB need 8 x 141 GB (the default) or two nodes through Ray; 8 x 80 GB serve the rest.
         teacher = R1_ON.get(hardware, ["~model@models.teacher"])
-        validate_offline(OmegaConf.to_object(compose(["experiment=r1_distill", f"hardware={hardware}", *teacher])))
+        validate_offline(run_config(["experiment=r1_distill", f"hardware={hardware}", *teacher]))
 
 
 R1_ON = {"h200x8": [], "h100x16": ["model@models.teacher=deepseek_r1_2node"]}
@@ -156,7 +158,7 @@ def test_every_model_validates_offline(model):
 
     overrides = MODEL_CONTEXT.get(model, [])
     base = [] if "experiment=smoke" in overrides else ["experiment=r1_distill"]
-    cfg = OmegaConf.to_object(compose([*base, f"+model@models.extra={model}", "run.only=extra", *overrides]))
+    cfg = run_config([*base, f"+model@models.extra={model}", "run.only=extra", *overrides])
     assert list(cfg.models) == ["extra"]
     if model not in RETIRED:
         validate_offline(cfg)
@@ -174,7 +176,7 @@ def test_every_vendor_api_preset_carries_its_lifecycle_with_a_source():
     from bench.config import SourceKind
 
     for model in options("model"):
-        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        m = run_config([f"+model@models.extra={model}"]).models["extra"]
         if m.source_kind != SourceKind.api or not m.api.base_url:
             continue  # local_api: an endpoint the tests start, not a vendor's
         lc = m.lifecycle
@@ -190,7 +192,7 @@ def test_every_hub_preset_states_its_context_and_fits_in_it():
     from bench.config import SourceKind
 
     for model in options("model"):
-        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        m = run_config([f"+model@models.extra={model}"]).models["extra"]
         if m.source_kind == SourceKind.hub:
             assert m.context_length, model
             assert m.serve.max_model_len <= m.context_length, (model, m.serve.max_model_len, m.context_length)
@@ -199,20 +201,18 @@ def test_every_hub_preset_states_its_context_and_fits_in_it():
 
 
 def test_gpu_presets_fill_the_billed_devices_with_replicas():
-    r1 = OmegaConf.to_object(compose(["experiment=r1_distill"])).models
+    r1 = run_config(["experiment=r1_distill"]).models
     assert [
         r1[k].serve.data_parallel_size for k in ("r1_distill_qwen_1p5b", "r1_distill_qwen_32b", "r1_distill_llama_70b")
     ] == [8, 4, 2]
-    one = OmegaConf.to_object(compose(["experiment=r1_distill", "hardware=h200"])).models
+    one = run_config(["experiment=r1_distill", "hardware=h200"]).models
     assert one["r1_distill_qwen_7b"].serve.data_parallel_size == 1
-    fixed = OmegaConf.to_object(
-        compose(["experiment=r1_distill", "models.r1_distill_qwen_7b.serve.data_parallel_size=2"])
-    ).models
+    fixed = run_config(["experiment=r1_distill", "models.r1_distill_qwen_7b.serve.data_parallel_size=2"]).models
     assert fixed["r1_distill_qwen_7b"].serve.data_parallel_size == 2
 
 
 def test_r1_suite_is_the_papers_protocol():
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    cfg = run_config(["experiment=r1_distill"])
     s = cfg.suite
     assert (s.temperature, s.top_p, s.repeats) == (0.6, 0.95, 64)
     assert s.max_gen_toks is None  # 32,768 in the tasks, so an API's own output cap applies
@@ -234,7 +234,7 @@ def test_the_r1_report_shows_the_retired_api_baselines_as_reported_rows():
     from bench.analysis import published
     from bench.config import SourceKind
 
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    cfg = run_config(["experiment=r1_distill"])
     assert not any(m.source_kind == SourceKind.api for m in cfg.models.values())
     rows = published.reported_rows(cfg.suite.tasks, published.load())
     for name in ("GPT-4o-0513", "Claude-3.5-Sonnet-1022", "o1-mini"):
@@ -253,7 +253,7 @@ def test_reported_names_are_rows_of_the_papers_tables():
     names = {r["model"] for r in csv.DictReader((ref / "deepseek_r1_distill_table.csv").open())}
     names |= set(next(csv.reader((ref / "deepseek_r1_main_table.csv").open()))[1:])
     for model in options("model"):
-        m = OmegaConf.to_object(compose([f"+model@models.extra={model}"])).models["extra"]
+        m = run_config([f"+model@models.extra={model}"]).models["extra"]
         assert m.reported_as is None or m.reported_as in names, (model, m.reported_as)
 
 
@@ -265,8 +265,19 @@ def test_run_only_keeps_one_model_and_a_sweep_over_it_makes_one_job_per_model():
     sweep = ["experiment=r1_distill", "run.only=teacher,r1_distill_qwen_1p5b,r1_distill_llama_70b"]
     [jobs] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(sweep), max_batch_size=None)
     assert len(jobs) == 3
-    kept = [list(OmegaConf.to_object(compose(list(job))).models) for job in jobs]
+    kept = [list(run_config(list(job)).models) for job in jobs]
     assert kept == [["teacher"], ["r1_distill_qwen_1p5b"], ["r1_distill_llama_70b"]]
+
+
+def test_run_only_narrows_a_new_config_and_leaves_an_unknown_key_for_validation():
+    from bench.config import narrow_to_only
+
+    whole = OmegaConf.to_object(compose(["experiment=r1_distill", "run.only=teacher"]))
+    assert len(whole.models) > 1  # the dataclass alone is not narrowed
+    narrowed = narrow_to_only(whole)
+    assert list(narrowed.models) == ["teacher"] and len(whole.models) > 1
+    unknown = OmegaConf.to_object(compose(["run.only=tiny_tutor"]))
+    assert narrow_to_only(unknown).models == unknown.models
 
 
 def test_slurm_launcher_preset_composes():
@@ -294,5 +305,5 @@ def test_slurm_launcher_preset_composes():
 def test_every_suite_is_validated_through_an_experiment():
     """A suite is checked with the models it is meant for (the R1 suite's 32,768 new tokens do
     not fit the tiny zoo): each one must be some experiment's, and that experiment validates."""
-    used = {OmegaConf.to_object(compose([f"experiment={e}"])).suite.name for e in options("experiment")}
+    used = {run_config([f"experiment={e}"]).suite.name for e in options("experiment")}
     assert set(options("suite")) <= used

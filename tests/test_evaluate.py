@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
 from bench.evaluation.answer import RequestMeter
 from bench.evaluation.evaluate import gen_overrides
 from bench.evaluation.reasoning import reasoning_span
 from bench.evaluation.samples import to_records
-from conftest import compose
+from conftest import run_config
 
 
 def teacher(overrides: list[str] | None = None):
-    cfg = OmegaConf.to_object(compose(overrides))
+    cfg = run_config(overrides)
     return cfg.models["tiny_teacher"], cfg.suite
 
 
@@ -152,7 +151,7 @@ def test_decoding_overrides_suite_before_model_and_none_by_default():
 def test_openai_presets_use_lm_evals_openai_client_metered(monkeypatch):
     from bench.evaluation.client import MeteredOpenAIChatCompletions, make_lm
 
-    cfg = OmegaConf.to_object(compose(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"]))
+    cfg = run_config(["+model@models.o1=o1_api", "+model@models.claude=claude35_sonnet_api"])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
     lm = make_lm(cfg.models["o1"], cfg.models["o1"].api.base_url, cfg.suite, 8, 60, None)
     assert isinstance(lm, MeteredOpenAIChatCompletions)

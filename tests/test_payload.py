@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from bench.evaluation import evaluate
 from bench.evaluation.client import make_lm
 from bench.evaluation.payload import PayloadRules, rules_for
-from conftest import CONF, ROOT, ZOO, compose
+from conftest import CONF, ROOT, ZOO, run_config
 
 MESSAGES = [{"role": "user", "content": "PROMPT"}]
 PINNED = {
@@ -86,7 +86,7 @@ def body_of(preset: str) -> dict:
         task = ROOT / "bench" / "tasks" / "smoke" / "arith.yaml"
     else:
         overrides, task = ["experiment=r1_distill"], ROOT / "bench" / "tasks" / "r1" / "aime24.yaml"
-    cfg = OmegaConf.to_object(compose([f"+model@models.x={preset}", "run.only=x", *overrides]))
+    cfg = run_config([f"+model@models.x={preset}", "run.only=x", *overrides])
     m = cfg.models["x"]
     lm = make_lm(m, m.api.base_url, cfg.suite, num_concurrent=8, timeout_s=60, dispatcher=None)
     # What lm-eval passes: the task's generation_kwargs updated with the run's overrides.
@@ -113,7 +113,7 @@ def test_a_model_id_with_a_5_in_it_is_not_taken_for_a_reasoning_model():
 
 
 def test_self_hosted_bodies_are_lm_evals_own():
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    cfg = run_config(["experiment=r1_distill"])
     assert all(rules_for(m) == PayloadRules() for m in cfg.models.values())
     body = {"messages": MESSAGES, "model": "x", "max_tokens": 10, "temperature": 0.6, "top_p": 0.95, "stop": []}
     assert PayloadRules().apply(body) == body

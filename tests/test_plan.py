@@ -8,13 +8,12 @@ import sys
 import time
 
 import pytest
-from omegaconf import OmegaConf
 
 from bench.analysis.estimate import Span, api_seconds, hosted_seconds, plan, task_plan, throughput_band, total
 from bench.config import Range, TaskBudget, ThroughputBand
 from bench.plan import render, span
 from bench.reporting.formatting import sig, usd_sig as usd
-from conftest import ROOT, compose
+from conftest import ROOT, run_config
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY")
 
@@ -73,16 +72,14 @@ def test_plan_refuses_what_the_run_would_refuse():
 
 
 def test_task_plan_counts_samples_and_cuts_lengths_at_the_limit():
-    cfg = OmegaConf.to_object(
-        compose(
-            [
-                "experiment=r1_distill",
-                "suite.limit=10",
-                "suite.repeats=4",
-                "+model@models.gpt4o_0513_api=gpt4o_0513_api",
-                "+model@models.r1_api=deepseek_r1_api",
-            ]
-        )
+    cfg = run_config(
+        [
+            "experiment=r1_distill",
+            "suite.limit=10",
+            "suite.repeats=4",
+            "+model@models.gpt4o_0513_api=gpt4o_0513_api",
+            "+model@models.r1_api=deepseek_r1_api",
+        ]
     )
     suite = cfg.suite
     suite.budget["r1_aime24"] = TaskBudget(
@@ -103,9 +100,7 @@ def test_time_and_cost_follow_the_config_figures():
     band = ThroughputBand(up_to_params_b=10, tokens_per_s=Range(100, 200), startup_s=Range(10, 20))
     assert hosted_seconds(Span(4000, 8000), band, devices=2) == Span(10 + 4000 / 400, 20 + 8000 / 200)
     assert api_seconds(Span(1000, 2000), Range(10, 20), samples=5, concurrency=64) == Span(10, 40)
-    cfg = OmegaConf.to_object(
-        compose(["experiment=r1_distill", "hardware=h100x8", "+model@models.gpt62_sol_api=gpt62_sol_api"])
-    )
+    cfg = run_config(["experiment=r1_distill", "hardware=h100x8", "+model@models.gpt62_sol_api=gpt62_sol_api"])
     assert throughput_band(cfg.hardware, 1.8).up_to_params_b == 2
     assert throughput_band(cfg.hardware, 70.6).up_to_params_b == 75
     assert throughput_band(cfg.hardware, 5000) is None and throughput_band(cfg.hardware, None) is None
@@ -126,8 +121,8 @@ def test_time_and_cost_follow_the_config_figures():
 
 
 def test_render_says_what_it_could_not_estimate():
-    cfg = OmegaConf.to_object(
-        compose(["experiment=r1_distill", "run.only=r1_distill_qwen_7b", "models.r1_distill_qwen_7b.params_b=null"])
+    cfg = run_config(
+        ["experiment=r1_distill", "run.only=r1_distill_qwen_7b", "models.r1_distill_qwen_7b.params_b=null"]
     )
     gens = {t: {"max_gen_toks": 32768} for t in cfg.suite.tasks}
     text = render(cfg, plan(cfg, gens, ["r1_distill_qwen_7b"]), gens)
@@ -138,7 +133,7 @@ def test_render_says_what_it_could_not_estimate():
 def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
     from bench.analysis.estimate import recognition_plan
 
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "+model@models.gpt62_sol_api=gpt62_sol_api"]))
+    cfg = run_config(["experiment=r1_distill", "+model@models.gpt62_sol_api=gpt62_sol_api"])
     assert cfg.teacher_recognition is False  # suite r1 turns it off: the estimate below dwarfs the rest
     gens = {t: {"max_gen_toks": 32768} for t in cfg.suite.tasks}
     plans = plan(cfg, gens, list(cfg.models))
@@ -156,7 +151,7 @@ def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
     off = " ".join(render(cfg, plans, gens, r).split())  # prose is wrapped
     assert f"Teacher recognition is off (suite.teacher_recognition of suite r1): it would add {r.requests:,} " in off
     assert "teacher scores" not in off
-    on_cfg = OmegaConf.to_object(compose(["experiment=r1_distill", "run.teacher_recognition=true"]))
+    on_cfg = run_config(["experiment=r1_distill", "run.teacher_recognition=true"])
     on_plans = plan(on_cfg, gens, list(on_cfg.models))
     on = recognition_plan(on_cfg, on_plans, set(on_cfg.suite.tasks))
     text = render(on_cfg, on_plans, gens, on)
@@ -165,7 +160,7 @@ def test_teacher_recognition_is_costed_and_the_suite_decides_whether_it_runs():
     assert total_line.endswith(span(total([p.usd for p in on_plans] + [on.usd]), usd))
     assert not total_line.endswith(span(total([p.usd for p in on_plans]), usd))
     # Only generations are scored: a log-likelihood task (smoke_choice) sends none.
-    smoke = OmegaConf.to_object(compose([]))
+    smoke = run_config([])
     smoke_plans = plan(smoke, {}, list(smoke.models))
     assert recognition_plan(smoke, smoke_plans, {"smoke_arith", "smoke_think"}).requests == 2 * 300 * len(smoke.models)
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from omegaconf import OmegaConf
 
 from bench.evaluation import client
 from bench.evaluation.cache import ResponseCache
 from bench.serving import dispatch
 from bench.serving.dispatch import Dispatcher
-from conftest import compose
+from conftest import run_config
 from fake_openai import fake_endpoint
 
 
@@ -26,7 +25,7 @@ def endpoint():
 
 @pytest.fixture
 def student(zoo_dir):
-    return OmegaConf.to_object(compose()).models["tiny_student"]
+    return run_config().models["tiny_student"]
 
 
 def ask(lm) -> list[str]:
@@ -45,7 +44,7 @@ DISPATCHERS: list[Dispatcher] = []
 
 
 def make(student, base, cache=None, alive=None, retries=3):
-    suite = OmegaConf.to_object(compose()).suite
+    suite = run_config().suite
     dispatcher = Dispatcher(2, 30, retries, student.name, alive or (lambda: True))
     DISPATCHERS.append(dispatcher)
     return client.make_lm(student, base, suite, 2, 30, dispatcher, cache=cache)

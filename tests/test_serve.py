@@ -10,14 +10,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from omegaconf import OmegaConf
 
 from bench.serving.serve import TAG_ENV, ServerError, VllmServer, assign_gpus, entry_argv, server_command, visible_gpus
-from conftest import compose
+from conftest import run_config
 
 
 def model(overrides: list[str] | None = None, key: str = "tiny_teacher"):
-    return OmegaConf.to_object(compose(overrides)).models[key]
+    return run_config(overrides).models[key]
 
 
 def flags(cmd: list[str]) -> list[str]:
@@ -116,7 +115,7 @@ def test_tiny_model_command_line_is_exactly_the_cpu_one():
 
 
 def r1_model(key: str, *overrides: str):
-    return OmegaConf.to_object(compose(["experiment=r1_distill", *overrides])).models[key]
+    return run_config(["experiment=r1_distill", *overrides]).models[key]
 
 
 @pytest.mark.parametrize(

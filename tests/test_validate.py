@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.validate import ConfigError, validate
-from conftest import ROOT, compose
+from conftest import ROOT, run_config
 
 
 def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path, float]:
@@ -78,12 +78,11 @@ def test_unknown_config_option_lists_the_available_ones(tmp_path):
 
 def check_offline(*overrides: str, machine: bool = False) -> None:
     """Validate in-process, as `bench plan` does (machine=False: no GPU or API key checks)."""
-    from omegaconf import OmegaConf
-
+    from bench.config import resolve_model_paths
     from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths
 
-    cfg = OmegaConf.to_object(compose(list(overrides)))
+    cfg = resolve_model_paths(run_config(list(overrides)))
     validate(
         cfg,
         task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
@@ -135,14 +134,12 @@ def test_gpu_configs_are_checked_without_a_gpu(overrides, message):
 def test_the_hubs_own_config_is_checked_where_the_machine_can_read_it(tmp_path, monkeypatch):
     import json
 
-    from omegaconf import OmegaConf
-
     from bench.validate import check_hub_context
     from hubcache import fake_repo
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = OmegaConf.to_object(compose(["experiment=r1_distill"]))
+    cfg = run_config(["experiment=r1_distill"])
     qwq = cfg.models["qwq_32b_preview"]
     assert check_hub_context("qwq_32b_preview", qwq) == []  # not cached, offline: the preset's figure stands
     fake_repo(tmp_path, "Qwen/QwQ-32B-Preview", {"config.json": json.dumps({"max_position_embeddings": 16384})})
@@ -170,12 +167,11 @@ def check_on(day: str, *overrides: str) -> None:
     """Validate offline as if today were ``day``."""
     import datetime as dt
 
-    from omegaconf import OmegaConf
-
+    from bench.config import resolve_model_paths
     from bench.evaluation.evaluate import task_manager
     from bench.validate import resolve_paths
 
-    cfg = OmegaConf.to_object(compose(list(overrides)))
+    cfg = resolve_model_paths(run_config(list(overrides)))
     validate(
         cfg,
         task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks),
@@ -401,12 +397,10 @@ def test_every_preset_is_refused_past_its_context_or_from_its_retirement(preset,
     import json
     from pathlib import Path
 
-    from omegaconf import OmegaConf
-
     from bench.config import SourceKind
     from bench.validate import check_context, check_lifecycle
 
-    m = OmegaConf.to_object(compose([f"zoo_dir={zoo_dir}", f"+model@models.x={preset}"])).models["x"]
+    m = run_config([f"zoo_dir={zoo_dir}", f"+model@models.x={preset}"]).models["x"]
     if m.source_kind != SourceKind.api:
         context = (
             m.context_length
@@ -439,3 +433,25 @@ def test_every_preset_is_refused_past_its_context_or_from_its_retirement(preset,
     )
     assert message.startswith(f"model 'x': {m.source!r}") and said in message, message
     assert "~model@models.x" in message
+
+
+def test_validation_leaves_the_config_it_checks_as_it_was():
+    """validate() only reads: resolving a local model's relative path is resolve_model_paths'
+    job, which returns a new config."""
+    from omegaconf import OmegaConf
+
+    from bench.config import as_plain, resolve_model_paths
+    from bench.evaluation.evaluate import task_manager
+    from bench.validate import resolve_paths
+    from bench.zoo import zoo_models
+
+    cfg = run_config(["zoo_dir=zoo"])  # the zoo's models under a relative path
+    assert not Path(cfg.models["tiny_teacher"].source).is_absolute()
+    before = as_plain(OmegaConf.structured(cfg))
+    tm = task_manager(resolve_paths(cfg.suite.include_paths), cfg.suite.tasks)
+    validate(cfg, tm, will_build=set(zoo_models(cfg)), machine=False)
+    assert as_plain(OmegaConf.structured(cfg)) == before
+
+    resolved = resolve_model_paths(cfg)
+    assert as_plain(OmegaConf.structured(cfg)) == before
+    assert resolved.models["tiny_teacher"].source == str(Path("zoo", "tiny_teacher").resolve())

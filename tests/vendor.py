@@ -154,25 +154,21 @@ class Endpoint:
 def run_against(base: str, preset: str, tmp_path, *overrides: str):
     """A whole run (validation, passes, records, report) of one API preset against ``base`` on
     the smoke sums, in this process; returns the run folder."""
-    from omegaconf import OmegaConf
-
     from bench.run import execute
-    from conftest import ZOO, compose
+    from conftest import ZOO, run_config
 
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = OmegaConf.to_object(
-        compose(
-            [
-                f"+model@models.api={preset}",
-                "run.only=api",
-                f"models.api.api.base_url={base}",
-                "suite.tasks=[smoke_arith]",
-                "suite.limit=12",
-                f"run.results_dir={tmp_path}",
-                f"zoo_dir={ZOO}",
-                *overrides,
-            ]
-        )
+    cfg = run_config(
+        [
+            f"+model@models.api={preset}",
+            "run.only=api",
+            f"models.api.api.base_url={base}",
+            "suite.tasks=[smoke_arith]",
+            "suite.limit=12",
+            f"run.results_dir={tmp_path}",
+            f"zoo_dir={ZOO}",
+            *overrides,
+        ]
     )
     return execute(cfg, run_dir)
