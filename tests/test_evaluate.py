@@ -193,7 +193,7 @@ def test_payloads_follow_the_preset_not_the_model_id():
 
 
 def test_cached_answers_keep_the_times_they_were_answered_at():
-    from bench.evaluation.client import _cached_times
+    from bench.evaluation.cache import _cached_times
 
     assert _cached_times({"sent": 10.0, "done": 12.5, "latency_s": 2.5}) == (10.0, 12.5)
     # Entries from before: the pass's start, the answer's offset in it, and its latency.

@@ -17,6 +17,19 @@ that cannot:
 
 Port, host, concurrency, timeouts, retries, KV-cache size and parallelism are not in it.
 lm-eval's own response cache is keyed without the model (lm-eval issue 2715) and is off.
+
+Entries are typed: ``CachedReply`` (an evaluation request's answer, generation or log-likelihood),
+``ReplayTiming`` (a timing replay: its times and usage only) and ``TeacherScore`` (the teacher's
+log-probabilities of a generation). One codec, ``to_json`` / ``from_json``, turns them into a
+file's lines and back; no other code knows what a line holds.
+
+On disk, lines keep the shape they had before entries were typed, byte for byte: short keys
+(``k``, ``body``, ``sent``, ``done``, ``latency_s``), mapped to the fields in the codec alone.
+Chosen over descriptive keys because (1) every existing cache is read as it is, with no second
+reader to keep and no file to convert; (2) a file may be shared by runs of different checkouts
+(a sweep's jobs, a run started before an update): what this code appends, older code still
+reads, and the other way round; (3) paper-scale caches hold 32,000+ lines, each written under
+the file lock. Request keys are unchanged too: they address the answers already stored.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 from bench.config import ModelConfig, SourceKind
 from bench.data import hub, lifecycle
@@ -81,6 +94,108 @@ def model_key(identity: dict[str, Any]) -> str:
     return json_sha256(identity)
 
 
+@dataclass(frozen=True)
+class CachedReply:
+    """An endpoint's answer to an evaluation request (generation or log-likelihood). The body
+    is kept as the vendor sent it: on a hit the client reads its texts (lm-eval's parsers) and
+    its ``Answer``s (``parse_answer(body, sent_at=..., answered_at=...)``) from it again, exactly
+    as from a live reply."""
+
+    body: dict[str, Any]
+    """The response body, as the endpoint sent it (JSON)."""
+    sent_at: float
+    """Wall-clock time (epoch seconds) the request went out."""
+    answered_at: float
+    """Wall-clock time its answer came."""
+
+
+@dataclass(frozen=True)
+class ReplayTiming:
+    """One timing replay of a request (``bench.evaluation.timing``): when it was in flight and
+    what the server counted; its text is the evaluation's business and is not kept."""
+
+    usage: dict[str, Any]
+    """The response's ``usage`` (``{}`` where it had none)."""
+    sent_at: float
+    answered_at: float
+
+
+@dataclass(frozen=True)
+class TeacherScore:
+    """The teacher's log-probabilities of an echoed prompt and response (``bench.evaluation.recognize``)."""
+
+    token_logprobs: list[float | None]
+    """One per token of the echoed text (the first None), then the one generated token's."""
+    latency_s: float
+
+
+Entry = CachedReply | ReplayTiming | TeacherScore
+E = TypeVar("E", CachedReply, ReplayTiming, TeacherScore)
+
+
+# The codec: the one place that knows what a line of a cache file holds.
+#
+#   k          the request's key (``ResponseCache.entry_key``)
+#   body       CachedReply: the response body; ReplayTiming: {"usage": usage};
+#              TeacherScore: {"token_logprobs": token_logprobs}
+#   sent       sent_at (epoch seconds)                 CachedReply, ReplayTiming
+#   done       answered_at (epoch seconds)             CachedReply, ReplayTiming
+#   latency_s  CachedReply: answered_at - sent_at (derived, kept for older readers);
+#              TeacherScore: its latency
+#
+# Lines written before ``sent``/``done`` (commits a556a85 to 6d9efc7) hold instead ``s``, the
+# pass's start (epoch seconds; absent in the first ones), ``t``, the answer's offset in the pass,
+# and ``a``, the attempt; a CachedReply is read from them as answered at s + t, sent latency_s before.
+# TeacherScore lines still carry that shape's ``t`` (0.0) and ``a`` ("") so that what is written
+# stays what was written before, byte for byte.
+#
+# Which entry a line holds is not written down: whoever reads it knows, since the kind of
+# request ("gen", "ll", "timing1:...", "recognize") is hashed into its key.
+
+
+def key_of(line: Any) -> str | None:
+    """The request key of a parsed line; None if it holds no entry (foreign JSON)."""
+    if isinstance(line, dict) and isinstance(line.get("k"), str) and isinstance(line.get("body"), dict):
+        return line["k"]
+    return None
+
+
+def to_json(key: str, entry: Entry) -> dict[str, Any]:
+    """The line (parsed) that stores ``entry`` under ``key``."""
+    if isinstance(entry, CachedReply):
+        return {
+            "k": key,
+            "body": entry.body,
+            "latency_s": entry.answered_at - entry.sent_at,
+            "sent": entry.sent_at,
+            "done": entry.answered_at,
+        }
+    if isinstance(entry, ReplayTiming):
+        return {"k": key, "body": {"usage": entry.usage}, "sent": entry.sent_at, "done": entry.answered_at}
+    return {"k": key, "body": {"token_logprobs": entry.token_logprobs}, "latency_s": entry.latency_s, "t": 0.0, "a": ""}
+
+
+def from_json(line: dict[str, Any], kind: type[E]) -> E:
+    """The entry of kind ``kind`` that ``line`` (one with a key: ``key_of``) stores."""
+    body = line["body"]
+    entry: Entry
+    if kind is CachedReply:
+        entry = CachedReply(body, *_cached_times(line))
+    elif kind is ReplayTiming:
+        entry = ReplayTiming(body.get("usage") or {}, line["sent"], line["done"])
+    else:
+        entry = TeacherScore(body["token_logprobs"], line.get("latency_s", 0.0))
+    return cast(E, entry)
+
+
+def _cached_times(line: dict[str, Any]) -> tuple[float, float]:
+    """(sent, answered) wall-clock times of a CachedReply's line (older lines: see the codec's notes)."""
+    if "done" in line:
+        return line["sent"], line["done"]
+    done = line.get("s", 0.0) + line.get("t", 0.0)
+    return done - line.get("latency_s", 0.0), done
+
+
 @dataclass
 class Skipped:
     """Cache lines that hold no answer: torn by a killed writer, or valid JSON of another shape
@@ -93,27 +208,33 @@ class Skipped:
         return bool(self.torn or self.foreign)
 
 
-def _parse(data: bytes, entries: dict[str, dict], skipped: Skipped) -> None:
-    for line in data.splitlines():
-        if not line.strip():
+def _parse(data: bytes, lines: dict[str, dict[str, Any]], skipped: Skipped) -> None:
+    for text in data.splitlines():
+        if not text.strip():
             continue
         try:
-            e = json.loads(line)
+            line = json.loads(text)
         except ValueError:
             skipped.torn += 1
             continue
-        if isinstance(e, dict) and isinstance(e.get("k"), str) and isinstance(e.get("body"), dict):
-            entries[e["k"]] = e
+        key = key_of(line)
+        if key is not None:
+            lines[key] = line
         else:
             skipped.foreign += 1
 
 
-def load_entries(path: Path) -> dict[str, dict]:
-    """Key -> entry of a cache file; lines that hold no answer are skipped (see ``Skipped``)."""
-    entries: dict[str, dict] = {}
+@overload
+def load_entries(path: Path) -> dict[str, CachedReply]: ...
+@overload
+def load_entries(path: Path, kind: type[E]) -> dict[str, E]: ...
+def load_entries(path: Path, kind: Any = CachedReply) -> dict[str, Any]:
+    """Key -> entry of a cache file, every line read as ``kind`` (a ``CachedReply`` unless
+    told); lines that hold no answer are skipped (see ``Skipped``)."""
+    lines: dict[str, dict[str, Any]] = {}
     if path.exists():
-        _parse(path.read_bytes(), entries, Skipped())
-    return entries
+        _parse(path.read_bytes(), lines, Skipped())
+    return {key: from_json(line, kind) for key, line in lines.items()}
 
 
 class ResponseCache:
@@ -136,15 +257,16 @@ class ResponseCache:
         self.path = Path(folder) / f"{key[:24]}.jsonl"
         self.key = key
         self.reuse = reuse
-        self.entries: dict[str, dict] = {}
+        self._lines: dict[str, dict[str, Any]] = {}
+        """Key -> its line, parsed (``from_json`` reads the entry from it)."""
         self.skipped = Skipped()
         self._offset = 0
-        """Bytes of the file already read into ``entries``."""
+        """Bytes of the file already read into ``_lines``."""
         self._occurrences: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._lock = threading.Lock()
         """Held while writing to the file."""
-        self._pending: list[tuple[str, dict, bytes]] = []
+        self._pending: list[tuple[str, dict[str, Any], bytes]] = []
         self._pending_lock = threading.Lock()
         self._fd: int | None = None
         self._warned = False
@@ -161,7 +283,7 @@ class ResponseCache:
         """Entries appended since the last read, up to the last complete line."""
         data = os.pread(fd, max(0, os.fstat(fd).st_size - self._offset), self._offset)
         end = data.rfind(b"\n") + 1
-        _parse(data[:end], self.entries, self.skipped)
+        _parse(data[:end], self._lines, self.skipped)
         self._offset += end
 
     def _warn(self) -> None:
@@ -194,10 +316,22 @@ class ResponseCache:
             counter[h] += 1
         return json_sha256([h, n])
 
-    def get(self, key: str) -> dict | None:
-        return self.entries.get(key) if self.reuse else None
+    @overload
+    def get(self, key: str) -> CachedReply | None: ...
+    @overload
+    def get(self, key: str, kind: type[E]) -> E | None: ...
+    def get(self, key: str, kind: Any = CachedReply) -> Any:
+        """The entry stored under ``key``, read as ``kind`` (the kind of request the key was made
+        for: a ``CachedReply`` unless told); None without one, or when this run does not reuse answers."""
+        return self.stored(key, kind) if self.reuse else None
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
+    def stored(self, key: str, kind: type[E]) -> E | None:
+        """The entry stored under ``key`` as ``kind``, ``reuse`` or not (so also what this run
+        has just stored)."""
+        line = self._lines.get(key)
+        return None if line is None else from_json(line, kind)
+
+    def put(self, key: str, entry: Entry) -> None:
         """Store an answer, unless another writer of the file already has (then its entry is
         kept, and this one's is dropped: the two are answers to the same request).
 
@@ -205,10 +339,10 @@ class ResponseCache:
         everything queued in one write under one ``flock``. Hundreds of request threads taking
         the lock in turn, each for a few system calls, spent their time handing the GIL back and
         forth (at 300 answers/s the lock, not the engine, set the pace)."""
-        entry = {"k": key, **entry}
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        line = to_json(key, entry)
+        text = (json.dumps(line, separators=(",", ":")) + "\n").encode()
         with self._pending_lock:
-            self._pending.append((key, entry, line))
+            self._pending.append((key, line, text))
         self._drain(block=False)
         self._warn()
 
@@ -229,7 +363,7 @@ class ResponseCache:
                 if not self._pending:
                     return
 
-    def _write(self, batch: list[tuple[str, dict, bytes]]) -> None:
+    def _write(self, batch: list[tuple[str, dict[str, Any], bytes]]) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
@@ -248,7 +382,7 @@ class ResponseCache:
             self.skipped.torn += 1
         return torn
 
-    def _append(self, batch: list[tuple[str, dict, bytes]]) -> None:
+    def _append(self, batch: list[tuple[str, dict[str, Any], bytes]]) -> None:
         """Under the file lock: catch up with other writers, end a torn line, append the batch's
         lines (with ``reuse``, not those whose key another writer has stored meanwhile)."""
         fd = self._fd
@@ -256,13 +390,13 @@ class ResponseCache:
         size = os.fstat(fd).st_size
         if size > self._offset:
             self._read_new(fd)
-        new: list[tuple[str, dict, bytes]] = []
+        new: list[tuple[str, dict[str, Any], bytes]] = []
         keys: set[str] = set()
-        for key, entry, line in batch:
-            if not (self.reuse and (key in self.entries or key in keys)):
-                new.append((key, entry, line))
+        for key, line, text in batch:
+            if not (self.reuse and (key in self._lines or key in keys)):
+                new.append((key, line, text))
                 keys.add(key)
-        data = b"".join(line for _, _, line in new)
+        data = b"".join(text for _, _, text in new)
         if self._count_torn_tail(size):
             data = b"\n" + data
         if not data:
@@ -276,9 +410,9 @@ class ResponseCache:
                 os.ftruncate(fd, size)  # no torn line of ours is left behind
                 raise
         self._offset = size + len(data)
-        for key, entry, _ in new:
-            if not (self.reuse and key in self.entries):
-                self.entries[key] = entry
+        for key, line, _ in new:
+            if not (self.reuse and key in self._lines):
+                self._lines[key] = line
 
     def close(self) -> None:
         self._drain(block=True)
@@ -289,4 +423,4 @@ class ResponseCache:
                 self._fd = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._lines)

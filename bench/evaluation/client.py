@@ -36,7 +36,7 @@ from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompleti
 from bench.config import Mode, ModelConfig, SourceKind, SuiteConfig
 from bench.evaluation import payload as payload_rules
 from bench.evaluation.answer import Answer, RequestMeter
-from bench.evaluation.cache import ResponseCache
+from bench.evaluation.cache import CachedReply, ResponseCache
 from bench.evaluation.client_kinds import KINDS, client, client_class, registered
 from bench.evaluation.usage import read_usage, reasoning_text
 from bench.serving.dispatch import Dispatcher, Reply, RequestFailed
@@ -235,8 +235,7 @@ class _Metered:
         )
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
-            outputs = hit["body"]
-            sent_at, answered_at = _cached_times(hit)
+            outputs, sent_at, answered_at = hit.body, hit.sent_at, hit.answered_at
         else:
             self._ensure_server()
             reply = await self._send(payload)
@@ -255,9 +254,7 @@ class _Metered:
             # Never let a missing answer be scored as a wrong one.
             raise RequestFailed(f"endpoint returned no content for {self.model}: {str(outputs)[:300]}")
         if hit is None and self.cache is not None:
-            self.cache.put(
-                key, {"body": outputs, "latency_s": answered_at - sent_at, "sent": sent_at, "done": answered_at}
-            )
+            self.cache.put(key, CachedReply(outputs, sent_at, answered_at))
         ids = [lm_eval_request_id(generate, ck) for ck in (cache_keys or [None] * len(answers))]
         self.meter += [
             RequestMeter.of(a, request_id, self.task, from_cache=hit is not None) for request_id, a in zip(ids, answers)
@@ -294,15 +291,6 @@ class OpenAIShaped:
             )
             for choice in choices
         ]
-
-
-def _cached_times(entry: dict) -> tuple[float, float]:
-    """(sent, answered) wall-clock times of a cached answer; entries written before these were
-    stored hold the pass's start ``s``, the offset ``t`` of the answer and its latency."""
-    if "done" in entry:
-        return entry["sent"], entry["done"]
-    done = entry.get("s", 0.0) + entry.get("t", 0.0)
-    return done - entry.get("latency_s", 0.0), done
 
 
 def _post_json(url: str, payload: dict, headers: dict[str, str], timeout: float) -> dict:

@@ -18,6 +18,8 @@ from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bench.evaluation.cache import TeacherScore
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -51,13 +53,12 @@ def _body(served_name: str, prompt: str, text: str) -> dict:
     }
 
 
-def _post(base: str, body: dict, timeout: float) -> dict:
+def _post(base: str, body: dict, timeout: float) -> list[float | None]:
     req = urllib.request.Request(
         base.rstrip("/") + "/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        logprobs = json.loads(r.read())["choices"][0]["logprobs"]["token_logprobs"]
-    return {"token_logprobs": logprobs}
+        return json.loads(r.read())["choices"][0]["logprobs"]["token_logprobs"]
 
 
 def score_generations(
@@ -79,20 +80,22 @@ def score_generations(
     bodies = [_body(served_name, p, r["response"]) for p, r in zip(prompts, rows)]
     cache.new_pass()
     keys = [cache.entry_key("recognize", b) for b in bodies]
-    todo = [i for i, k in enumerate(keys) if cache.get(k) is None]
+    todo = [i for i, k in enumerate(keys) if cache.get(k, TeacherScore) is None]
     if todo:
         base = endpoint.base  # started here, on the calling (main) thread
 
         def fetch(i: int) -> None:
             t0 = time.perf_counter()
-            out = _post(base, bodies[i], timeout)
-            cache.put(keys[i], {"body": out, "latency_s": time.perf_counter() - t0, "t": 0.0, "a": ""})
+            logprobs = _post(base, bodies[i], timeout)
+            cache.put(keys[i], TeacherScore(logprobs, time.perf_counter() - t0))
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             list(pool.map(fetch, todo))
     scored = []
     for r, k, prompt in zip(rows, keys, prompts):
-        logprobs = cache.entries[k]["body"]["token_logprobs"]
+        score = cache.stored(k, TeacherScore)
+        assert score is not None  # stored above, if it was not already
+        logprobs = score.token_logprobs
         context = len(tokenizer(prompt)["input_ids"])
         total = len(tokenizer(prompt + r["response"])["input_ids"])
         # logprobs covers the echoed prompt + response, then the one generated token.

@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import cast
 
+from bench.evaluation.cache import ReplayTiming
 from bench.evaluation.metering import Interval, serving_time
 
 
@@ -69,7 +70,8 @@ def replay_task(
             replay_key(cache, replay, kind, payload, occurrences) if cache is not None else None
             for kind, _, payload in requests
         ]
-        hits = [cache.get(k) if k is not None else None for k in keys]
+        hits: list[ReplayTiming | None] = [cache.get(k, ReplayTiming) if k is not None else None for k in keys]
+        live = [False] * len(hits)
         pending: list[tuple[int, Future]] = []
         if any(h is None for h in hits):
             url = base().rstrip("/")
@@ -87,20 +89,19 @@ def replay_task(
         for i, future in pending:
             reply = future.result()
             # Only the usage of the answer is kept: its text is the evaluation's business.
-            hit = {"body": {"usage": reply.body.get("usage") or {}}, "sent": reply.sent_at, "done": reply.answered_at}
+            hit = ReplayTiming(reply.body.get("usage") or {}, reply.sent_at, reply.answered_at)
             if cache is not None:
                 cache.put(keys[i], hit)
-            hits[i] = {**hit, "live": True}
-        answered = cast("list[dict]", hits)  # every miss was filled in just above
+            hits[i], live[i] = hit, True
+        answered = cast("list[ReplayTiming]", hits)  # every miss was filled in just above
         out += [
-            TimedRequest(model, task, replay, h["sent"], h["done"], _tokens(h["body"]), not h.get("live", False))
-            for h in answered
+            TimedRequest(model, task, replay, h.sent_at, h.answered_at, _tokens(h.usage), not fresh)
+            for h, fresh in zip(answered, live)
         ]
     return out
 
 
-def _tokens(body: dict) -> int:
-    usage = body.get("usage") or {}
+def _tokens(usage: dict) -> int:
     return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
 
 
