@@ -25,9 +25,15 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.config import ROLE_ORDER, BenchConfig, ModelConfig, SourceKind
+
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
+
+    from bench.evaluation.cache import ResponseCache
+    from bench.serving.dispatch import Dispatcher
 
 log = logging.getLogger("bench")  # the run's own lines keep the label `bench run` gives them
 
@@ -169,11 +175,11 @@ class Passes:
 def run_model_passes(
     model: ModelConfig,
     cfg: BenchConfig,
-    tm,
-    dispatcher,
-    cache,
+    tm: TaskManager,
+    dispatcher: Dispatcher,
+    cache: ResponseCache | None,
     base: str | None,
-    start_server,
+    start_server: Callable[[], str],
     capture: list | None = None,
 ) -> Passes:
     """Every pass (task x repeat) of the suite against one model through ``dispatcher``.
