@@ -353,6 +353,11 @@ class HardwareConfig:
     usd_per_device_hour: float = MISSING
     price_source: str = MISSING
     price_as_of: str = MISSING
+    peak_flops_per_device: float | None = None
+    """Dense FLOP/s of one device at the serving dtype, for models billed by compute
+    (``cost_bases.Compute``); None: such models are refused (bill them by device_time)."""
+    peak_flops_source: str = ""
+    """Where ``peak_flops_per_device`` comes from (a vendor spec, or how it is derived from one)."""
     memory_gb: float | None = None
     """Memory of one device, GB (None: not checked): a model's weights must fit its GPUs."""
     nodes: int = 1

@@ -88,8 +88,9 @@ def evaluate_model(model: ModelConfig, cfg: BenchConfig, run_dir: Path, tm: Task
                 return base
 
             joules0 = energy.joules()
-            # Only a cost measured in time is worth timing again (an API stand-in is billed by tokens).
-            replays = 0 if ep.is_api or not cost_bases.for_model(model).billed_by_time else cfg.run.timing_replays
+            # A served model's serving time is timed again, whether it is billed (device_time) or
+            # reported beside its bill (compute); a stand-in billed at list prices is not.
+            replays = 0 if ep.is_api or cost_bases.for_model(model).vendor_priced else cfg.run.timing_replays
             capture: list | None = [] if replays else None
             done = run_model_passes(
                 model, cfg, tm, dispatcher, cache, ep.base if ep.is_api else None, start, capture=capture

@@ -76,7 +76,7 @@ def check_models(cfg: BenchConfig, will_build: AbstractSet[str], today: dt.date)
     for key, m in cfg.models.items():
         errors += [p for p in [name_problem(m.name, f"models.{key}.name")] if p]  # names files in the run folder
         errors += check_source(key, m, will_build)
-        errors += check_billing(key, m)
+        errors += check_billing(key, m, cfg.hardware)
         errors += check_lifecycle(key, m, today)
         errors += check_context(key, m)
         if m.serve.max_model_len < 16:
@@ -114,13 +114,13 @@ def check_source(key: str, m: ModelConfig, will_build: AbstractSet[str]) -> list
     return errors
 
 
-def check_billing(key: str, m: ModelConfig) -> list[str]:
+def check_billing(key: str, m: ModelConfig, hardware: HardwareConfig) -> list[str]:
     """The model's cost basis exists and has the prices it bills with (the basis says which)."""
     try:
         basis = cost_bases.for_model(m)
     except cost_bases.UnknownCostBasis as e:
         return [f"model '{key}': {e}"]
-    return basis.config_errors(key, m)
+    return basis.config_errors(key, m, hardware)
 
 
 def check_lifecycle(key: str, m: ModelConfig, today: dt.date) -> list[str]:

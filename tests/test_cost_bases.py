@@ -14,14 +14,14 @@ from bench.config import Billing, ModelConfig, Role, SourceKind
 from bench.reporting import sections
 from bench.reporting.paper import methods
 from bench.validate import check_billing
-from conftest import compose
+from conftest import compose, run_config
 
 
 def test_an_unknown_basis_names_the_registered_ones():
     with pytest.raises(
         cost_bases.UnknownCostBasis,
         match=r"unknown cost basis 'per_call' \(available: "
-        r"device_time, api_tokens\)",
+        r"device_time, api_tokens, compute\)",
     ):
         cost_bases.get("per_call")
 
@@ -38,18 +38,21 @@ def test_the_config_accepts_exactly_the_registered_bases():
     assert [b.value for b in Billing] == list(cost_bases.names())
     with pytest.raises(ConfigCompositionException, match="billing=per_call") as err:
         compose(["models.tiny_teacher.billing=per_call"])
-    assert "expected one of [device_time, api_tokens]" in str(err.value.__cause__)
+    assert "expected one of [device_time, api_tokens, compute]" in str(err.value.__cause__)
 
 
 def test_validation_asks_the_basis():
+    hw = run_config([]).hardware
     unknown = ModelConfig(name="m", role=Role.student, source="x", billing="per_call")
-    assert check_billing("m", unknown) == [
-        "model 'm': unknown cost basis 'per_call' (available: device_time, api_tokens)"
+    assert check_billing("m", unknown, hw) == [
+        "model 'm': unknown cost basis 'per_call' (available: device_time, api_tokens, compute)"
     ]
     # A self-hosted stand-in billed by tokens needs the token prices as much as an API model does.
     stand_in = ModelConfig(name="m", role=Role.baseline, source="x", billing=Billing.api_tokens)
-    assert "is billed by API tokens without token prices: set models.m.price.input" in check_billing("m", stand_in)[0]
-    assert check_billing("m", ModelConfig(name="m", role=Role.student, source="x")) == []
+    assert (
+        "is billed by API tokens without token prices: set models.m.price.input" in check_billing("m", stand_in, hw)[0]
+    )
+    assert check_billing("m", ModelConfig(name="m", role=Role.student, source="x"), hw) == []
 
 
 class PerRequest(cost_bases.CostBasis):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.analysis import flops
 from bench.rundir import records
 from conftest import ROOT
 from test_run import interruptible
@@ -125,7 +126,6 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
     """Independently of bench.analysis.summarize: records + measured times + prices.json -> the $ columns."""
     summary = pd.read_csv(smoke_run / "summary.csv")
     samples = pd.DataFrame(records.read_jsonl(smoke_run / "samples.jsonl"))
-    runs = pd.DataFrame(records.read_jsonl(smoke_run / "task_runs.jsonl"))
     prices = json.loads((smoke_run / "prices.json").read_text())["models"]
     for row in summary.itertuples():
         p = prices[row.model]
@@ -148,32 +148,31 @@ def test_every_dollar_figure_is_recomputable_from_the_run_folder(smoke_run):
             else:
                 assert row.steady_usd_per_1m_generated_tokens == p["output"]
             continue
-        assert p["basis"] == "device_time"
-        per_second = p["devices"] * p["usd_per_device_hour"] / 3600
-        wall = runs[(runs.model == row.model) & (runs.task == row.task)].serving_s.item()
-        usd = wall * per_second
+        # The served zoo is billed by compute: 2N FLOPs per token, N counted from the served files.
+        assert p["basis"] == "compute"
+        assert p["flops_per_token"] == flops.count(p["checkpoint"]).per_token
+        per_token = p["flops_per_token"] / p["peak_flops_per_device"] * p["usd_per_device_hour"] / 3600
+        usd = (g.prompt_tokens.sum() - g.cached_prompt_tokens.sum() + g.completion_tokens.sum()) * per_token
         assert row.usd == pytest.approx(usd, rel=1e-12)
         assert row.usd_per_sample == pytest.approx(usd / len(g), rel=1e-12)
         assert row.usd_per_1k_samples == pytest.approx(usd / len(g) * 1000, rel=1e-12)
         assert row.usd_per_correct == pytest.approx(usd / g.correct.sum(), rel=1e-12)
-        # Generation per generated token, log-likelihood scoring (smoke_choice) per processed token.
-        choice = runs.task.isin(["smoke_choice"])
-        mine = runs[(runs.model == row.model) & (choice if row.task == "smoke_choice" else ~choice)]
-        model_samples = samples[(samples.model == row.model) & samples.task.isin(mine.task)]
+        # Generation per generated token, log-likelihood scoring (smoke_choice) per processed token;
+        # steady state over the model's tasks of the same kind.
+        of_kind = summary[
+            (summary.model == row.model) & ((summary.task == "smoke_choice") == (row.task == "smoke_choice"))
+        ]
+        model_samples = samples[(samples.model == row.model) & samples.task.isin(of_kind.task)]
         if row.task == "smoke_choice":
             tokens = g.prompt_tokens.sum() + g.completion_tokens.sum()
             assert row.usd_per_1m_processed_tokens == pytest.approx(usd / tokens * 1e6, rel=1e-12)
             processed = model_samples.prompt_tokens.sum() + model_samples.completion_tokens.sum()
-            assert row.steady_usd_per_1m_processed_tokens == pytest.approx(
-                per_second / (processed / mine.serving_s.sum()) * 1e6
-            )
+            assert row.steady_usd_per_1m_processed_tokens == pytest.approx(of_kind.usd.sum() / processed * 1e6)
             assert pd.isna(row.usd_per_1m_generated_tokens) and pd.isna(row.steady_usd_per_1m_generated_tokens)
         else:
             assert row.usd_per_1m_generated_tokens == pytest.approx(usd / g.completion_tokens.sum() * 1e6, rel=1e-12)
             out = model_samples.completion_tokens.sum()
-            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(
-                per_second / (out / mine.serving_s.sum()) * 1e6
-            )
+            assert row.steady_usd_per_1m_generated_tokens == pytest.approx(of_kind.usd.sum() / out * 1e6)
             assert pd.isna(row.usd_per_1m_processed_tokens)
         teacher_usd = summary[(summary.role == "teacher") & (summary.task == row.task)].usd.item()
         assert row.cost_ratio_vs_teacher == pytest.approx(usd / teacher_usd, rel=1e-9)

@@ -58,7 +58,12 @@ def run_bench(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProc
             ["+model@models.o1=o1_api", "models.o1.mode=completions", "suite.tasks=[smoke_arith]"],
             "api.client=openai-chat-completions does not match mode=completions",
         ),
-        (["models.tiny_teacher.source_kind=api"], "without token prices: set models.tiny_teacher.price.input"),
+        (
+            ["models.tiny_teacher.source_kind=api", "models.tiny_teacher.billing=null"],
+            "without token prices: set models.tiny_teacher.price.input",
+        ),
+        (["models.tiny_teacher.source_kind=api"], "is billed by compute but its source_kind is api"),
+        (["hardware.peak_flops_per_device=null"], "has no peak FLOP rate: set hardware.peak_flops_per_device"),
     ],
 )
 def test_bad_input_fails_before_any_server(tmp_path, zoo_dir, overrides, message):

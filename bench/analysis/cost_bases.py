@@ -116,8 +116,9 @@ class CostBasis(ABC):
         """The methods paragraph's clause on how the models named in ``prices`` were priced."""
         raise NotImplementedError
 
-    def config_errors(self, key: str, model: Any) -> list[str]:
-        """What a model config billed this way lacks (a ``bench.config.ModelConfig``)."""
+    def config_errors(self, key: str, model: Any, hardware: Any) -> list[str]:
+        """What a model config billed this way lacks (a ``bench.config.ModelConfig`` served on a
+        ``bench.config.HardwareConfig``)."""
         return []
 
 
@@ -269,13 +270,120 @@ class ApiTokens(CostBasis):
             + ")"
         )
 
-    def config_errors(self, key: str, model: Any) -> list[str]:
+    def config_errors(self, key: str, model: Any, hardware: Any) -> list[str]:
         if model.price.input is None or model.price.output is None:
             return [
                 f"model '{key}' is billed by API tokens without token prices: set "
                 f"models.{key}.price.input and price.output ($ per 1M tokens)"
             ]
         return []
+
+
+@register
+class Compute(CostBasis):
+    """Forward FLOPs x the device's $ per FLOP at its peak rate: (prompt - cached prompt +
+    completion tokens) x 2N / (peak FLOP/s of a device) x $ per device-hour / 3600 (however many
+    devices share the work, their time x their count is the same). N is counted from the
+    served checkpoint (``bench/analysis/flops.py``), so the bill is exact in the token counts
+    and the same on every run and every machine; it is the compute-bound floor of a device
+    bill (100% of peak), not a measured time. Measured serving time is still recorded and
+    reported beside it."""
+
+    name = "compute"
+    description = (
+        "for a self-hosted model billed by compute, its forward FLOPs (2 x its matrix parameters per "
+        "prompt or generated token) at the device's peak FLOP rate x the hardware price"
+    )
+    billed_by_time = False
+    interval_method = "exact FLOPs + items"
+    interval_note = "cost is exact token counts x FLOPs per token x the device's price per peak FLOP"
+
+    def price_entry(self, model: Mapping[str, Any], hardware: Mapping[str, Any]) -> dict[str, Any]:
+        from bench.analysis import flops
+
+        try:
+            counted = flops.count(model["source"])
+        except flops.NotCountable:
+            counted = None  # bench plan before the files exist; usd() then says what is missing
+        return {
+            "basis": self.name,
+            "flops_per_token": None if counted is None else counted.per_token,
+            "checkpoint": str(model["source"]),
+            "device_kind": hardware["device_kind"],
+            "usd_per_device_hour": hardware["usd_per_device_hour"],
+            "peak_flops_per_device": hardware["peak_flops_per_device"],
+            "peak_flops_source": hardware["peak_flops_source"],
+            "source": hardware["price_source"],
+            "as_of": hardware["price_as_of"],
+        }
+
+    @staticmethod
+    def usd_per_token(price: Mapping[str, Any]) -> float:
+        if price.get("flops_per_token") is None:
+            raise ValueError(
+                f"no FLOP count for {price['checkpoint']}: the compute basis reads config.json and "
+                f"*.safetensors there (make zoo, or download the model, first)"
+            )
+        seconds = price["flops_per_token"] / price["peak_flops_per_device"]
+        return seconds * price["usd_per_device_hour"] / 3600.0
+
+    def usd(self, price: Mapping[str, Any], usage: Usage) -> float:
+        tokens = usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens
+        return tokens * self.usd_per_token(price)
+
+    def plan_usd(self, price: Mapping[str, Any], usage: Usage) -> float | None:
+        return None if price.get("flops_per_token") is None else self.usd(price, usage)
+
+    def steady_usd_per_1m(self, price: Mapping[str, Any], work: Work, generated: bool) -> float:
+        # No overhead to amortise: the model's $ over the tokens of this kind of work.
+        return work.usd / work.tokens * 1e6 if work.tokens else math.nan
+
+    def priced_as(self, price: Mapping[str, Any]) -> str:
+        return (
+            f"{price['flops_per_token'] / 1e6:.3g} MFLOP/token at {price['peak_flops_per_device'] / 1e9:.4g} "
+            f"GFLOP/s peak, {price['device_kind']} at ${price['usd_per_device_hour']}/h"
+        )
+
+    def hardware_line(self, prices: list[Mapping[str, Any]]) -> str | None:
+        if not prices:
+            return None
+        return "Billed by compute: " + "; ".join(
+            f"{p['device_kind']} at ${p['usd_per_device_hour']}/device-hour ({p['source']}, as of {p['as_of']}), "
+            f"peak {p['peak_flops_per_device'] / 1e9:.4g} GFLOP/s ({p['peak_flops_source']})"
+            for p in _distinct(
+                [{k: v for k, v in p.items() if k not in ("flops_per_token", "checkpoint")} for p in prices]
+            )
+        )
+
+    def methods_clause(self, prices: Mapping[str, Mapping[str, Any]]) -> str:
+        return (
+            "Self-hosted models billed by compute are charged 2N FLOPs per prompt or generated token "
+            "(N: the matrix parameters of the served checkpoint; Kaplan et al. 2020) at the device's peak "
+            "FLOP rate and hourly price ("
+            + "; ".join(
+                f"{name}: {p['flops_per_token'] / 1e6:.3g} MFLOP/token on {p['device_kind']}, "
+                f"{p['peak_flops_per_device'] / 1e9:.4g} GFLOP/s, ${p['usd_per_device_hour']}/h "
+                f"({p['source']}, as of {p['as_of']})"
+                for name, p in prices.items()
+            )
+            + ")"
+        )
+
+    def config_errors(self, key: str, model: Any, hardware: Any) -> list[str]:
+        errors = []
+        kind = getattr(model.source_kind, "value", model.source_kind)
+        if kind != "local":
+            errors.append(
+                f"model '{key}' is billed by compute but its source_kind is {kind}: the FLOP count reads a "
+                f"local checkpoint; set source_kind=local or billing=device_time"
+            )
+        if not hardware.peak_flops_per_device or not hardware.peak_flops_source:
+            errors.append(
+                f"model '{key}' is billed by compute but hardware '{hardware.name}' has no peak FLOP rate: set "
+                f"hardware.peak_flops_per_device (dense FLOP/s at the serving dtype) and "
+                f"hardware.peak_flops_source, or billing=device_time"
+            )
+        return errors
 
 
 def by_basis(prices: Mapping[str, Any]) -> list[tuple[CostBasis, dict[str, Any]]]:

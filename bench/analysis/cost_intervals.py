@@ -48,6 +48,8 @@ TOKENS = ApiTokens.interval_method
 is exact in the records names its own method, ``CostBasis.interval_method``)."""
 ITEMS_ONLY = "items only"
 """No request times in the records: serving time measured once, only the items resampled."""
+EXACT = "exact counts + items"
+"""Several bases whose $ is exact in the records (e.g. API tokens and compute), none timed."""
 SCALES_WITH_USD = (
     "usd",
     "usd_per_sample",
@@ -172,7 +174,11 @@ def _relative(reps: Replicates, keys: list[tuple[str, str]], usd: float) -> tupl
 def combined_method(methods: list[str]) -> str:
     """What an interval over several model x tasks covers: the weakest of their methods."""
     kinds = set(methods)
-    return ITEMS_ONLY if ITEMS_ONLY in kinds else kinds.pop() if len(kinds) == 1 else TIMED
+    if ITEMS_ONLY in kinds:
+        return ITEMS_ONLY
+    if len(kinds) == 1:
+        return kinds.pop()
+    return TIMED if TIMED in kinds else EXACT
 
 
 def attach(summary: pd.DataFrame, reps: Replicates) -> pd.DataFrame:

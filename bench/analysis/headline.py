@@ -173,6 +173,7 @@ def method_note(h: Headline) -> str:
         "throughput over time (within this run only)",
         cost_intervals.ITEMS_ONLY: "the records carry no request times, so serving time was measured once "
         "and the cost intervals cover the item sampling only",
+        cost_intervals.EXACT: "cost is exact in the records (token counts x list prices or x FLOPs per token)",
         # bases whose $ is exact in the records name their own method (api_tokens: exact tokens)
         **{b.interval_method: b.interval_note for b in cost_bases.bases() if b.interval_method},
     }[h.cost_method]

@@ -122,7 +122,8 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
     )
     # Prices as prices.json has them (what the $ figures used), not cfg["hardware"]: a merged
     # run's models may have been served on different hardware.
-    pricing = "; ".join(basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices))
+    clauses = [basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices)]
+    pricing = "; ".join(c if i == 0 else c[:1].lower() + c[1:] for i, c in enumerate(clauses))
     items = "all items" if suite.get("limit") is None else f"the first {int(suite['limit'])} items of each task"
     repeats = suite.get("repeats", 1)
     sampled = (
@@ -148,9 +149,11 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
 
 
 def _timing(cfg: dict, prices: dict) -> str:
-    """How a time-billed task's serving time was measured (``bench.evaluation.timing``), when by replays."""
+    """How a served task's serving time was measured (``bench.evaluation.timing``), when by replays."""
     k = (cfg.get("run") or {}).get("timing_replays") or 0
-    if not k or not any(basis.billed_by_time for basis, _ in cost_bases.by_basis(prices)):
+    # Every served model is timed (billed by that time, or reported beside a compute bill); a
+    # stand-in billed at list prices is not.
+    if not k or all(basis.vendor_priced for basis, _ in cost_bases.by_basis(prices)):
         return ""
     return (
         f" A self-hosted task's serving time is the median of {k} timing replays: after the evaluation, "

@@ -342,7 +342,8 @@ def cost_section(summary: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
         "95% intervals from the run itself (`bench/analysis/cost_intervals.py`): a block bootstrap of each model x "
         "task's throughput over time for self-hosted serving time, the items resampled for $ per correct "
         "answer; API models' token counts are exact. *Interval covers*: throughput + items (both "
-        "measured), exact tokens + items (API billing), items only (no request times in the records: "
+        "measured), exact tokens + items (API billing), exact FLOPs + items (compute billing: token "
+        "counts x FLOPs per token), items only (no request times in the records: "
         "serving time measured once). Generation is priced per 1M generated tokens, log-likelihood "
         "scoring per 1M processed (prompt + continuation) tokens; each column is n/a for the other kind "
         "of task.",
