@@ -428,9 +428,10 @@ class RunConfig:
     scheduling, kept to check that both give the same records)."""
     timing_replays: int = 0
     """Self-hosted models: after the evaluation, send each task's requests again this many
-    times, one task at a time on the idle server, and bill the median of their serving times
-    (``bench/evaluation/timing.py``); 0: bill each task's share of the pooled evaluation. Costs that much
-    more serving time; worth it where tasks serve for seconds and a hiccup moves the cost."""
+    times, one task at a time on the idle server, and take the median of their serving times as
+    the task's serving time (``bench/evaluation/timing.py``; billed where the model is billed by
+    time); 0: each task's share of the pooled evaluation. Costs that much more serving time;
+    worth it where tasks serve for seconds and a hiccup moves the time."""
     unavailable: Unavailable = Unavailable.error
     """An API model whose key is not in the environment, or a task whose data set is gated on
     the Hub and neither cached nor reachable with a token (``bench/serving/availability.py``):

@@ -192,9 +192,9 @@ def models_section(cfg: BenchConfig, plans: list[ModelPlan], recognition: Recogn
     )
     if cfg.run.timing_replays:
         out.append(
-            f"  (timing replays, run.timing_replays={cfg.run.timing_replays}: each self-hosted task billed by "
-            f"time is served {cfg.run.timing_replays} more times after the evaluation, its median billed; "
-            f"that serving is in neither the times nor the $ above)"
+            f"  (timing replays, run.timing_replays={cfg.run.timing_replays}: each self-hosted task is served "
+            f"{cfg.run.timing_replays} more times after the evaluation, its median its serving time (billed "
+            f"where the model is billed by time); that serving is in neither the times nor the $ above)"
         )
     if recognition is not None:
         out += ["", recognition_line(cfg, recognition)]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -166,7 +165,7 @@ def cost_table(run_dir: Path) -> dict[str, dict]:
             # Measured serving time over the teacher's (what device_time would bill; reported
             # beside a compute bill). The stand-in is answered from the cache: not timed.
             "serving_ratio_vs_teacher": (
-                float("nan") if cost_bases.get(r.cost_basis).vendor_priced else float(r.serving_s / teacher[r.task])
+                None if cost_bases.get(r.cost_basis).vendor_priced else float(r.serving_s / teacher[r.task])
             ),
         }
         for r in summary.itertuples()
@@ -283,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += markdown(ratios, "Cost ratio vs the teacher, fresh runs", ".3f")[:-2]
         measured = {
             f"run {i + 1}": {
-                k: v["serving_ratio_vs_teacher"]
-                for k, v in run.items()
-                if not math.isnan(v["serving_ratio_vs_teacher"])
+                k: v["serving_ratio_vs_teacher"] for k, v in run.items() if v["serving_ratio_vs_teacher"] is not None
             }
             for i, run in enumerate(result["fresh"])
         }

@@ -60,11 +60,34 @@ def test_flops_per_token_are_twice_the_matrix_parameters_with_the_head_but_not_t
     assert wide.matmul_params - 10 * 32 == 16 * 2 * per_layer
 
 
+def test_an_index_names_the_weight_files_and_an_absent_head_means_a_tied_one(tmp_path):
+    folder = checkpoint(tmp_path / "sharded", tied=False)
+    expected = flops.count(folder)
+    # A consolidated copy beside the shards (as some repositories ship) is not counted twice.
+    (folder / "consolidated.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"lm_head.weight": "model.safetensors", "model.norm.weight": "model.safetensors"}})
+    )
+    assert flops.count(folder) == expected
+    # No lm_head tensor and no tie_word_embeddings key: the head is the embedding table.
+    untagged = checkpoint(tmp_path / "untagged")
+    (untagged / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    assert flops.count(untagged).tied_head_params == 10 * 8
+
+
 def test_what_cannot_be_counted_is_refused_with_the_fix(tmp_path):
     with pytest.raises(flops.NotCountable, match="no readable config.json"):
         flops.count(tmp_path / "absent")
     with pytest.raises(flops.NotCountable, match="mixture of experts .*bill it by device_time"):
         flops.count(checkpoint(tmp_path / "moe", num_local_experts=8))
+    with pytest.raises(flops.NotCountable, match=r"ffn_config.moe_num_experts=4"):
+        flops.count(checkpoint(tmp_path / "nested_moe", ffn_config={"moe_num_experts": 4}))
+    with pytest.raises(flops.NotCountable, match="is quantized"):
+        flops.count(checkpoint(tmp_path / "gptq", quantization_config={"quant_method": "gptq"}))
+    truncated = checkpoint(tmp_path / "lfs")
+    (truncated / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(flops.NotCountable, match="Git LFS pointer"):
+        flops.count(truncated)
     fused = {"model.layers.0.mlp.experts.weight": np.zeros((4, 8, 8), np.float32)}
     with pytest.raises(flops.NotCountable, match=r"shape \[4, 8, 8\]"):
         flops.count(checkpoint(tmp_path / "fused", extra=fused))
@@ -87,7 +110,8 @@ def test_a_task_costs_its_tokens_times_flops_at_the_peak_rate(tmp_path):
     assert price["flops_per_token"] == per_token and price["basis"] == "compute"
     usage = cost_bases.Usage(prompt_tokens=1000, cached_prompt_tokens=100, completion_tokens=500, serving_s=3.0)
     usd = cost_bases.get("compute").usd(price, usage)
-    assert usd == pytest.approx((1000 - 100 + 500) * per_token / 1.664e11 * 0.0816 / 3600, rel=1e-12)
+    # Every prompt token is charged, cached or not: prefix-cache hits depend on scheduling.
+    assert usd == pytest.approx((1000 + 500) * per_token / 1.664e11 * 0.0816 / 3600, rel=1e-12)
     # The measured serving time plays no part: the bill is the same on a slow run.
     slower = cost_bases.Usage(1000, 100, 500, serving_s=30.0)
     assert cost_bases.get("compute").usd(price, slower) == usd
@@ -107,7 +131,7 @@ def test_validation_names_what_a_compute_billed_model_lacks():
     hub = ModelConfig(name="m", role=Role.student, source="org/m", source_kind=SourceKind.hub, billing=Billing.compute)
     assert "set source_kind=local or billing=device_time" in check_billing("m", hub, hw)[0]
     local = ModelConfig(name="m", role=Role.student, source="x", source_kind=SourceKind.local, billing=Billing.compute)
-    assert check_billing("m", local, hw) == []
+    assert check_billing("m", local, hw) == []  # not built yet: counted once it is
     no_peak = run_config(["hardware.peak_flops_per_device=null"]).hardware
     (err,) = check_billing("m", local, no_peak)
     assert "has no peak FLOP rate: set hardware.peak_flops_per_device" in err
@@ -139,3 +163,11 @@ def test_an_interval_over_exact_bases_is_not_called_timed():
     assert combined_method([flops_method, flops_method]) == flops_method
     assert combined_method([TOKENS, TIMED]) == TIMED
     assert combined_method([TOKENS, ITEMS_ONLY]) == ITEMS_ONLY
+
+
+def test_a_checkpoint_that_cannot_be_counted_fails_validation_before_any_server(tmp_path):
+    hw = run_config([]).hardware
+    moe = checkpoint(tmp_path / "moe", num_local_experts=8)
+    m = ModelConfig(name="m", role=Role.student, source=str(moe), source_kind=SourceKind.local, billing=Billing.compute)
+    (err,) = check_billing("m", m, hw)
+    assert err.startswith("model 'm' is billed by compute:") and "bill it by device_time" in err

@@ -119,6 +119,12 @@ def test_r1_quick_end_to_end_from_the_hub_cache(hub_cache, no_network, rate_limi
     summary = pd.read_csv(run_dir / "summary.csv").set_index(["model", "task"])
     assert set(summary.loc["deepseek_flash_api"].cost_basis) == {"api_tokens"}
     assert set(summary.loc["r1_distill_qwen_1p5b"].cost_basis) == {"device_time"}
+    # Recomputed apart from bench.analysis.summarize: serving time x devices x $ per device-hour.
+    prices = json.loads((run_dir / "prices.json").read_text())["models"]["r1_distill_qwen_1p5b"]
+    runs = pd.DataFrame(records.read_jsonl(run_dir / "task_runs.jsonl")).set_index(["model", "task"])
+    for task, row in summary.loc["r1_distill_qwen_1p5b"].iterrows():
+        serving = runs.loc[("r1_distill_qwen_1p5b", task)].serving_s
+        assert row.usd == pytest.approx(serving * prices["devices"] * prices["usd_per_device_hour"] / 3600, rel=1e-12)
     # The API model met sustained 429s and still answered each sample exactly once; the
     # dispatcher lowered its limit (bench/serving/ratelimit.py), so it was refused far less often than
     # the 62 of the first 64 sends a fixed limit would meet at once, and the run says so.

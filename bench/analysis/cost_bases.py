@@ -1,4 +1,5 @@
-"""Cost bases: how a model's $ is worked out, one class per basis, registered by name (pure).
+"""Cost bases: how a model's $ is worked out, one class per basis, registered by name (pure, but
+for ``Compute.price_entry`` and ``Compute.config_errors``, which read a checkpoint's headers).
 
 A model's ``billing`` names its basis; without one, the basis whose ``default_for`` holds its
 ``source_kind`` applies. ``bench run`` writes each model's prices to ``prices.json`` with
@@ -281,8 +282,8 @@ class ApiTokens(CostBasis):
 
 @register
 class Compute(CostBasis):
-    """Forward FLOPs x the device's $ per FLOP at its peak rate: (prompt - cached prompt +
-    completion tokens) x 2N / (peak FLOP/s of a device) x $ per device-hour / 3600 (however many
+    """Forward FLOPs x the device's $ per FLOP at its peak rate: (prompt + completion tokens) x
+    2N / (peak FLOP/s of a device) x $ per device-hour / 3600 (however many
     devices share the work, their time x their count is the same). N is counted from the
     served checkpoint (``bench/analysis/flops.py``), so the bill is exact in the token counts
     and the same on every run and every machine; it is the compute-bound floor of a device
@@ -299,12 +300,13 @@ class Compute(CostBasis):
     interval_note = "cost is exact token counts x FLOPs per token x the device's price per peak FLOP"
 
     def price_entry(self, model: Mapping[str, Any], hardware: Mapping[str, Any]) -> dict[str, Any]:
+        # bench plan may price a model before its files exist (the zoo not yet built): no count
+        # then, and usd() says what is missing. Files that exist are counted or refused.
+        from pathlib import Path
+
         from bench.analysis import flops
 
-        try:
-            counted = flops.count(model["source"])
-        except flops.NotCountable:
-            counted = None  # bench plan before the files exist; usd() then says what is missing
+        counted = flops.count(model["source"]) if Path(model["source"]).exists() else None
         return {
             "basis": self.name,
             "flops_per_token": None if counted is None else counted.per_token,
@@ -328,8 +330,9 @@ class Compute(CostBasis):
         return seconds * price["usd_per_device_hour"] / 3600.0
 
     def usd(self, price: Mapping[str, Any], usage: Usage) -> float:
-        tokens = usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens
-        return tokens * self.usd_per_token(price)
+        # Every prompt token is charged, cached or not: prefix-cache hits depend on how requests
+        # were scheduled, and the bill must not.
+        return (usage.prompt_tokens + usage.completion_tokens) * self.usd_per_token(price)
 
     def plan_usd(self, price: Mapping[str, Any], usage: Usage) -> float | None:
         return None if price.get("flops_per_token") is None else self.usd(price, usage)
@@ -370,6 +373,10 @@ class Compute(CostBasis):
         )
 
     def config_errors(self, key: str, model: Any, hardware: Any) -> list[str]:
+        from pathlib import Path
+
+        from bench.analysis import flops
+
         errors = []
         kind = getattr(model.source_kind, "value", model.source_kind)
         if kind != "local":
@@ -377,6 +384,11 @@ class Compute(CostBasis):
                 f"model '{key}' is billed by compute but its source_kind is {kind}: the FLOP count reads a "
                 f"local checkpoint; set source_kind=local or billing=device_time"
             )
+        elif Path(model.source).exists():  # a model still to be built (the zoo) is counted once built
+            try:
+                flops.count(model.source)
+            except flops.NotCountable as e:
+                errors.append(f"model '{key}' is billed by compute: {e}")
         if not hardware.peak_flops_per_device or not hardware.peak_flops_source:
             errors.append(
                 f"model '{key}' is billed by compute but hardware '{hardware.name}' has no peak FLOP rate: set "

@@ -16,8 +16,8 @@ $ per correct answer also depends on how many answers were right: items are resa
 per task (stratified) and with the same draw for every model (paired), and a replicate's
 $ per correct answer is its $ over its number of correct answers.
 
-API models (basis ``api_tokens``) are billed by token counts, exact in the records: their $
-has no time component. Records without send and answer times (written before they existed)
+API models (basis ``api_tokens``) are billed by token counts, and models billed by compute by
+token counts x FLOPs per token, both exact in the records: their $ has no time component. Records without send and answer times (written before they existed)
 leave the time component unmeasured: $ intervals are NaN, and $ per correct answer intervals
 cover the item sampling only. ``cost_ci_method`` says which applies to each row.
 
@@ -119,7 +119,7 @@ class Replicates:
     correct: dict[tuple[str, str], np.ndarray]
     samples: dict[tuple[str, str], np.ndarray]
     method: dict[tuple[str, str], str]
-    """TIMED, TOKENS or ITEMS_ONLY."""
+    """TIMED, ITEMS_ONLY, or the ``interval_method`` of a basis whose $ is exact (TOKENS, compute's)."""
 
 
 def _time_part(g: pd.DataFrame, basis: str, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, str]:

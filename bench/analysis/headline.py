@@ -179,7 +179,7 @@ def method_note(h: Headline) -> str:
     }[h.cost_method]
     stalls = (
         f" Stalled (request latency p99 over {cost_intervals.STALL_RATIO:.0f}x its median): "
-        f"{', '.join(h.stalled)}; their cost may be inflated."
+        f"{', '.join(h.stalled)}; their serving time (and, where it is billed, their cost) may be inflated."
         if h.stalled
         else ""
     )

@@ -122,8 +122,7 @@ def methods(cfg: dict, prices: dict, versions: dict, generation: dict[str, dict]
     )
     # Prices as prices.json has them (what the $ figures used), not cfg["hardware"]: a merged
     # run's models may have been served on different hardware.
-    clauses = [basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices)]
-    pricing = "; ".join(c if i == 0 else c[:1].lower() + c[1:] for i, c in enumerate(clauses))
+    pricing = "; ".join(basis.methods_clause(priced) for basis, priced in cost_bases.by_basis(prices))
     items = "all items" if suite.get("limit") is None else f"the first {int(suite['limit'])} items of each task"
     repeats = suite.get("repeats", 1)
     sampled = (

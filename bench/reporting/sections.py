@@ -418,7 +418,8 @@ def cost_section(summary: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
                 f"{r.request_latency_p99_s * 1000:.0f} ms)"
                 for r in stalled.itertuples()
             )
-            + ": their serving time, and so their $, may be inflated; rerun them before relying on their cost."
+            + ": their serving time (and, where it is billed, their $) may be inflated; rerun them before "
+            "relying on it."
         ),
     ]
     return lines + [
