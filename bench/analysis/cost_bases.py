@@ -16,7 +16,10 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
+
+from bench.analysis import flops
 
 
 class UnknownCostBasis(ValueError):
@@ -302,10 +305,6 @@ class Compute(CostBasis):
     def price_entry(self, model: Mapping[str, Any], hardware: Mapping[str, Any]) -> dict[str, Any]:
         # bench plan may price a model before its files exist (the zoo not yet built): no count
         # then, and usd() says what is missing. Files that exist are counted or refused.
-        from pathlib import Path
-
-        from bench.analysis import flops
-
         counted = flops.count(model["source"]) if Path(model["source"]).exists() else None
         return {
             "basis": self.name,
@@ -373,10 +372,6 @@ class Compute(CostBasis):
         )
 
     def config_errors(self, key: str, model: Any, hardware: Any) -> list[str]:
-        from pathlib import Path
-
-        from bench.analysis import flops
-
         errors = []
         kind = getattr(model.source_kind, "value", model.source_kind)
         if kind != "local":
