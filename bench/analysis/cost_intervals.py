@@ -17,9 +17,10 @@ per task (stratified) and with the same draw for every model (paired), and a rep
 $ per correct answer is its $ over its number of correct answers.
 
 API models (basis ``api_tokens``) are billed by token counts, and models billed by compute by
-token counts x FLOPs per token, both exact in the records: their $ has no time component. Records without send and answer times (written before they existed)
-leave the time component unmeasured: $ intervals are NaN, and $ per correct answer intervals
-cover the item sampling only. ``cost_ci_method`` says which applies to each row.
+token counts x FLOPs per token, both exact in the records: their $ has no time component.
+Records without send and answer times (written before they existed) leave the time component
+unmeasured: $ intervals are NaN, and $ per correct answer intervals cover the item sampling
+only. ``cost_ci_method`` says which applies to each row.
 
 A model x task is flagged as stalled when the 99th percentile of its request latencies is more
 than ``STALL_RATIO`` times their median: some requests waited far longer than typical, which
